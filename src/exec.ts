@@ -1,0 +1,88 @@
+/**
+ * The one module that spawns processes. Everything external (systemctl, tmux, systemd-analyze) goes
+ * through a Runner, so tests can record and count commands and the rest of the code stays testable.
+ */
+import { execa } from 'execa';
+import { CommandError } from './errors.js';
+
+export interface RunOptions {
+  /** Extra environment (merged over the process environment). */
+  env?: Record<string, string | undefined>;
+  /** Milliseconds before the command is killed. Default 15 s. */
+  timeoutMs?: number;
+  /** Do not throw on a non-zero exit; return the result instead. */
+  reject?: boolean;
+  input?: string;
+  cwd?: string;
+}
+
+export interface RunResult {
+  command: readonly string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Whether a command changes the machine. Recorded so tests can assert "no mutating command was issued". */
+export type CommandClass = 'read' | 'mutate';
+
+export interface RecordedCommand {
+  argv: readonly string[];
+  kind: CommandClass;
+  exitCode: number;
+}
+
+export interface Runner {
+  run(argv: readonly string[], options?: RunOptions & { kind?: CommandClass }): Promise<RunResult>;
+  /** Every command issued so far, in order. */
+  readonly log: readonly RecordedCommand[];
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** A Runner backed by execa. `kind` defaults to 'read'; callers that change the machine pass 'mutate'. */
+export function createRunner(baseEnv?: Record<string, string | undefined>): Runner {
+  const log: RecordedCommand[] = [];
+  return {
+    log,
+    async run(argv, options = {}) {
+      const [file, ...args] = argv;
+      if (file === undefined) throw new CommandError('empty command', argv, undefined, '');
+      const shown = argv.join(' ');
+      let result;
+      try {
+        result = await execa(file, args, {
+          env: { ...baseEnv, ...options.env },
+          extendEnv: true,
+          timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          reject: false,
+          stripFinalNewline: false,
+          ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
+          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        });
+      } catch (error) {
+        throw new CommandError(`Command failed to start: ${shown}`, argv, undefined, '', { cause: error });
+      }
+      const exitCode = result.exitCode ?? -1;
+      log.push({ argv, kind: options.kind ?? 'read', exitCode });
+      const stdout = typeof result.stdout === 'string' ? result.stdout : '';
+      const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+      if (result.failed && exitCode === -1) {
+        const why = result.timedOut
+          ? `Command timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
+          : (result.code === 'ENOENT' ? 'Command not found' : 'Command failed to start');
+        throw new CommandError(`${why}: ${shown}`, argv, undefined, stderr, { cause: result.cause ?? result });
+      }
+      if (exitCode !== 0 && options.reject !== false) {
+        const detail = stderr.trim() || stdout.trim();
+        throw new CommandError(
+          `Command failed with exit code ${exitCode}: ${shown}${detail ? `\n${detail}` : ''}`,
+          argv,
+          exitCode,
+          stderr,
+        );
+      }
+      return { command: argv, exitCode, stdout, stderr };
+    },
+  };
+}

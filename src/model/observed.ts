@@ -1,0 +1,128 @@
+/**
+ * The observed fleet: one snapshot of the machine, taken by src/observe/ with a constant number of spawns.
+ * Everything the planner needs (file bytes, "now", linger, back-off state) is in here, so planning is pure.
+ */
+
+export interface ObservedUnit {
+  /** Full unit name, e.g. `mosaic-agent@coder0.service`. */
+  name: string;
+  /** loaded | not-found | masked | error | '' when systemd does not know it. */
+  loadState: string;
+  /** active | inactive | failed | activating | deactivating | reloading | '' */
+  activeState: string;
+  /** exited | running | dead | failed | ... */
+  subState: string;
+  /** enabled | disabled | static | linked | masked | indirect | null when there is no unit file. */
+  unitFileState: string | null;
+}
+
+export interface ObservedProcess {
+  pid: number;
+  ppid: number;
+  /** argv from /proc/<pid>/cmdline (falls back to [comm] for kernel threads or zombies). */
+  argv: string[];
+}
+
+export interface ObservedPane {
+  session: string;
+  window: number;
+  pane: number;
+  panePid: number | null;
+  /** tmux's #{pane_current_command}: the foreground process name. */
+  currentCommand: string;
+  dead: boolean;
+  deadStatus: number | null;
+  /** The command the pane was started with (#{pane_start_command}). */
+  startCommand: string;
+  /** Unix seconds of last activity in the pane's session (#{session_activity} / #{window_activity}). */
+  activity: number | null;
+  /** Unix seconds the session was created (#{session_created}). */
+  created: number | null;
+  path: string;
+  /** The pane process and its descendants, pane process first (from one read of the process table). */
+  processes: ObservedProcess[];
+}
+
+export interface ObservedSocket {
+  /** '' = default socket. */
+  socketName: string;
+  /** false when no tmux server listens on the socket (not an error). */
+  serverRunning: boolean;
+  /** Session names on the socket (including ones with no panes listed). */
+  sessions: string[];
+  panes: ObservedPane[];
+}
+
+export interface ObservedHeartbeat {
+  agent: string;
+  path: string;
+  exists: boolean;
+  /** Parsed `ts=` in unix seconds; null when missing or malformed. */
+  ts: number | null;
+  /** now - ts, in seconds; null when unknown. */
+  ageSeconds: number | null;
+  /** true when the file exists but `ts` is missing or not a number (`ts=x`). Unknown health, never a crash. */
+  malformed: boolean;
+  /** Every `key=value` line in the file. */
+  keys: Record<string, string>;
+}
+
+export interface ObservedFile {
+  path: string;
+  /** File content (utf8); null when the file does not exist. */
+  content: string | null;
+  /** Permission bits (e.g. 0o644); null when missing. */
+  mode: number | null;
+}
+
+/** A tool we could not reach is a typed condition, not an exception. */
+export interface Availability {
+  ok: boolean;
+  /** One clear line when not ok, e.g. "tmux not found on PATH". */
+  error: string | null;
+}
+
+/** Crash-loop back-off per agent and what the reconciler last wrote, persisted in the state file. */
+export interface BackoffEntry {
+  /** Consecutive respawn attempts without a healthy period. */
+  attempts: number;
+  /** Unix ms of the last respawn attempt. */
+  lastAttemptMs: number;
+  /** Unix ms before which no respawn is attempted. */
+  nextAttemptMs: number;
+}
+
+export interface ReconcilerState {
+  version: 1;
+  /** sha256 of the bytes the reconciler last wrote, per absolute path: tells operator edits apart. */
+  written: Record<string, string>;
+  backoff: Record<string, BackoffEntry>;
+}
+
+export interface Observed {
+  /** Unix milliseconds when the snapshot was taken. */
+  nowMs: number;
+  hostname: string;
+  paths: {
+    mosaicHome: string;
+    unitDir: string;
+  };
+  systemd: Availability & {
+    /** Every `mosaic-*` unit systemd knows (loaded or with a unit file), by name. */
+    units: Record<string, ObservedUnit>;
+    /** systemd has unit files newer than what it loaded. */
+    needDaemonReload: boolean;
+    /** Linger for this user: null when unknown. */
+    linger: boolean | null;
+  };
+  tmux: Availability & {
+    /** Per socket name ('' = default socket). */
+    sockets: Record<string, ObservedSocket>;
+  };
+  heartbeats: Record<string, ObservedHeartbeat>;
+  /** Files the reconciler manages or might: unit files, env files, framework files; by absolute path. */
+  files: Record<string, ObservedFile>;
+  /** Agent names that have an env file in `<home>/fleet/agents/` (to find orphans). */
+  envFileAgents: string[];
+  state: ReconcilerState;
+}

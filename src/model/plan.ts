@@ -1,0 +1,107 @@
+/**
+ * The plan: plain data, the diff between desired and observed. Apply is driven by `actions` alone;
+ * reasons are for people and never steer what is done.
+ */
+import type { Operation } from 'fast-json-patch';
+
+export const PLAN_FORMAT_VERSION = 1;
+
+export type FileRole = 'unit' | 'env' | 'framework';
+
+interface Base {
+  /** One line saying why, for people. */
+  reason: string;
+}
+
+export interface WriteFileAction extends Base {
+  kind: 'write-file';
+  role: FileRole;
+  path: string;
+  /** Current content, null when the file does not exist (create). */
+  before: string | null;
+  after: string;
+  mode: number;
+  /** The operator edited this file since the reconciler last wrote it: copy it aside once before replacing. */
+  backup: boolean;
+  /** The agent this file belongs to, if any. */
+  agent: string | null;
+}
+
+export interface DaemonReloadAction extends Base {
+  kind: 'daemon-reload';
+}
+
+export interface UnitAction extends Base {
+  kind: 'enable' | 'disable' | 'start' | 'restart' | 'stop';
+  unit: string;
+  agent: string | null;
+}
+
+/** Bring an agent's pane back (dead, missing or drifted): restarting its unit re-runs the session script. */
+export interface RespawnAction extends Base {
+  kind: 'respawn';
+  agent: string;
+  unit: string;
+  socketName: string;
+  session: string;
+}
+
+export interface KillSessionAction extends Base {
+  kind: 'kill-session';
+  agent: string | null;
+  socketName: string;
+  session: string;
+}
+
+/** Move a file aside (never delete): pruned agents' env files. */
+export interface ArchiveFileAction extends Base {
+  kind: 'archive-file';
+  agent: string | null;
+  path: string;
+  to: string;
+}
+
+export type Action =
+  | WriteFileAction
+  | DaemonReloadAction
+  | UnitAction
+  | RespawnAction
+  | KillSessionAction
+  | ArchiveFileAction;
+
+export type ActionKind = Action['kind'];
+
+export interface Orphan {
+  agent: string;
+  unit: string | null;
+  session: string | null;
+  socketName: string | null;
+  envFile: string | null;
+}
+
+export interface SkippedAgent {
+  agent: string;
+  host: string;
+  reason: string;
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  remove: number;
+  /** Units started/restarted/reloaded and panes respawned. */
+  other: number;
+}
+
+export interface Plan {
+  formatVersion: typeof PLAN_FORMAT_VERSION;
+  /** Digest of the observed state the plan was made from; a saved plan is refused when it no longer matches. */
+  observedDigest: string;
+  actions: Action[];
+  orphans: Orphan[];
+  skipped: SkippedAgent[];
+  warnings: string[];
+  /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */
+  patch: Operation[];
+  summary: PlanSummary;
+}
