@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# start-agent-session.sh NAME
+#
+# Installed by `fleet reconcile` into <mosaic home>/tools/fleet/ and run by mosaic-agent@NAME.service.
+# Creates the agent's tmux session (exact name NAME) running its runtime. systemd supplies the
+# environment from <mosaic home>/fleet/agents/NAME.env:
+#   MOSAIC_AGENT_NAME, MOSAIC_AGENT_RUNTIME, MOSAIC_AGENT_RUNTIME_COMMAND, MOSAIC_AGENT_MODEL,
+#   MOSAIC_AGENT_WORKDIR, MOSAIC_TMUX_SOCKET ('' = default tmux socket), MOSAIC_HOME,
+#   MOSAIC_AGENT_COMMAND (optional: a shell command that replaces the runtime command).
+#
+# Idempotent: a live session is left alone; a session whose program died (dead pane) is respawned.
+# Errors go to stderr, which systemd sends to the journal.
+set -euo pipefail
+
+# Inside a tmux pane $TMUX names the enclosing server, and plain `tmux` would talk to it instead of
+# the default socket: the socket rule below must be the only thing that picks the server.
+unset TMUX
+
+die() {
+  printf 'start-agent-session: %s\n' "$*" >&2
+  exit 1
+}
+
+[[ $# -eq 1 && -n "$1" ]] || die "usage: start-agent-session.sh AGENT_NAME"
+name="$1"
+
+# Unset (not merely empty) means the env file was not loaded: refuse rather than guess a socket.
+for var in MOSAIC_AGENT_NAME MOSAIC_AGENT_WORKDIR MOSAIC_TMUX_SOCKET MOSAIC_HOME; do
+  [[ -n "${!var+set}" ]] || die "$name: $var is not set (is fleet/agents/$name.env missing? run 'fleet reconcile')"
+done
+[[ "$MOSAIC_AGENT_NAME" == "$name" ]] ||
+  die "$name: env file names agent '$MOSAIC_AGENT_NAME', not '$name'"
+[[ -d "$MOSAIC_AGENT_WORKDIR" ]] ||
+  die "$name: working directory $MOSAIC_AGENT_WORKDIR does not exist (create it or fix working_directory in the roster)"
+
+# The socket rule: a named socket means `tmux -L NAME`; an empty one means tmux's default socket, no -L.
+fleet_tmux() {
+  if [[ -n "$MOSAIC_TMUX_SOCKET" ]]; then
+    tmux -L "$MOSAIC_TMUX_SOCKET" "$@"
+  else
+    tmux "$@"
+  fi
+}
+
+# What the pane runs. The operator's MOSAIC_AGENT_COMMAND wins and goes through a login shell so it may
+# use pipes and PATH from the profile; otherwise the runtime's program, exec'd directly (no shell).
+argv=()
+if [[ -n "${MOSAIC_AGENT_COMMAND:-}" ]]; then
+  argv=(bash -lc "$MOSAIC_AGENT_COMMAND")
+else
+  program="${MOSAIC_AGENT_RUNTIME_COMMAND:-${MOSAIC_AGENT_RUNTIME:-}}"
+  [[ -n "$program" ]] || die "$name: neither MOSAIC_AGENT_COMMAND nor MOSAIC_AGENT_RUNTIME_COMMAND is set"
+  # Fail here, with the program's name, instead of leaving a pane that died at once.
+  command -v -- "$program" >/dev/null 2>&1 ||
+    die "$name: runtime program '$program' not found (PATH=$PATH)"
+  argv=("$program")
+  if [[ -n "${MOSAIC_AGENT_MODEL:-}" ]]; then
+    argv+=(--model "$MOSAIC_AGENT_MODEL")
+  fi
+fi
+
+# The tmux server may have been started by another unit with another environment, so the agent's own
+# variables are passed to the pane explicitly (the stand-in agent needs MOSAIC_HOME and its name).
+env_args=()
+while IFS= read -r var; do
+  env_args+=(-e "$var=${!var}")
+done < <(compgen -e | grep -E '^MOSAIC_' || true)
+
+session="=$name"
+# `=NAME:` (with the colon) is the exact session's current window; without the colon tmux would
+# resolve a missing session to some other one by prefix.
+window="=$name:"
+
+if fleet_tmux has-session -t "$session" 2>/dev/null; then
+  dead="$(fleet_tmux list-panes -t "$window" -F '#{pane_dead}' 2>/dev/null | head -n 1 || true)"
+  if [[ "$dead" != "1" ]]; then
+    exit 0
+  fi
+  printf 'start-agent-session: %s: pane is dead, respawning\n' "$name" >&2
+  fleet_tmux respawn-pane -k -t "$window" -c "$MOSAIC_AGENT_WORKDIR" "${env_args[@]}" -- "${argv[@]}" ||
+    die "$name: tmux respawn-pane failed"
+  exit 0
+fi
+
+# One tmux command list, so remain-on-exit is set before the server can notice the program exit: a
+# program that dies at once leaves a dead pane the reconciler can see, not a vanished session.
+fleet_tmux new-session -d -s "$name" -c "$MOSAIC_AGENT_WORKDIR" "${env_args[@]}" -- "${argv[@]}" \; \
+  set-option -w -t "$window" remain-on-exit on ||
+  die "$name: tmux new-session failed (socket '${MOSAIC_TMUX_SOCKET:-<default>}')"
