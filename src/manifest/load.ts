@@ -1,0 +1,85 @@
+/**
+ * Manifest files -> DesiredFleet, or a ManifestError carrying every diagnostic of every file.
+ *
+ *   expandInputs -> read -> parseManifestText (YAML) -> schemaDiagnostics -> semanticDiagnostics -> normalizeFleet
+ *
+ * All stages run on all files before anything is reported, so one run shows every problem.
+ */
+import { readFile } from 'node:fs/promises';
+import { ManifestError, type Diagnostic } from '../errors.js';
+import type { DesiredFleet, HostContext } from '../model/desired.js';
+import { expandInputs } from './files.js';
+import { normalizeFleet, type ManifestInput } from './normalize.js';
+import { locate, parseManifestText, type ParsedManifest } from './parse.js';
+import { schemaDiagnostics } from './schema.js';
+import { semanticDiagnostics } from './semantic.js';
+import type { RawRoster } from './types.js';
+
+export interface CheckedManifests {
+  /** Every manifest read, in load order (including broken ones). */
+  manifests: ParsedManifest[];
+  /** Sorted by file, line, column. Empty = valid. */
+  diagnostics: Diagnostic[];
+}
+
+export function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  return diagnostics.sort(
+    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.col - b.col,
+  );
+}
+
+/** Schema + semantic checks over manifests already parsed (one fleet). Pure apart from the cached schema. */
+export function checkParsed(manifests: ParsedManifest[]): CheckedManifests {
+  const diagnostics: Diagnostic[] = [];
+  for (const m of manifests) {
+    diagnostics.push(...m.diagnostics);
+    if (m.data !== undefined) diagnostics.push(...schemaDiagnostics(m));
+  }
+  diagnostics.push(...semanticDiagnostics(manifests));
+  return { manifests, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/** Read and check everything the inputs name. Never throws for a manifest problem; see `diagnostics`. */
+export async function checkManifests(inputs: readonly string[]): Promise<CheckedManifests> {
+  const { files, diagnostics: fileProblems } = await expandInputs(inputs);
+  const manifests: ParsedManifest[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      fileProblems.push({
+        file,
+        line: 1,
+        col: 1,
+        message: `cannot read: ${error instanceof Error ? error.message : String(error)}`,
+      });
+      continue;
+    }
+    manifests.push(parseManifestText(file, text));
+  }
+  const checked = checkParsed(manifests);
+  return { manifests, diagnostics: sortDiagnostics([...fileProblems, ...checked.diagnostics]) };
+}
+
+/** Valid parsed manifests -> the normalizer's input (positions of agents attached). */
+export function toManifestInputs(manifests: readonly ParsedManifest[]): ManifestInput[] {
+  return manifests.map((m) => {
+    const roster = m.data as RawRoster;
+    return {
+      file: m.file,
+      roster,
+      agentRefs: (roster.agents ?? []).map((_a, i) => locate(m, ['agents', i])),
+    };
+  });
+}
+
+/**
+ * The desired fleet the inputs (files and/or directories, all one fleet) describe.
+ * Throws ManifestError with every diagnostic when anything is wrong.
+ */
+export async function loadDesired(inputs: string[], ctx: HostContext): Promise<DesiredFleet> {
+  const { manifests, diagnostics } = await checkManifests(inputs);
+  if (diagnostics.length > 0) throw new ManifestError(diagnostics);
+  return normalizeFleet(toManifestInputs(manifests), ctx);
+}

@@ -1,0 +1,130 @@
+/**
+ * Validated manifests -> DesiredFleet: aliases resolved, defaults applied, `~` expanded, the socket rule applied.
+ * PURE (lint-enforced): everything about the machine comes in through HostContext. Assumes the manifests passed
+ * the schema and the semantic checks; it does not re-validate.
+ */
+import { posix } from 'node:path';
+import type {
+  DesiredAgent,
+  DesiredFleet,
+  DesiredSocket,
+  HeartbeatPolicy,
+  HostContext,
+  ReconcileSettings,
+  RuntimeSpec,
+  SourceRef,
+} from '../model/desired.js';
+import { builtinRuntimes } from './runtimes.js';
+import type { RawHeartbeat, RawRoster } from './types.js';
+
+export interface ManifestInput {
+  /** The file as the operator named it. */
+  file: string;
+  roster: RawRoster;
+  /** Where each agent is defined, parallel to `roster.agents`. */
+  agentRefs: readonly SourceRef[];
+}
+
+export const DEFAULT_WORKING_DIRECTORY = '~';
+export const DEFAULT_HOLDER_SESSION = '_holder';
+export const DEFAULT_HEARTBEAT: HeartbeatPolicy = {
+  staleAfterSeconds: 90,
+  graceSeconds: 60,
+  respawnOnStale: false,
+};
+export const DEFAULT_RECONCILE: ReconcileSettings = { mode: 'none', intervalSeconds: 120 };
+
+/** `~` and `~/x` -> the user's home; the result is normalized (no `..`, no trailing slash). */
+export function expandHome(path: string, userHome: string): string {
+  const expanded =
+    path === '~' ? userHome : path.startsWith('~/') ? posix.join(userHome, path.slice(2)) : path;
+  const normalized = posix.normalize(expanded);
+  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+}
+
+function heartbeatPolicy(base: HeartbeatPolicy, raw: RawHeartbeat | undefined): HeartbeatPolicy {
+  return {
+    staleAfterSeconds: raw?.stale_after_seconds ?? base.staleAfterSeconds,
+    graceSeconds: raw?.grace_seconds ?? base.graceSeconds,
+    respawnOnStale: raw?.respawn_on_stale ?? base.respawnOnStale,
+  };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostContext): DesiredFleet {
+  const runtimes = builtinRuntimes(ctx);
+  const agents: DesiredAgent[] = [];
+  const sockets = new Map<string, DesiredSocket>();
+  const tenants = new Set<string>();
+  let reconcile: ReconcileSettings = DEFAULT_RECONCILE;
+
+  for (const { roster, agentRefs, file } of manifests) {
+    // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
+    const socketName = roster.tmux?.socket_name ?? roster.tmux?.socketName ?? '';
+    const holderSession = roster.tmux?.holder_session ?? roster.tmux?.holderSession ?? DEFAULT_HOLDER_SESSION;
+    const tenantId = roster.tenant_id ?? null;
+    if (tenantId !== null) tenants.add(tenantId);
+    const fileWorkdir = roster.defaults?.working_directory ?? DEFAULT_WORKING_DIRECTORY;
+    const fileHeartbeat = heartbeatPolicy(DEFAULT_HEARTBEAT, roster.defaults?.heartbeat);
+
+    for (const [name, raw] of Object.entries(roster.runtimes ?? {})) {
+      // An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it
+      // says so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
+      const base: RuntimeSpec = runtimes[name] ?? {
+        name,
+        command: name,
+        resetCommand: null,
+        heartbeat: false,
+      };
+      runtimes[name] = {
+        name,
+        command: raw.command ?? base.command,
+        resetCommand: raw.reset_command ?? base.resetCommand,
+        heartbeat: raw.heartbeat ?? base.heartbeat,
+      };
+    }
+
+    if (roster.reconcile) {
+      reconcile = {
+        mode: roster.reconcile.mode ?? DEFAULT_RECONCILE.mode,
+        intervalSeconds: roster.reconcile.interval_seconds ?? DEFAULT_RECONCILE.intervalSeconds,
+      };
+    }
+
+    const fileAgents = roster.agents ?? [];
+    fileAgents.forEach((a, i) => {
+      sockets.set(`${socketName}\u0000${holderSession}`, { socketName, holderSession });
+      agents.push({
+        name: a.name,
+        runtime: a.runtime,
+        class: a.class ?? null,
+        modelHint: a.model_hint ?? null,
+        workingDirectory: expandHome(a.working_directory ?? fileWorkdir, ctx.userHome),
+        command: a.command ?? null,
+        host: a.host ?? null,
+        enabled: a.enabled ?? true,
+        socketName,
+        holderSession,
+        tenantId,
+        heartbeat: heartbeatPolicy(fileHeartbeat, a.heartbeat),
+        source: agentRefs[i] ?? { file, line: 1, col: 1 },
+      });
+    });
+  }
+
+  agents.sort((a, b) => compare(a.name, b.name));
+  return {
+    sources: manifests.map((m) => m.file),
+    // One tenant across the files that name one; several (or none) leave the fleet-wide value open.
+    tenantId: tenants.size === 1 ? ([...tenants][0] ?? null) : null,
+    runtimes,
+    agents,
+    sockets: [...sockets.values()].sort(
+      (a, b) => compare(a.socketName, b.socketName) || compare(a.holderSession, b.holderSession),
+    ),
+    reconcile,
+  };
+}

@@ -1,0 +1,317 @@
+/**
+ * Content rules the schema cannot say well: names safe for systemd/tmux/files, no characters that would break
+ * a unit file, an env file or a shell, known runtimes, and the cross-file rules (unique agent names, one
+ * definition per runtime, one `reconcile` block). Every problem is collected; nothing is thrown. Pure.
+ *
+ * The data may have failed the schema too, so every check guards its types and silently skips what the schema
+ * already reported: the operator sees every problem in one run, each once.
+ */
+import type { Diagnostic } from '../errors.js';
+import type { SourceRef } from '../model/desired.js';
+import { diagnosticAt, displayPath, locate, type ParsedManifest, type PathSegment } from './parse.js';
+import { BUILTIN_RUNTIME_NAMES } from './runtimes.js';
+
+/** Agent and runtime names become unit instances (`mosaic-agent@NAME.service`), file names and tmux sessions. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** The holder session's default is `_holder`, so it may also start with `_` (never with `-`: option injection). */
+export const SAFE_HOLDER = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/;
+/** `tmux -L NAME` creates `$TMUX_TMPDIR/tmux-UID/NAME`; '' = the default socket. */
+export const SAFE_SOCKET = /^[A-Za-z0-9_-]{0,64}$/;
+/** Characters that would change meaning in a unit file, an env file or a shell command line. */
+const SHELL_META = /[`$;|&<>()\\"'*?]/;
+/** C0/C1 controls (newline, CR, NUL, tab, ...), DEL, and the Unicode line/paragraph separators. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+type Rec = Record<string, unknown>;
+
+function isRec(x: unknown): x is Rec {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function str(x: unknown): string | undefined {
+  return typeof x === 'string' ? x : undefined;
+}
+
+function fmtRef(ref: SourceRef): string {
+  return `${ref.file}:${ref.line}:${ref.col}`;
+}
+
+function describeControl(s: string): string {
+  const ch = CONTROL.exec(s)?.[0] ?? '';
+  switch (ch) {
+    case '\n':
+      return 'a newline';
+    case '\r':
+      return 'a carriage return';
+    case '\u0000':
+      return 'a NUL byte';
+    case '\t':
+      return 'a tab';
+    default:
+      return `the control character U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  }
+}
+
+/** Why `name` fails `pattern`, in words (undefined when it passes). */
+function nameProblem(name: string, pattern: RegExp, firstChars: string): string | undefined {
+  if (pattern.test(name)) return undefined;
+  if (name === '') return 'is empty';
+  if (name.length > 63) return 'is longer than 63 characters';
+  const bad = /[^A-Za-z0-9_-]/.exec(name)?.[0];
+  if (bad === ' ') return 'contains a space';
+  if (bad !== undefined) return `contains "${bad}"`;
+  return `must start with ${firstChars}`;
+}
+
+const NAME_RULE =
+  'names become systemd unit instances, file names and tmux session names: use letters, digits, _ and -';
+
+class Collector {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(readonly parsed: ParsedManifest) {}
+  at(path: readonly PathSegment[], message: string, which: 'key' | 'value' = 'value'): void {
+    this.diagnostics.push(diagnosticAt(this.parsed, locate(this.parsed, path, which), message));
+  }
+  ref(path: readonly PathSegment[], which: 'key' | 'value' = 'value'): SourceRef {
+    return locate(this.parsed, path, which);
+  }
+}
+
+/** Newline, CR, NUL and other control characters are refused everywhere, keys included. */
+function checkControlCharacters(c: Collector, value: unknown, path: PathSegment[]): void {
+  if (typeof value === 'string') {
+    if (CONTROL.test(value))
+      c.at(
+        path,
+        `${displayPath(path, c.parsed.data)} contains ${describeControl(value)}; values must be one line`,
+      );
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => checkControlCharacters(c, v, [...path, i]));
+  } else if (isRec(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (CONTROL.test(k))
+        c.at(
+          [...path, k],
+          `a key in ${displayPath(path, c.parsed.data)} contains ${describeControl(k)}`,
+          'key',
+        );
+      checkControlCharacters(c, v, [...path, k]);
+    }
+  }
+}
+
+/** Plain values (not `command`) must not carry shell metacharacters. Control characters are reported elsewhere. */
+function checkPlain(c: Collector, value: unknown, path: PathSegment[]): boolean {
+  const s = str(value);
+  if (s === undefined || CONTROL.test(s)) return false;
+  const meta = SHELL_META.exec(s)?.[0];
+  if (meta !== undefined) {
+    c.at(
+      path,
+      `${displayPath(path, c.parsed.data)} ${JSON.stringify(s)} contains the shell metacharacter ${JSON.stringify(meta)}`,
+    );
+    return false;
+  }
+  return true;
+}
+
+function checkName(
+  c: Collector,
+  value: unknown,
+  path: PathSegment[],
+  what: string,
+  pattern = SAFE_NAME,
+  which: 'key' | 'value' = 'value',
+): boolean {
+  const s = str(value);
+  if (s === undefined || CONTROL.test(s)) return false;
+  const problem = nameProblem(
+    s,
+    pattern,
+    pattern === SAFE_HOLDER ? 'a letter, digit or _' : 'a letter or digit',
+  );
+  if (problem !== undefined) {
+    c.at(path, `${what} ${JSON.stringify(s)} ${problem} (${NAME_RULE}, at most 63)`, which);
+    return false;
+  }
+  return true;
+}
+
+function checkWorkingDirectory(c: Collector, value: unknown, path: PathSegment[]): void {
+  if (!checkPlain(c, value, path)) return;
+  const s = value as string;
+  if (s.startsWith('/') || s === '~' || s.startsWith('~/')) return;
+  if (s.startsWith('~')) {
+    c.at(
+      path,
+      `${displayPath(path, c.parsed.data)} ${JSON.stringify(s)}: only "~" and "~/..." (your own home) are expanded`,
+    );
+  } else {
+    c.at(
+      path,
+      `${displayPath(path, c.parsed.data)} ${JSON.stringify(s)} must be absolute or start with ~/ (relative to what? units have no current directory)`,
+    );
+  }
+}
+
+interface AgentSite {
+  c: Collector;
+  index: number;
+  ref: SourceRef;
+}
+
+interface RuntimeSite {
+  c: Collector;
+  canonical: string;
+  ref: SourceRef;
+}
+
+/** Semantic diagnostics for a whole fleet: all files given together. Files whose YAML is broken are skipped. */
+export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const agentsByName = new Map<string, AgentSite>();
+  const runtimesByName = new Map<string, RuntimeSite>();
+  const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
+  let reconcileAt: SourceRef | undefined;
+  const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
+  const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
+
+  for (const parsed of manifests) {
+    if (parsed.data === undefined || !isRec(parsed.data)) continue;
+    const data = parsed.data;
+    const c = new Collector(parsed);
+    checkControlCharacters(c, data, []);
+
+    checkPlain(c, data.tenant_id, ['tenant_id']);
+
+    // tmux: aliases, socket and holder names.
+    let socketName = '';
+    let holder = '_holder';
+    let socketOk = true;
+    if (isRec(data.tmux)) {
+      const tmux = data.tmux;
+      for (const [canonical, alias] of [
+        ['socket_name', 'socketName'],
+        ['holder_session', 'holderSession'],
+      ] as const) {
+        if (canonical in tmux && alias in tmux) {
+          const a = c.ref(['tmux', canonical], 'key');
+          const b = c.ref(['tmux', alias], 'key');
+          const later = a.line > b.line || (a.line === b.line && a.col > b.col) ? canonical : alias;
+          const other = later === canonical ? b : a;
+          c.at(
+            ['tmux', later],
+            `tmux sets both "${canonical}" and its alias "${alias}" (the other at ${fmtRef(other)}); keep one`,
+            'key',
+          );
+        }
+      }
+      const socketKey = 'socket_name' in tmux ? 'socket_name' : 'socketName';
+      const socket = tmux[socketKey];
+      if (typeof socket === 'string') {
+        socketName = socket;
+        if (!CONTROL.test(socket) && !SAFE_SOCKET.test(socket)) {
+          socketOk = false;
+          c.at(
+            ['tmux', socketKey],
+            `tmux.${socketKey} ${JSON.stringify(socket)} is not a safe tmux socket name: use up to 64 letters, digits, _ and - (or leave it out for the default socket)`,
+          );
+        }
+      }
+      const holderKey = 'holder_session' in tmux ? 'holder_session' : 'holderSession';
+      if (typeof tmux[holderKey] === 'string') {
+        holder = tmux[holderKey];
+        if (!checkName(c, holder, ['tmux', holderKey], `tmux.${holderKey}`, SAFE_HOLDER)) socketOk = false;
+      }
+      if (socketOk && typeof tmux[holderKey] === 'string') {
+        const seen = holderBySocket.get(socketName);
+        const here = c.ref(['tmux', holderKey]);
+        if (seen && seen.holder !== holder) {
+          c.at(
+            ['tmux', holderKey],
+            `socket ${socketName === '' ? '(default)' : JSON.stringify(socketName)} has holder session ${JSON.stringify(seen.holder)} at ${fmtRef(seen.ref)}; one socket has one holder session`,
+          );
+        } else if (!seen) {
+          holderBySocket.set(socketName, { holder, ref: here });
+        }
+      }
+    }
+
+    if (isRec(data.defaults))
+      checkWorkingDirectory(c, data.defaults.working_directory, ['defaults', 'working_directory']);
+
+    // runtimes: safe names; one definition fleet-wide.
+    if (isRec(data.runtimes)) {
+      for (const [name, spec] of Object.entries(data.runtimes)) {
+        declaredRuntimes.add(name);
+        checkName(c, name, ['runtimes', name], `runtime name`, SAFE_NAME, 'key');
+        const canonical = JSON.stringify(spec, Object.keys(isRec(spec) ? spec : {}).sort());
+        const ref = c.ref(['runtimes', name], 'key');
+        const seen = runtimesByName.get(name);
+        if (seen && seen.canonical !== canonical) {
+          c.at(
+            ['runtimes', name],
+            `runtime "${name}" is defined differently at ${fmtRef(seen.ref)}; define it once or identically`,
+            'key',
+          );
+        } else if (!seen) {
+          runtimesByName.set(name, { c, canonical, ref });
+        }
+      }
+    }
+
+    // reconcile: fleet-wide, so exactly one file may own it.
+    if ('reconcile' in data) {
+      const ref = c.ref(['reconcile'], 'key');
+      if (reconcileAt) {
+        c.at(
+          ['reconcile'],
+          `reconcile is also set at ${fmtRef(reconcileAt)}; it applies to the whole fleet, so set it in one manifest`,
+          'key',
+        );
+      } else {
+        reconcileAt = ref;
+      }
+    }
+
+    if (Array.isArray(data.agents)) {
+      data.agents.forEach((agent: unknown, index) => {
+        if (!isRec(agent)) return;
+        const p = (k: string): PathSegment[] => ['agents', index, k];
+        const nameOk = checkName(c, agent.name, p('name'), `agent name`);
+        if (nameOk) {
+          const name = agent.name as string;
+          const ref = c.ref(p('name'));
+          const seen = agentsByName.get(name);
+          if (seen) {
+            c.at(p('name'), `duplicate agent "${name}" (also defined at ${fmtRef(seen.ref)})`);
+          } else {
+            agentsByName.set(name, { c, index, ref });
+          }
+          if (name === holder) {
+            c.at(
+              p('name'),
+              `agent "${name}" has the name of its socket's holder session; they would be the same tmux session`,
+            );
+          }
+        }
+        if (checkPlain(c, agent.runtime, p('runtime'))) {
+          pendingRuntimeChecks.push({ c, index, runtime: agent.runtime as string });
+        }
+        for (const key of ['class', 'model_hint', 'host']) checkPlain(c, agent[key], p(key));
+        checkWorkingDirectory(c, agent.working_directory, p('working_directory'));
+      });
+    }
+    out.push(...c.diagnostics);
+  }
+
+  // Runtimes are fleet-wide: an agent may use one declared in another file, so check after all files.
+  for (const { c, index, runtime } of pendingRuntimeChecks) {
+    if (declaredRuntimes.has(runtime)) continue;
+    const known = [...declaredRuntimes].sort().join(', ');
+    const message = `unknown runtime "${runtime}" (known: ${known}; declare others under runtimes:)`;
+    out.push(diagnosticAt(c.parsed, c.ref(['agents', index, 'runtime']), message));
+  }
+  return out;
+}

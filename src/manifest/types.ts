@@ -1,0 +1,47 @@
+/**
+ * A roster manifest as written in YAML, after it passed the schema (framework/fleet/roster.schema.json).
+ * Field names are the manifest's own (snake_case, plus the camelCase tmux aliases); normalize.ts turns
+ * this into the DesiredFleet model.
+ */
+
+export interface RawHeartbeat {
+  stale_after_seconds?: number;
+  grace_seconds?: number;
+  respawn_on_stale?: boolean;
+}
+
+export interface RawRuntime {
+  command?: string;
+  reset_command?: string;
+  heartbeat?: boolean;
+  description?: string;
+}
+
+export interface RawAgent {
+  name: string;
+  runtime: string;
+  class?: string;
+  model_hint?: string;
+  working_directory?: string;
+  command?: string;
+  host?: string;
+  enabled?: boolean;
+  heartbeat?: RawHeartbeat;
+  description?: string;
+}
+
+export interface RawRoster {
+  version: 1;
+  transport?: 'tmux';
+  tenant_id?: string;
+  tmux?: {
+    socket_name?: string | null;
+    socketName?: string | null;
+    holder_session?: string;
+    holderSession?: string;
+  };
+  defaults?: { working_directory?: string; heartbeat?: RawHeartbeat };
+  runtimes?: Record<string, RawRuntime>;
+  reconcile?: { mode?: 'none' | 'timer' | 'watch'; interval_seconds?: number };
+  agents?: RawAgent[];
+}
