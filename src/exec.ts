@@ -2,6 +2,7 @@
  * The one module that spawns processes. Everything external (systemctl, tmux, systemd-analyze) goes
  * through a Runner, so tests can record and count commands and the rest of the code stays testable.
  */
+import { appendFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { CommandError } from './errors.js';
 
@@ -43,6 +44,13 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 /** A Runner backed by execa. `kind` defaults to 'read'; callers that change the machine pass 'mutate'. */
 export function createRunner(baseEnv?: Record<string, string | undefined>): Runner {
   const log: RecordedCommand[] = [];
+  // FLEET_COMMAND_LOG=<file>: append every command as a JSON line, so tests and operators can count and order
+  // what a whole `fleet` process spawned (e.g. "the second reconcile issued no mutating command").
+  const logFile = (baseEnv ?? process.env).FLEET_COMMAND_LOG ?? process.env.FLEET_COMMAND_LOG;
+  const record = (entry: RecordedCommand) => {
+    log.push(entry);
+    if (logFile) appendFileSync(logFile, `${JSON.stringify(entry)}\n`);
+  };
   return {
     log,
     async run(argv, options = {}) {
@@ -64,7 +72,7 @@ export function createRunner(baseEnv?: Record<string, string | undefined>): Runn
         throw new CommandError(`Command failed to start: ${shown}`, argv, undefined, '', { cause: error });
       }
       const exitCode = result.exitCode ?? -1;
-      log.push({ argv, kind: options.kind ?? 'read', exitCode });
+      record({ argv, kind: options.kind ?? 'read', exitCode });
       const stdout = typeof result.stdout === 'string' ? result.stdout : '';
       const stderr = typeof result.stderr === 'string' ? result.stderr : '';
       if (result.failed && exitCode === -1) {

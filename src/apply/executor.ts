@@ -1,0 +1,240 @@
+/**
+ * Apply a plan: executors per action kind, in the plan's order, with systemd calls batched (one `enable` / `start`
+ * for many units). Every executor checks before it acts; a failed action stops the actions that depend on it, and
+ * the result says what was done and what was not. The next run converges from wherever this one stopped.
+ */
+import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { assertNever } from '../errors.js';
+import type { Runner } from '../exec.js';
+import type { ReconcilerState } from '../model/observed.js';
+import type { Action, UnitAction } from '../model/plan.js';
+import { sha256 } from '../plan/digest.js';
+import { exactSession, socketArgs } from '../render/names.js';
+import { actionTarget } from '../render/plan-text.js';
+import { writeFileAtomic } from './atomic.js';
+import type { ActionOutcome } from './journal.js';
+import { writeState } from './state.js';
+
+export interface ApplyContext {
+  runner: Runner;
+  stateDir: string;
+  state: ReconcilerState;
+  /** Unix ms, for backup and archive names and back-off bookkeeping. */
+  nowMs: number;
+  /** Called after each action completes (progress output, watch-mode log lines). */
+  onResult?: (result: ActionResult) => void;
+}
+
+export interface ActionResult {
+  action: Action;
+  outcome: ActionOutcome;
+  /** Past-tense sentence: "created /x", "started mosaic-agent@a.service". */
+  message: string;
+  error?: string;
+  /** Where the backup of an operator-edited file went. */
+  backupPath?: string;
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  results: ActionResult[];
+}
+
+const SYSTEMCTL_TIMEOUT_MS = 90_000;
+
+function pastTense(a: Action): string {
+  const target = actionTarget(a);
+  switch (a.kind) {
+    case 'write-file':
+      return `${a.before === null ? 'created' : 'updated'} ${target}`;
+    case 'archive-file':
+      return `archived ${a.path} to ${a.to}`;
+    case 'daemon-reload':
+      return 'reloaded systemd unit files';
+    case 'enable':
+      return `enabled ${target}`;
+    case 'disable':
+      return `disabled ${target}`;
+    case 'start':
+      return `started ${target}`;
+    case 'restart':
+      return `restarted ${target}`;
+    case 'stop':
+      return `stopped ${target}`;
+    case 'respawn':
+      return `respawned ${a.agent} (${a.reason})`;
+    case 'kill-session':
+      return `killed session ${target}`;
+    default:
+      return assertNever(a, 'action');
+  }
+}
+
+/** Unit actions of one kind that follow each other are sent to systemd in one call. */
+type Step = { batch: UnitAction['kind'] | 'respawn'; actions: Action[] } | { single: Action };
+
+function steps(actions: readonly Action[]): Step[] {
+  const out: Step[] = [];
+  for (const a of actions) {
+    const batchKind =
+      a.kind === 'enable' || a.kind === 'disable' || a.kind === 'start' || a.kind === 'restart' || a.kind === 'stop'
+        ? a.kind
+        : a.kind === 'respawn'
+          ? 'respawn'
+          : null;
+    const last = out[out.length - 1];
+    if (batchKind !== null && last && 'batch' in last && last.batch === batchKind) last.actions.push(a);
+    else if (batchKind !== null) out.push({ batch: batchKind, actions: [a] });
+    else out.push({ single: a });
+  }
+  return out;
+}
+
+function unitOf(a: Action): string {
+  if (a.kind === 'respawn') return a.unit;
+  if (a.kind === 'enable' || a.kind === 'disable' || a.kind === 'start' || a.kind === 'restart' || a.kind === 'stop') {
+    return a.unit;
+  }
+  return '';
+}
+
+function agentOf(a: Action): string | null {
+  return a.kind === 'daemon-reload' ? null : a.agent;
+}
+
+async function currentContent(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function stampOf(ms: number): string {
+  return new Date(ms).toISOString().replace(/[:.]/g, '-');
+}
+
+async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: string }> {
+  switch (a.kind) {
+    case 'write-file': {
+      // Check before acting: the file must still be what the plan saw, or we would overwrite an edit made since.
+      const now = await currentContent(a.path);
+      if (now !== a.before) {
+        throw new Error(`${a.path} changed since the plan was made; run reconcile again`);
+      }
+      let backupPath: string | undefined;
+      if (a.backup && a.before !== null) {
+        const dir = join(ctx.stateDir, 'backups');
+        await mkdir(dir, { recursive: true });
+        backupPath = join(dir, `${basename(a.path)}.${stampOf(ctx.nowMs)}.bak`);
+        await copyFile(a.path, backupPath);
+      }
+      await writeFileAtomic(a.path, a.after, a.mode);
+      ctx.state.written[a.path] = sha256(a.after);
+      return backupPath === undefined ? {} : { backupPath };
+    }
+    case 'archive-file': {
+      const exists = await stat(a.path).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) return {};
+      await mkdir(dirname(a.to), { recursive: true });
+      await rename(a.path, a.to);
+      delete ctx.state.written[a.path];
+      return {};
+    }
+    case 'daemon-reload':
+      await ctx.runner.run(['systemctl', '--user', 'daemon-reload'], { kind: 'mutate', timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+      return {};
+    case 'kill-session': {
+      const r = await ctx.runner.run(['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)], {
+        kind: 'mutate',
+        reject: false,
+      });
+      // Already gone is what we wanted.
+      if (r.exitCode !== 0 && !/can't find session|no server running|error connecting/i.test(r.stderr)) {
+        throw new Error(`tmux kill-session failed: ${r.stderr.trim()}`);
+      }
+      return {};
+    }
+    case 'enable':
+    case 'disable':
+    case 'start':
+    case 'restart':
+    case 'stop':
+    case 'respawn':
+      await systemctl(ctx, a.kind === 'respawn' ? 'restart' : a.kind, [unitOf(a)]);
+      return {};
+    default:
+      return assertNever(a, 'action');
+  }
+}
+
+async function systemctl(ctx: ApplyContext, verb: UnitAction['kind'], units: string[]): Promise<void> {
+  await ctx.runner.run(['systemctl', '--user', verb, ...units], { kind: 'mutate', timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
+  const results: ActionResult[] = [];
+  // A failure blocks what depends on it: a global action (framework/unit file, daemon-reload, holder) blocks
+  // everything after it; an agent's action blocks that agent's later actions.
+  let globalFailure = false;
+  const failedAgents = new Set<string>();
+  const record = (r: ActionResult) => {
+    results.push(r);
+    ctx.onResult?.(r);
+  };
+  const blocked = (a: Action) => globalFailure || (agentOf(a) !== null && failedAgents.has(agentOf(a) ?? ''));
+  const fail = (a: Action, error: unknown) => {
+    record({ action: a, outcome: 'failed', message: `failed to ${pastTense(a)}`, error: message(error) });
+    const agent = agentOf(a);
+    if (agent === null) globalFailure = true;
+    else failedAgents.add(agent);
+  };
+
+  for (const step of steps(actions)) {
+    if ('single' in step) {
+      const a = step.single;
+      if (blocked(a)) {
+        record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+        continue;
+      }
+      try {
+        const extra = await runSingle(a, ctx);
+        record({ action: a, outcome: 'done', message: pastTense(a), ...extra });
+      } catch (error) {
+        fail(a, error);
+      }
+      continue;
+    }
+    const runnable = step.actions.filter((a) => !blocked(a));
+    for (const a of step.actions.filter((x) => blocked(x))) {
+      record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+    }
+    if (runnable.length === 0) continue;
+    const verb = step.batch === 'respawn' ? 'restart' : step.batch;
+    try {
+      await systemctl(ctx, verb, runnable.map(unitOf));
+      for (const a of runnable) record({ action: a, outcome: 'done', message: pastTense(a) });
+    } catch {
+      // One call for many units failed: find out which, one by one (only on failure, so the happy path stays batched).
+      for (const a of runnable) {
+        try {
+          await systemctl(ctx, verb, [unitOf(a)]);
+          record({ action: a, outcome: 'done', message: pastTense(a) });
+        } catch (error) {
+          fail(a, error);
+        }
+      }
+    }
+  }
+  await writeState(ctx.stateDir, ctx.state);
+  return { ok: results.every((r) => r.outcome === 'done'), results };
+}

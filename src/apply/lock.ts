@@ -1,0 +1,89 @@
+/**
+ * One reconciler at a time per Mosaic home. The lock is a file created with O_EXCL holding the owner's pid,
+ * host and command; a lock whose owner process is gone (same host) is stale and taken over.
+ */
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+export interface Lock {
+  path: string;
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readOwner(path: string): Promise<LockOwner | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+  } catch {
+    return null;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Take the lock, waiting up to `waitMs` for another reconciler to finish; then fail naming the holder. */
+export async function acquireLock(stateDir: string, command: string, waitMs = 10_000): Promise<Lock> {
+  await mkdir(stateDir, { recursive: true });
+  const path = join(stateDir, 'lock');
+  const me: LockOwner = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o644);
+      try {
+        await fh.writeFile(`${JSON.stringify(me)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      return {
+        path,
+        async release() {
+          if (released) return;
+          released = true;
+          const owner = await readOwner(path);
+          if (owner?.pid === process.pid) await rm(path, { force: true });
+        },
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = await readOwner(path);
+    if (owner && owner.host === me.host && !alive(owner.pid)) {
+      // The owner died without releasing (crash, SIGKILL): the lock is stale.
+      await rm(path, { force: true });
+      continue;
+    }
+    if (owner === null) {
+      // Being written right now, or garbage: give the writer a moment, then treat garbage as stale.
+      await sleep(50);
+      const again = await readOwner(path);
+      if (again === null && Date.now() > deadline) await rm(path, { force: true });
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new UserError(
+        `another reconciler holds the lock ${path}: pid ${owner.pid} on ${owner.host} (${owner.command}, since ${owner.since})`,
+      );
+    }
+    await sleep(100);
+  }
+}

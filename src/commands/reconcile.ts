@@ -1,0 +1,270 @@
+/**
+ * `fleet reconcile`, `fleet plan`, `fleet apply`: load -> observe -> plan -> render -> (apply + journal).
+ * Orchestration only; the decisions are in src/plan/, the effects in src/apply/.
+ */
+import { readFile } from 'node:fs/promises';
+import { loadAssets } from '../assets.js';
+import type { GlobalOptions, ReconcileOptions } from '../cli.js';
+import { UserError } from '../errors.js';
+import { createRunner, type Runner } from '../exec.js';
+import { loadDesired } from '../manifest/load.js';
+import type { DesiredFleet } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
+import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
+import { observe } from '../observe/index.js';
+import { hostContext, resolvePaths, type FleetPaths } from '../paths.js';
+import { observedDigest } from '../plan/digest.js';
+import { plan as makePlan } from '../plan/planner.js';
+import { planToJson } from '../render/plan-json.js';
+import { actionTarget, renderPlanText, summaryLine } from '../render/plan-text.js';
+import type { RenderContext } from '../render/units.js';
+import { applyPlan, type ApplyResult } from '../apply/executor.js';
+import { acquireLock, type Lock } from '../apply/lock.js';
+import { appendJournal, type JournalEntry } from '../apply/journal.js';
+import { writeFileAtomic } from '../apply/atomic.js';
+
+export interface Session {
+  paths: FleetPaths;
+  runner: Runner;
+  desired: DesiredFleet;
+  observed: Observed;
+  plan: Plan;
+}
+
+export function renderContext(paths: FleetPaths): RenderContext {
+  return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
+}
+
+/** The systemd and tmux conditions a plan cannot be made (or applied) without. */
+export function requireTools(observed: Observed): void {
+  if (!observed.systemd.ok) throw new UserError(observed.systemd.error ?? 'cannot reach the systemd user manager');
+  if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
+}
+
+export async function observeFor(desired: DesiredFleet, paths: FleetPaths, runner: Runner): Promise<Observed> {
+  return observe({ paths, sockets: desired.sockets.map((s) => s.socketName) }, runner);
+}
+
+/** Load, observe and plan. Read-only: usable for a dry-run without the lock. */
+export async function makeSession(g: GlobalOptions, prune: boolean, runner: Runner = createRunner()): Promise<Session> {
+  const paths = resolvePaths(g);
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const assets = await loadAssets();
+  const observed = await observeFor(desired, paths, runner);
+  requireTools(observed);
+  const plan = makePlan({
+    desired,
+    observed,
+    ctx: renderContext(paths),
+    templates: assets.templates,
+    framework: assets.framework,
+    prune,
+  });
+  return { paths, runner, desired, observed, plan };
+}
+
+function colorOk(): boolean {
+  return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+}
+
+export function printResults(result: ApplyResult, json: boolean): void {
+  if (json) return;
+  const failed = result.results.filter((r) => r.outcome !== 'done');
+  if (failed.length > 0) {
+    process.stderr.write(`\nApply stopped: ${failed.filter((r) => r.outcome === 'failed').length} failed, ` +
+      `${failed.filter((r) => r.outcome === 'not-run').length} not run. The next reconcile continues from here.\n`);
+  }
+}
+
+/** Apply under the lock (taken by the caller) and journal the run. */
+export async function applyAndJournal(
+  session: Pick<Session, 'paths' | 'runner' | 'observed'>,
+  plan: Plan,
+  command: string,
+  json: boolean,
+): Promise<ApplyResult> {
+  const started = new Date();
+  const result = await applyPlan(plan.actions, {
+    runner: session.runner,
+    stateDir: session.paths.stateDir,
+    state: structuredClone(session.observed.state),
+    nowMs: session.observed.nowMs,
+    onResult: (r) => {
+      if (json) return;
+      const line = r.outcome === 'done' ? `  ${r.message}` : `  ${r.message}${r.error ? `: ${r.error}` : ''}`;
+      (r.outcome === 'done' ? process.stdout : process.stderr).write(
+        `${line}${r.backupPath ? ` (previous version saved to ${r.backupPath})` : ''}\n`,
+      );
+    },
+  });
+  const entry: JournalEntry = {
+    format_version: 1,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    command,
+    pid: process.pid,
+    result: result.ok ? 'ok' : 'failed',
+    summary: {
+      done: result.results.filter((r) => r.outcome === 'done').length,
+      failed: result.results.filter((r) => r.outcome === 'failed').length,
+      not_run: result.results.filter((r) => r.outcome === 'not-run').length,
+    },
+    actions: result.results.map((r) => ({
+      kind: r.action.kind,
+      target: actionTarget(r.action),
+      message: r.message,
+      reason: r.action.reason,
+      outcome: r.outcome,
+      ...(r.error ? { error: r.error } : {}),
+    })),
+  };
+  await appendJournal(session.paths.stateDir, entry);
+  return result;
+}
+
+function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyResult): string {
+  const doc = planToJson(plan, extra);
+  if (result) {
+    doc.applied = {
+      ok: result.ok,
+      results: result.results.map((r) => ({
+        kind: r.action.kind,
+        message: r.message,
+        outcome: r.outcome,
+        ...(r.error ? { error: r.error } : {}),
+        ...(r.backupPath ? { backup: r.backupPath } : {}),
+      })),
+    };
+  }
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
+  if (o.watch) {
+    throw new UserError('--watch is not available yet in this version: run `fleet reconcile` from a timer or by hand');
+  }
+  if (o.detailedExitcode && !o.dryRun) {
+    throw new UserError('--detailed-exitcode only makes sense with --dry-run (or use `fleet plan --detailed-exitcode`)');
+  }
+  if (o.dryRun) {
+    const s = await makeSession(o, o.prune);
+    process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }));
+    return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
+  }
+  const paths = resolvePaths(o);
+  // Fail on a bad manifest before taking the lock or touching anything.
+  await loadDesired([paths.manifests], hostContext(paths));
+  const lock = await acquireLock(paths.stateDir, `fleet reconcile${o.prune ? ' --prune' : ''}`);
+  try {
+    const s = await makeSession(o, o.prune);
+    if (s.plan.actions.length === 0) {
+      process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: false }) : renderPlanText(s.plan, { color: colorOk() }));
+      return 0;
+    }
+    if (!o.json) {
+      process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
+      process.stdout.write('\nApplying:\n');
+    }
+    const result = await applyAndJournal(s, s.plan, `fleet reconcile${o.prune ? ' --prune' : ''}`, o.json);
+    if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result));
+    else {
+      printResults(result, false);
+      if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
+    }
+    return result.ok ? 0 : 1;
+  } finally {
+    await lock.release();
+  }
+}
+
+interface SavedPlan {
+  format_version: number;
+  kind: 'mosaic-fleet-plan';
+  created_at: string;
+  mosaic_home: string;
+  unit_dir: string;
+  manifests: string;
+  prune: boolean;
+  plan: Plan;
+}
+
+export async function planCommand(
+  o: GlobalOptions & { out?: string; prune: boolean; json: boolean; detailedExitcode: boolean },
+): Promise<number> {
+  const s = await makeSession(o, o.prune);
+  if (o.out) {
+    const saved: SavedPlan = {
+      format_version: PLAN_FORMAT_VERSION,
+      kind: 'mosaic-fleet-plan',
+      created_at: new Date(s.observed.nowMs).toISOString(),
+      mosaic_home: s.paths.mosaicHome,
+      unit_dir: s.paths.unitDir,
+      manifests: s.paths.manifests,
+      prune: o.prune,
+      plan: s.plan,
+    };
+    await writeFileAtomic(o.out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
+  }
+  process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }));
+  if (o.out && !o.json) process.stdout.write(`\nSaved the plan to ${o.out}. Apply exactly it with: fleet apply ${o.out}\n`);
+  return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
+}
+
+async function readSavedPlan(file: string): Promise<SavedPlan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UserError(`cannot read plan ${file}: ${(error as Error).message}`);
+  }
+  let saved: SavedPlan;
+  try {
+    saved = JSON.parse(text) as SavedPlan;
+  } catch {
+    throw new UserError(`${file} is not a saved plan (not JSON)`);
+  }
+  if (saved.kind !== 'mosaic-fleet-plan' || typeof saved.plan !== 'object' || saved.plan === null) {
+    throw new UserError(`${file} is not a saved plan from \`fleet plan --out\``);
+  }
+  if (saved.format_version !== PLAN_FORMAT_VERSION || saved.plan.formatVersion !== PLAN_FORMAT_VERSION) {
+    throw new UserError(
+      `${file} has plan format ${String(saved.format_version)}; this fleet reads format ${PLAN_FORMAT_VERSION}`,
+    );
+  }
+  return saved;
+}
+
+export async function applyCommand(file: string, o: GlobalOptions & { json: boolean }): Promise<number> {
+  const saved = await readSavedPlan(file);
+  const paths = resolvePaths(o);
+  if (saved.mosaic_home !== paths.mosaicHome || saved.unit_dir !== paths.unitDir) {
+    throw new UserError(
+      `${file} was made for home ${saved.mosaic_home} and unit dir ${saved.unit_dir}, not ${paths.mosaicHome} and ${paths.unitDir}`,
+    );
+  }
+  const lock = await acquireLock(paths.stateDir, `fleet apply ${file}`);
+  try {
+    const runner = createRunner();
+    const desired = await loadDesired([saved.manifests], hostContext(paths));
+    const observed = await observeFor(desired, paths, runner);
+    requireTools(observed);
+    if (observedDigest(observed) !== saved.plan.observedDigest) {
+      throw new UserError(
+        `the saved plan ${file} is stale: the machine changed since it was made (${saved.created_at}); run \`fleet plan\` again`,
+      );
+    }
+    if (saved.plan.actions.length === 0) {
+      process.stdout.write(o.json ? jsonResult(saved.plan, { dry_run: false }) : `${summaryLine(saved.plan)}\n`);
+      return 0;
+    }
+    if (!o.json) process.stdout.write(`Applying ${file}:\n`);
+    const result = await applyAndJournal({ paths, runner, observed }, saved.plan, `fleet apply ${file}`, o.json);
+    if (o.json) process.stdout.write(jsonResult(saved.plan, { dry_run: false }, result));
+    else printResults(result, false);
+    return result.ok ? 0 : 1;
+  } finally {
+    await lock.release();
+  }
+}
+
+export type { Lock };

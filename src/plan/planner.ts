@@ -1,0 +1,439 @@
+/**
+ * The planner: a pure function of (desired, observed) -> plan. No I/O, no clock; the same inputs give the same plan.
+ *
+ * Order (each step depends on the ones before it):
+ *   files -> one daemon-reload (only when a unit file changed or systemd says it needs one) -> enable -> start/restart
+ *   -> respawn panes -> disable/stop/kill/archive (disabled agents, and orphans only with --prune).
+ */
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import type { DesiredAgent, DesiredFleet } from '../model/desired.js';
+import type { Observed, ObservedFile } from '../model/observed.js';
+import type { Action, Orphan, Plan, PlanSummary, SkippedAgent, UnitAction, WriteFileAction } from '../model/plan.js';
+import { PLAN_FORMAT_VERSION } from '../model/plan.js';
+import { assertNever } from '../errors.js';
+import { renderEnvFile, parseEnvFile } from '../render/env.js';
+import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
+import { agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
+import { renderUnits, type RenderContext, type RenderedFile, type UnitTemplates } from '../render/units.js';
+import { observedDigest, sha256 } from './digest.js';
+import { agentStatus, type AgentStatus } from './health.js';
+
+export interface PlanInput {
+  desired: DesiredFleet;
+  observed: Observed;
+  ctx: RenderContext;
+  templates: UnitTemplates;
+  framework: FrameworkAssets;
+  /** Stop, disable, kill and archive agents no manifest names. */
+  prune: boolean;
+  /** Archive file names carry this stamp (passed in: the planner has no clock). Default: observed.nowMs. */
+  stamp?: string;
+}
+
+/** File modes the reconciler writes with. Env files may hold the operator's secrets. */
+const ENV_MODE = 0o600;
+
+export function isLocalAgent(agent: DesiredAgent, hostname: string): boolean {
+  // No host, or this machine's name (short or fully qualified), or the conventional loopback names.
+  if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
+  const short = hostname.split('.')[0];
+  return agent.host === hostname || agent.host === short || agent.host.split('.')[0] === short;
+}
+
+function fileAction(
+  file: RenderedFile | { path: string; content: string; mode: number; role: 'env' },
+  observedFile: ObservedFile | undefined,
+  written: Record<string, string>,
+  agent: string | null,
+): WriteFileAction | null {
+  const before = observedFile?.content ?? null;
+  const contentSame = before === file.content;
+  // Mode matters for scripts (must be executable) and env files (private); an operator's chmod is drift too.
+  const modeSame = observedFile?.mode === file.mode;
+  if (contentSame && modeSame) return null;
+  let reason: string;
+  if (before === null) reason = `${file.role} file not installed`;
+  else if (contentSame) reason = `mode is ${(observedFile?.mode ?? 0).toString(8)}, want ${file.mode.toString(8)}`;
+  else if (file.role === 'env') reason = 'managed keys differ from the manifest';
+  else if (written[file.path] === undefined) reason = `${file.role} file differs from the rendered one`;
+  else if (written[file.path] !== sha256(before)) reason = `${file.role} file was edited by hand since the last reconcile`;
+  else reason = `${file.role} file out of date with the manifest`;
+  // Framework-owned files and units the operator changed (or that we never wrote) are copied aside once before
+  // being replaced. Env files are merged, never clobbered, so they need no backup.
+  const backup =
+    file.role !== 'env' && before !== null && !contentSame && written[file.path] !== sha256(before);
+  return { kind: 'write-file', role: file.role, path: file.path, before, after: file.content, mode: file.mode, backup, reason, agent };
+}
+
+/** Why an agent's pane needs to come back, from its status; null when it is fine. */
+function respawnReason(agent: DesiredAgent, status: AgentStatus, runtimeHeartbeats: boolean): string | null {
+  const f = new Set(status.flags);
+  if (f.has('MISSING')) return `session ${agent.name} is missing`;
+  if (f.has('DEAD')) return `pane of ${agent.name} is dead`;
+  if (f.has('DRIFT')) {
+    const actual = status.paneCommand ?? 'something else';
+    return `pane runs ${actual}, manifest says ${status.expectedProgram}`;
+  }
+  // Silence alone only triggers a respawn when the operator asked for it and the runtime speaks the protocol.
+  if (f.has('STALE') && agent.heartbeat.respawnOnStale && runtimeHeartbeats) return 'heartbeat is stale';
+  return null;
+}
+
+function envSocketOf(file: ObservedFile | undefined): string | null {
+  if (!file?.content) return null;
+  const v = parseEnvFile(file.content).entries.get('MOSAIC_TMUX_SOCKET');
+  return v === undefined ? null : v;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { desired, observed, ctx } = input;
+  const written = observed.state.written;
+  const units = observed.systemd.units;
+  const local = desired.agents.filter((a) => isLocalAgent(a, observed.hostname));
+  const skipped: SkippedAgent[] = desired.agents
+    .filter((a) => !isLocalAgent(a, observed.hostname))
+    .map((a) => ({ agent: a.name, host: a.host ?? '', reason: `runs on ${a.host ?? '?'}, this is ${observed.hostname}` }));
+  const localFleet: DesiredFleet = {
+    ...desired,
+    agents: local,
+    sockets: desired.sockets.filter((s) => local.some((a) => a.socketName === s.socketName)),
+  };
+
+  // 1. Files: framework scripts and schema, unit files, env files.
+  const files: WriteFileAction[] = [];
+  const rendered = [
+    ...renderFrameworkFiles(input.framework, ctx),
+    ...(local.length > 0 ? renderUnits(localFleet, ctx, input.templates) : []),
+  ];
+  for (const file of rendered) {
+    const a = fileAction(file, observed.files[file.path], written, null);
+    if (a) files.push(a);
+  }
+  const envChanged = new Set<string>();
+  for (const agent of local) {
+    const path = `${ctx.mosaicHome}/fleet/agents/${agent.name}.env`;
+    const existing = observed.files[path];
+    const content = renderEnvFile(agent, ctx, existing?.content ?? null);
+    const a = fileAction({ path, content, mode: ENV_MODE, role: 'env' }, existing, written, agent.name);
+    if (a) {
+      // Only a content change is a reason to restart the agent; a chmod is not.
+      if (a.before !== a.after) envChanged.add(agent.name);
+      files.push(a);
+    }
+  }
+  files.sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  const unitFileChanged = (unitFile: string) =>
+    files.some((f) => f.role === 'unit' && f.path === `${ctx.unitDir}/${unitFile}` && f.before !== f.after);
+  const templateChanged = unitFileChanged('mosaic-agent@.service');
+  const holderChanged = unitFileChanged(HOLDER_UNIT);
+
+  const actions: Action[] = [...files];
+
+  // 2. One daemon-reload, only when systemd's view of unit files is out of date.
+  if (files.some((f) => f.role === 'unit' && f.before !== f.after)) {
+    actions.push({ kind: 'daemon-reload', reason: 'unit files changed' });
+  } else if (observed.systemd.needDaemonReload) {
+    actions.push({ kind: 'daemon-reload', reason: 'systemd reports unit files changed on disk' });
+  }
+
+  const unitAction = (kind: UnitAction['kind'], unit: string, agent: string | null, reason: string): UnitAction => ({
+    kind,
+    unit,
+    agent,
+    reason,
+  });
+  const enabled = (unit: string) => {
+    const s = units[unit]?.unitFileState;
+    return s === 'enabled' || s === 'enabled-runtime' || s === 'static' || s === 'linked';
+  };
+  const active = (unit: string) => {
+    const s = units[unit]?.activeState;
+    return s === 'active' || s === 'activating' || s === 'reloading';
+  };
+  const wanted = local.filter((a) => a.enabled);
+
+  // 3. Enable for boot: the holder and every enabled agent.
+  const enables: UnitAction[] = [];
+  if (wanted.length > 0 && !enabled(HOLDER_UNIT)) {
+    enables.push(unitAction('enable', HOLDER_UNIT, null, 'not enabled: the tmux holder would not come back after reboot'));
+  }
+  for (const agent of wanted) {
+    const unit = agentUnitName(agent.name);
+    if (!enabled(unit)) enables.push(unitAction('enable', unit, agent.name, 'not enabled: would not start after reboot'));
+  }
+  actions.push(...enables);
+
+  // 4. Start / restart. The holder first: agents' sessions need its tmux server.
+  if (wanted.length > 0) {
+    if (!active(HOLDER_UNIT)) {
+      actions.push(unitAction('start', HOLDER_UNIT, null, 'holder is not running'));
+    } else {
+      // Restarting the holder is safe (KillMode=process keeps the tmux servers) and re-ensures every holder session.
+      const missing = localFleet.sockets.filter(
+        (s) => !(observed.tmux.sockets[s.socketName]?.sessions ?? []).includes(s.holderSession),
+      );
+      if (holderChanged) actions.push(unitAction('restart', HOLDER_UNIT, null, 'holder unit changed'));
+      else if (missing.length > 0) {
+        const where = missing.map((s) => `${s.holderSession} on ${socketLabel(s.socketName)}`).join(', ');
+        actions.push(unitAction('restart', HOLDER_UNIT, null, `holder session missing: ${where}`));
+      }
+    }
+  }
+
+  const respawns: Action[] = [];
+  for (const agent of wanted) {
+    const unit = agentUnitName(agent.name);
+    const status = agentStatus(agent, observed);
+    if (!active(unit)) {
+      const state = units[unit]?.activeState;
+      actions.push(unitAction('start', unit, agent.name, state === 'failed' ? 'unit failed' : 'unit is not running'));
+      continue;
+    }
+    if (envChanged.has(agent.name) || templateChanged) {
+      const why = envChanged.has(agent.name) ? 'env file changed' : 'agent unit template changed';
+      actions.push(unitAction('restart', unit, agent.name, why));
+      continue;
+    }
+    const runtime = desired.runtimes[agent.runtime];
+    const why = respawnReason(agent, status, runtime?.heartbeat ?? false);
+    if (why !== null) {
+      respawns.push({ kind: 'respawn', agent: agent.name, unit, socketName: agent.socketName, session: agent.name, reason: why });
+    }
+  }
+  actions.push(...respawns);
+
+  // 5. Removals: agents the manifest keeps but disables; orphans only with --prune.
+  for (const agent of local.filter((a) => !a.enabled)) {
+    const unit = agentUnitName(agent.name);
+    if (active(unit)) actions.push(unitAction('stop', unit, agent.name, 'agent is disabled in the manifest'));
+    if (units[unit]?.unitFileState === 'enabled') {
+      actions.push(unitAction('disable', unit, agent.name, 'agent is disabled in the manifest'));
+    }
+  }
+
+  const orphans = findOrphans(desired, observed, ctx);
+  if (input.prune) {
+    const stamp = input.stamp ?? String(observed.nowMs);
+    for (const o of orphans) {
+      if (o.unit && active(o.unit)) actions.push(unitAction('stop', o.unit, o.agent, 'no manifest names this agent'));
+      if (o.unit && units[o.unit]?.unitFileState === 'enabled') {
+        actions.push(unitAction('disable', o.unit, o.agent, 'no manifest names this agent'));
+      }
+      // The unit's ExecStop kills the session; kill it directly only when the unit will not (not active).
+      if (o.session !== null && o.socketName !== null && !(o.unit && active(o.unit))) {
+        actions.push({
+          kind: 'kill-session',
+          agent: o.agent,
+          socketName: o.socketName,
+          session: o.session,
+          reason: 'no manifest names this agent',
+        });
+      }
+      if (o.envFile) {
+        actions.push({
+          kind: 'archive-file',
+          agent: o.agent,
+          path: o.envFile,
+          to: `${ctx.mosaicHome}/fleet/archive/${o.agent}.${stamp}.env`,
+          reason: 'no manifest names this agent (archived, not deleted)',
+        });
+      }
+    }
+  }
+
+  const warnings: string[] = [];
+  if (observed.systemd.linger === false && wanted.length > 0) {
+    warnings.push('linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)');
+  }
+
+  const patch = statePatch(observed, actions);
+  return {
+    formatVersion: PLAN_FORMAT_VERSION,
+    observedDigest: observedDigest(observed),
+    actions,
+    orphans: input.prune ? [] : orphans,
+    skipped,
+    warnings,
+    patch,
+    summary: summarize(actions),
+  };
+}
+
+function roleOrder(role: WriteFileAction['role']): number {
+  switch (role) {
+    case 'framework':
+      return 0;
+    case 'unit':
+      return 1;
+    case 'env':
+      return 2;
+    default:
+      return assertNever(role, 'file role');
+  }
+}
+
+export function socketLabel(socketName: string): string {
+  return socketName === '' ? 'the default socket' : `socket ${socketName}`;
+}
+
+/**
+ * Agents the reconciler once managed (a unit instance or an env file) that no manifest names, on any host.
+ * A session that merely exists on the socket is not ours to kill unless a unit or env file claims it.
+ */
+export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: RenderContext): Orphan[] {
+  const named = new Set(desired.agents.map((a) => a.name));
+  const candidates = new Set<string>();
+  for (const unit of Object.keys(observed.systemd.units)) {
+    const name = agentNameFromUnit(unit);
+    if (name !== null) candidates.add(name);
+  }
+  for (const name of observed.envFileAgents) candidates.add(name);
+  const orphans: Orphan[] = [];
+  for (const name of [...candidates].sort()) {
+    if (named.has(name)) continue;
+    const unitName = agentUnitName(name);
+    const u = observed.systemd.units[unitName];
+    const hasUnit = u !== undefined && (u.unitFileState !== null || (u.activeState !== '' && u.activeState !== 'inactive'));
+    const envPath = `${ctx.mosaicHome}/fleet/agents/${name}.env`;
+    const envFile = observed.files[envPath];
+    const hasEnv = observed.envFileAgents.includes(name);
+    // Look for its session on the socket its env file names first, then on every observed socket.
+    const preferred = envSocketOf(envFile);
+    const sockets = Object.values(observed.tmux.sockets);
+    const found =
+      sockets.find((s) => s.socketName === preferred && s.sessions.includes(name)) ??
+      sockets.find((s) => s.sessions.includes(name));
+    if (!hasUnit && !hasEnv && !found) continue;
+    orphans.push({
+      agent: name,
+      unit: hasUnit ? unitName : null,
+      session: found ? name : null,
+      socketName: found ? found.socketName : null,
+      envFile: hasEnv ? envPath : null,
+    });
+  }
+  return orphans;
+}
+
+export function summarize(actions: readonly Action[]): PlanSummary {
+  const s: PlanSummary = { add: 0, change: 0, remove: 0, other: 0 };
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'write-file':
+        if (a.before === null) s.add++;
+        else s.change++;
+        break;
+      case 'archive-file':
+      case 'kill-session':
+      case 'stop':
+      case 'disable':
+        s.remove++;
+        break;
+      case 'enable':
+      case 'start':
+      case 'restart':
+      case 'respawn':
+      case 'daemon-reload':
+        s.other++;
+        break;
+      default:
+        assertNever(a, 'action');
+    }
+  }
+  return s;
+}
+
+/** The observed state the plan changes, as plain data: units, sessions and managed files. */
+interface StateProjection {
+  units: Record<string, { active: boolean; enabled: boolean }>;
+  sessions: Record<string, 'running' | 'dead' | 'absent'>;
+  files: Record<string, string>;
+}
+
+function sessionKey(socketName: string, session: string): string {
+  return `${socketName === '' ? '(default)' : socketName}/${session}`;
+}
+
+function project(observed: Observed): StateProjection {
+  const units: StateProjection['units'] = {};
+  for (const u of Object.values(observed.systemd.units)) {
+    if (!u.name.startsWith('mosaic-agent@') && u.name !== HOLDER_UNIT) continue;
+    if (u.name.endsWith('@.service')) continue;
+    units[u.name] = {
+      active: u.activeState === 'active' || u.activeState === 'activating',
+      enabled: u.unitFileState === 'enabled',
+    };
+  }
+  const sessions: StateProjection['sessions'] = {};
+  for (const s of Object.values(observed.tmux.sockets)) {
+    for (const name of s.sessions) {
+      const panes = s.panes.filter((p) => p.session === name);
+      sessions[sessionKey(s.socketName, name)] = panes.length > 0 && panes.every((p) => p.dead) ? 'dead' : 'running';
+    }
+  }
+  const files: StateProjection['files'] = {};
+  for (const f of Object.values(observed.files)) {
+    if (f.content !== null) files[f.path] = `sha256:${sha256(f.content)}`;
+  }
+  return { units, sessions, files };
+}
+
+/** RFC 6902 patch from the observed projection to what it will be once the actions are applied. */
+function statePatch(observed: Observed, actions: readonly Action[]): Operation[] {
+  const before = project(observed);
+  const after: StateProjection = structuredClone(before);
+  const unit = (name: string) => (after.units[name] ??= { active: false, enabled: false });
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'write-file':
+        after.files[a.path] = `sha256:${sha256(a.after)}`;
+        break;
+      case 'archive-file':
+        if (after.files[a.path] !== undefined) after.files[a.to] = after.files[a.path];
+        delete after.files[a.path];
+        break;
+      case 'daemon-reload':
+        break;
+      case 'enable':
+        unit(a.unit).enabled = true;
+        break;
+      case 'disable':
+        unit(a.unit).enabled = false;
+        break;
+      case 'start':
+      case 'restart':
+        unit(a.unit).active = true;
+        if (a.agent !== null) {
+          const agent = a.agent;
+          const socket = socketOfAgent(observed, actions, agent);
+          if (socket !== null) after.sessions[sessionKey(socket, agent)] = 'running';
+        }
+        break;
+      case 'respawn':
+        after.sessions[sessionKey(a.socketName, a.session)] = 'running';
+        break;
+      case 'stop':
+        unit(a.unit).active = false;
+        if (a.agent !== null) {
+          for (const key of Object.keys(after.sessions)) if (key.endsWith(`/${a.agent}`)) delete after.sessions[key];
+        }
+        break;
+      case 'kill-session':
+        delete after.sessions[sessionKey(a.socketName, a.session)];
+        break;
+      default:
+        assertNever(a, 'action');
+    }
+  }
+  return jsonpatch.compare(before, after);
+}
+
+/** The socket an agent's session lives on, from the env file the plan writes (or the one on disk). */
+function socketOfAgent(observed: Observed, actions: readonly Action[], agent: string): string | null {
+  const write = actions.find((x): x is WriteFileAction => x.kind === 'write-file' && x.role === 'env' && x.agent === agent);
+  const text = write?.after ?? Object.values(observed.files).find((f) => f.path.endsWith(`/fleet/agents/${agent}.env`))?.content;
+  if (!text) return null;
+  return parseEnvFile(text).entries.get('MOSAIC_TMUX_SOCKET') ?? '';
+}

@@ -1,0 +1,41 @@
+/**
+ * Plan -> one JSON document (documented in docs/plan-format.md). snake_case keys; `format_version` first.
+ */
+import type { Plan } from '../model/plan.js';
+import { actionTarget, fileDiff } from './plan-text.js';
+
+export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    format_version: plan.formatVersion,
+    ...extra,
+    observed_digest: plan.observedDigest,
+    summary: plan.summary,
+    changes_pending: plan.actions.length > 0,
+    actions: plan.actions.map((a) => ({
+      kind: a.kind,
+      target: actionTarget(a),
+      reason: a.reason,
+      ...('agent' in a && a.agent !== null ? { agent: a.agent } : {}),
+      ...(a.kind === 'write-file'
+        ? {
+            role: a.role,
+            create: a.before === null,
+            mode: `0${a.mode.toString(8)}`,
+            backup: a.backup,
+            diff: a.before === a.after ? '' : fileDiff(a.path, a.before, a.after),
+          }
+        : {}),
+      ...(a.kind === 'archive-file' ? { to: a.to } : {}),
+    })),
+    orphans: plan.orphans.map((o) => ({
+      agent: o.agent,
+      unit: o.unit,
+      session: o.session,
+      socket_name: o.socketName,
+      env_file: o.envFile,
+    })),
+    skipped: plan.skipped,
+    warnings: plan.warnings,
+    patch: plan.patch,
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * Plan -> text for people: a marker per action, a unified diff under every file it would write, a one-line reason
+ * for everything else, orphans, skipped agents, warnings, and a summary line.
+ */
+import { createTwoFilesPatch } from 'diff';
+import { assertNever } from '../errors.js';
+import type { Action, Plan } from '../model/plan.js';
+
+export interface TextStyle {
+  color: boolean;
+}
+
+const codes = { red: 31, green: 32, yellow: 33, cyan: 36, bold: 1, dim: 2 } as const;
+type Code = keyof typeof codes;
+
+function paint(style: TextStyle, code: Code, text: string): string {
+  return style.color ? `\u001b[${codes[code]}m${text}\u001b[0m` : text;
+}
+
+/** The marker for an action: `+` create, `~` change, `-` remove, `>` start, `@` respawn. */
+export function marker(a: Action): { sign: string; code: Code } {
+  switch (a.kind) {
+    case 'write-file':
+      return a.before === null ? { sign: '+', code: 'green' } : { sign: '~', code: 'yellow' };
+    case 'enable':
+      return { sign: '+', code: 'green' };
+    case 'start':
+      return { sign: '>', code: 'green' };
+    case 'restart':
+    case 'daemon-reload':
+      return { sign: '~', code: 'yellow' };
+    case 'respawn':
+      return { sign: '@', code: 'cyan' };
+    case 'stop':
+    case 'disable':
+    case 'kill-session':
+    case 'archive-file':
+      return { sign: '-', code: 'red' };
+    default:
+      return assertNever(a, 'action');
+  }
+}
+
+/** What an action acts on, as one short string (also used in JSON and the journal). */
+export function actionTarget(a: Action): string {
+  switch (a.kind) {
+    case 'write-file':
+    case 'archive-file':
+      return a.path;
+    case 'daemon-reload':
+      return 'systemd --user';
+    case 'enable':
+    case 'disable':
+    case 'start':
+    case 'restart':
+    case 'stop':
+      return a.unit;
+    case 'respawn':
+    case 'kill-session':
+      return `${a.socketName === '' ? '(default socket)' : a.socketName}:${a.session}`;
+    default:
+      return assertNever(a, 'action');
+  }
+}
+
+export function actionVerb(a: Action): string {
+  switch (a.kind) {
+    case 'write-file':
+      return a.before === null ? 'create' : 'update';
+    case 'archive-file':
+      return 'archive';
+    case 'kill-session':
+      return 'kill session';
+    default:
+      return a.kind;
+  }
+}
+
+export function fileDiff(path: string, before: string | null, after: string | null): string {
+  const patch = createTwoFilesPatch(
+    before === null ? '/dev/null' : `a${path}`,
+    after === null ? '/dev/null' : `b${path}`,
+    before ?? '',
+    after ?? '',
+    undefined,
+    undefined,
+    { context: 3 },
+  );
+  // Drop the "Index:/====" preamble; keep ---/+++ and hunks.
+  return patch
+    .split('\n')
+    .filter((l, i) => !(i < 2 && (l.startsWith('Index:') || l.startsWith('===='))))
+    .join('\n')
+    .trimEnd();
+}
+
+function colorDiff(style: TextStyle, diff: string): string {
+  return diff
+    .split('\n')
+    .map((l) => {
+      if (l.startsWith('+++') || l.startsWith('---')) return paint(style, 'bold', l);
+      if (l.startsWith('+')) return paint(style, 'green', l);
+      if (l.startsWith('-')) return paint(style, 'red', l);
+      if (l.startsWith('@@')) return paint(style, 'cyan', l);
+      return l;
+    })
+    .join('\n');
+}
+
+export function summaryLine(plan: Plan): string {
+  const s = plan.summary;
+  if (plan.actions.length === 0) return 'No changes. The fleet matches the manifests.';
+  return `Plan: ${s.add} to add, ${s.change} to change, ${s.remove} to remove, ${s.other} unit/session ${s.other === 1 ? 'action' : 'actions'}.`;
+}
+
+export function renderPlanText(plan: Plan, style: TextStyle = { color: false }): string {
+  const out: string[] = [];
+  for (const a of plan.actions) {
+    const m = marker(a);
+    const head = `${paint(style, m.code, m.sign)} ${actionVerb(a)} ${paint(style, 'bold', actionTarget(a))}`;
+    const extra = a.kind === 'write-file' && a.backup ? ' (the current file is backed up first)' : '';
+    out.push(`${head}  ${paint(style, 'dim', `# ${a.reason}${extra}`)}`);
+    if (a.kind === 'write-file') {
+      if (a.before === a.after) continue; // a mode-only change has no diff
+      out.push(indent(colorDiff(style, fileDiff(a.path, a.before, a.after))));
+    } else if (a.kind === 'archive-file') {
+      out.push(indent(`moved to ${a.to}`));
+    }
+  }
+  if (plan.orphans.length > 0) {
+    out.push('');
+    out.push('Orphans (no manifest names them; left running; `--prune` stops, disables and archives them):');
+    for (const o of plan.orphans) {
+      const parts = [
+        o.unit ? `unit ${o.unit}` : null,
+        o.session !== null ? `session ${o.socketName === '' ? '(default socket)' : o.socketName}:${o.session}` : null,
+        o.envFile ? `env ${o.envFile}` : null,
+      ].filter((x) => x !== null);
+      out.push(`  ${o.agent}: ${parts.join(', ')}`);
+    }
+  }
+  if (plan.skipped.length > 0) {
+    out.push('');
+    out.push('Skipped (another host):');
+    for (const s of plan.skipped) out.push(`  ${s.agent}: ${s.reason}`);
+  }
+  for (const w of plan.warnings) {
+    out.push('');
+    out.push(`${paint(style, 'yellow', 'Warning:')} ${w}`);
+  }
+  if (out.length > 0) out.push('');
+  out.push(paint(style, 'bold', summaryLine(plan)));
+  return `${out.join('\n')}\n`;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}

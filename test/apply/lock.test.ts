@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { acquireLock } from '../../src/apply/lock.js';
+import { UserError } from '../../src/errors.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'fleet-lock-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('reconciler lock', () => {
+  it('lets one holder in, makes the second wait, then fail naming the holder', async () => {
+    const dir = tempDir();
+    const first = await acquireLock(dir, 'fleet reconcile --watch');
+    const started = Date.now();
+    const second = acquireLock(dir, 'fleet reconcile', 300);
+    await expect(second).rejects.toThrow(UserError);
+    await expect(acquireLock(dir, 'fleet reconcile', 100)).rejects.toThrow(
+      new RegExp(`pid ${process.pid} on ${hostname()} \\(fleet reconcile --watch, since `),
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    await first.release();
+    const third = await acquireLock(dir, 'fleet reconcile', 100);
+    await third.release();
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+  });
+
+  it('hands the lock over when the holder releases it while the second waits', async () => {
+    const dir = tempDir();
+    const first = await acquireLock(dir, 'a');
+    setTimeout(() => void first.release(), 150);
+    const second = await acquireLock(dir, 'b', 5_000);
+    expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({ command: 'b', pid: process.pid });
+    await second.release();
+  });
+
+  it('takes over a lock whose owner process is gone', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, ['-e', '0']);
+    const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid ?? 0)));
+    writeFileSync(
+      join(dir, 'lock'),
+      JSON.stringify({ pid: deadPid, host: hostname(), command: 'crashed', since: new Date().toISOString() }),
+    );
+    const lock = await acquireLock(dir, 'fresh', 200);
+    expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({ command: 'fresh' });
+    await lock.release();
+  });
+});
