@@ -67,6 +67,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     const holderSession = roster.tmux?.holder_session ?? roster.tmux?.holderSession ?? DEFAULT_HOLDER_SESSION;
     const tenantId = roster.tenant_id ?? null;
     if (tenantId !== null) tenants.add(tenantId);
+    // YAML reads a bare `~` as null, and `working_directory: ~` is how operators write "my home": null is home.
     const fileWorkdir = roster.defaults?.working_directory ?? DEFAULT_WORKING_DIRECTORY;
     const fileHeartbeat = heartbeatPolicy(DEFAULT_HEARTBEAT, roster.defaults?.heartbeat);
 
@@ -102,7 +103,10 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         runtime: a.runtime,
         class: a.class ?? null,
         modelHint: a.model_hint ?? null,
-        workingDirectory: expandHome(a.working_directory ?? fileWorkdir, ctx.userHome),
+        workingDirectory: expandHome(
+          a.working_directory === undefined ? fileWorkdir : (a.working_directory ?? '~'),
+          ctx.userHome,
+        ),
         command: a.command ?? null,
         host: a.host ?? null,
         enabled: a.enabled ?? true,

@@ -31,13 +31,8 @@ export function parseManifestText(file: string, text: string): ParsedManifest {
   // Warnings (unresolved tags and the like) are treated as errors: a roster has no use for custom tags,
   // and a silently-stringified value is worse than a refusal.
   for (const problem of [...doc.errors, ...doc.warnings]) {
-    parsed.diagnostics.push(
-      diagnosticAtOffset(
-        parsed,
-        problem.pos[0],
-        yamlMessage(problem.code, problem.message, text, problem.pos),
-      ),
-    );
+    const message = yamlMessage(problem.code, problem.message, text, problem.pos);
+    parsed.diagnostics.push(diagnosticAtOffset(parsed, problem.pos[0], message));
   }
   if (parsed.diagnostics.length > 0) return parsed;
   try {
@@ -51,12 +46,19 @@ export function parseManifestText(file: string, text: string): ParsedManifest {
 }
 
 function yamlMessage(code: string, message: string, text: string, pos: [number, number]): string {
-  if (code === 'DUPLICATE_KEY') {
-    // yaml says "Map keys must be unique"; name the key so the operator knows which one.
-    const key = text.slice(pos[0]).split(/[:\n]/, 1)[0]?.trim();
-    return key ? `duplicate key "${key}"` : 'duplicate key';
+  switch (code) {
+    case 'DUPLICATE_KEY': {
+      // yaml says "Map keys must be unique"; name the key so the operator knows which one.
+      const key = text.slice(pos[0]).split(/[:\n]/, 1)[0]?.trim();
+      return key ? `duplicate key "${key}"` : 'duplicate key';
+    }
+    case 'MULTIPLE_DOCS':
+      return 'a manifest is one YAML document, but this file has several (a "---" line); split it into files';
+    case 'TAG_RESOLVE_FAILED':
+      return `YAML: ${message} (a manifest has no custom tags)`;
+    default:
+      return `YAML syntax error: ${message}`;
   }
-  return `YAML syntax error: ${message}`;
 }
 
 export function positionOf(parsed: ParsedManifest, offset: number): SourceRef {

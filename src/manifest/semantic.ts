@@ -189,6 +189,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
     let socketName = '';
     let holder = '_holder';
     let socketOk = true;
+    let holderPath: PathSegment[] = isRec(data.tmux) ? ['tmux'] : ['agents'];
     if (isRec(data.tmux)) {
       const tmux = data.tmux;
       for (const [canonical, alias] of [
@@ -224,17 +225,19 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
         holder = tmux[holderKey];
         if (!checkName(c, holder, ['tmux', holderKey], `tmux.${holderKey}`, SAFE_HOLDER)) socketOk = false;
       }
-      if (socketOk && typeof tmux[holderKey] === 'string') {
-        const seen = holderBySocket.get(socketName);
-        const here = c.ref(['tmux', holderKey]);
-        if (seen && seen.holder !== holder) {
-          c.at(
-            ['tmux', holderKey],
-            `socket ${socketName === '' ? '(default)' : JSON.stringify(socketName)} has holder session ${JSON.stringify(seen.holder)} at ${fmtRef(seen.ref)}; one socket has one holder session`,
-          );
-        } else if (!seen) {
-          holderBySocket.set(socketName, { holder, ref: here });
-        }
+      if (typeof tmux[holderKey] === 'string') holderPath = ['tmux', holderKey];
+    }
+    // One socket, one holder session. Only files with agents put a socket to use (see normalize.ts), so only
+    // they can conflict; a file without a holder_session uses the default `_holder`.
+    if (socketOk && Array.isArray(data.agents) && data.agents.length > 0) {
+      const seen = holderBySocket.get(socketName);
+      const here = c.ref(holderPath, holderPath.length === 1 ? 'key' : 'value');
+      if (seen && seen.holder !== holder) {
+        const socket = socketName === '' ? 'the default socket' : `socket ${JSON.stringify(socketName)}`;
+        const message = `${socket} has holder session ${JSON.stringify(seen.holder)} at ${fmtRef(seen.ref)}, but here ${JSON.stringify(holder)}; a socket has one holder session`;
+        c.diagnostics.push(diagnosticAt(parsed, here, message));
+      } else if (!seen) {
+        holderBySocket.set(socketName, { holder, ref: here });
       }
     }
 

@@ -22,7 +22,8 @@ export interface RawAgent {
   runtime: string;
   class?: string;
   model_hint?: string;
-  working_directory?: string;
+  /** null: a bare `~` in YAML (which YAML reads as null) — the user's home. */
+  working_directory?: string | null;
   command?: string;
   host?: string;
   enabled?: boolean;
@@ -40,7 +41,7 @@ export interface RawRoster {
     holder_session?: string;
     holderSession?: string;
   };
-  defaults?: { working_directory?: string; heartbeat?: RawHeartbeat };
+  defaults?: { working_directory?: string | null; heartbeat?: RawHeartbeat };
   runtimes?: Record<string, RawRuntime>;
   reconcile?: { mode?: 'none' | 'timer' | 'watch'; interval_seconds?: number };
   agents?: RawAgent[];
