@@ -1,0 +1,186 @@
+/**
+ * Files the reconciler manages or judges, read without spawning: unit files, env files, framework tools,
+ * the shipped schema copy, heartbeats, the reconciler's state file, linger. Missing things are data
+ * (content null, an empty state), never exceptions: the planner decides what absence means.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { BackoffEntry, ObservedFile, ObservedHeartbeat, ReconcilerState } from '../model/observed.js';
+
+export async function readObservedFile(path: string): Promise<ObservedFile> {
+  try {
+    const [content, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    return { path, content, mode: st.mode & 0o7777 };
+  } catch {
+    return { path, content: null, mode: null };
+  }
+}
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Every regular file (or symlink to one) in `dir` whose name passes `keep`. */
+export async function readDirFiles(dir: string, keep: (name: string) => boolean): Promise<ObservedFile[]> {
+  const out: ObservedFile[] = [];
+  for (const name of await list(dir)) {
+    if (!keep(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (!(await stat(path)).isFile()) continue;
+    } catch {
+      continue; // dangling symlink or vanished
+    }
+    out.push(await readObservedFile(path));
+  }
+  return out;
+}
+
+/** Every file under `dir`, recursively (the framework tools tree is small). */
+export async function readTree(dir: string): Promise<ObservedFile[]> {
+  const out: ObservedFile[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const name of await list(d)) {
+      const path = join(d, name);
+      let st;
+      try {
+        st = await stat(path);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) await walk(path);
+      else if (st.isFile()) out.push(await readObservedFile(path));
+    }
+  };
+  await walk(dir);
+  out.sort((a, b) => (relative(dir, a.path) < relative(dir, b.path) ? -1 : 1));
+  return out;
+}
+
+/**
+ * Parse a heartbeat: `ts=<unix seconds>` plus any other `key=value` lines. A file without a numeric `ts`
+ * (`ts=x`, empty, garbage) is malformed: health unknown, which the caller reports; it is never an error here.
+ */
+export function parseHeartbeat(
+  agent: string,
+  path: string,
+  content: string | null,
+  nowMs: number,
+): ObservedHeartbeat {
+  if (content === null)
+    return { agent, path, exists: false, ts: null, ageSeconds: null, malformed: false, keys: {} };
+  const keys: Record<string, string> = {};
+  for (const raw of content.split('\n')) {
+    const line = raw.trim();
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    keys[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  const tsText = keys.ts;
+  const ts = tsText !== undefined && /^\d+(\.\d+)?$/.test(tsText) ? Number(tsText) : null;
+  return {
+    agent,
+    path,
+    exists: true,
+    ts,
+    // Whole seconds are the heartbeat's own resolution; a clock a little ahead of ours reads as age 0.
+    ageSeconds: ts === null ? null : Math.max(0, Math.floor(nowMs / 1000 - ts)),
+    malformed: ts === null,
+    keys,
+  };
+}
+
+export async function readHeartbeats(
+  runDir: string,
+  nowMs: number,
+): Promise<Record<string, ObservedHeartbeat>> {
+  const out: Record<string, ObservedHeartbeat> = {};
+  for (const name of await list(runDir)) {
+    // `.name.hb.<pid>` temp files of an atomic writer are not heartbeats.
+    if (!name.endsWith('.hb') || name.startsWith('.')) continue;
+    const agent = name.slice(0, -'.hb'.length);
+    const path = join(runDir, name);
+    let content: string | null;
+    try {
+      content = await readFile(path, 'utf8');
+    } catch (error) {
+      // It exists (readdir said so) but cannot be read, e.g. a directory: unknown health, not absence.
+      const code = (error as NodeJS.ErrnoException).code;
+      content = code === 'ENOENT' ? null : '';
+    }
+    out[agent] = parseHeartbeat(agent, path, content, nowMs);
+  }
+  return out;
+}
+
+export function emptyState(): ReconcilerState {
+  return { version: 1, written: {}, backoff: {} };
+}
+
+function isBackoff(v: unknown): v is BackoffEntry {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return ['attempts', 'lastAttemptMs', 'nextAttemptMs'].every(
+    (k) => typeof e[k] === 'number' && Number.isFinite(e[k]),
+  );
+}
+
+/**
+ * The reconciler's state file. Missing or corrupt means "no memory": the reconciler then treats every file it
+ * would write as possibly operator-edited and starts back-off afresh, which is the safe side of both.
+ */
+export function parseState(text: string | null): ReconcilerState {
+  if (text === null) return emptyState();
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return emptyState();
+  }
+  if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== 1)
+    return emptyState();
+  const d = data as { written?: unknown; backoff?: unknown };
+  const state = emptyState();
+  if (typeof d.written === 'object' && d.written !== null) {
+    for (const [k, v] of Object.entries(d.written)) if (typeof v === 'string') state.written[k] = v;
+  }
+  if (typeof d.backoff === 'object' && d.backoff !== null) {
+    for (const [k, v] of Object.entries(d.backoff)) if (isBackoff(v)) state.backoff[k] = { ...v };
+  }
+  return state;
+}
+
+export async function readState(stateDir: string): Promise<ReconcilerState> {
+  try {
+    return parseState(await readFile(join(stateDir, 'state.json'), 'utf8'));
+  } catch {
+    return emptyState();
+  }
+}
+
+/**
+ * Linger for `user`: true when logind's marker file exists; false when systemd's state dir exists but the
+ * marker does not; null when this machine keeps no such state (no systemd, or we cannot tell).
+ */
+export async function readLinger(
+  user: string | null,
+  lingerDir = '/var/lib/systemd/linger',
+): Promise<boolean | null> {
+  if (user === null || user === '') return null;
+  try {
+    await stat(join(lingerDir, user));
+    return true;
+  } catch {
+    // fall through
+  }
+  try {
+    await stat(join(lingerDir, '..'));
+    return false;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The process table, read from /proc directly: one pass over `stat` files (pid, ppid, comm) instead of a
+ * `ps` spawn, and `cmdline` only for the processes under a tmux pane, which are the ones anyone asks about.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ObservedProcess } from '../model/observed.js';
+
+export interface ProcEntry {
+  pid: number;
+  ppid: number;
+  comm: string;
+}
+
+export interface ProcessTable {
+  byPid: Map<number, ProcEntry>;
+  children: Map<number, number[]>;
+  root: string;
+}
+
+/** Parse /proc/<pid>/stat: `pid (comm) state ppid ...`; comm may hold spaces and parentheses. */
+export function parseStat(text: string): ProcEntry | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+  const ppid = Number(rest[1]);
+  if (!Number.isInteger(pid) || !Number.isInteger(ppid)) return null;
+  return { pid, ppid, comm: text.slice(open + 1, close) };
+}
+
+export function readProcessTable(root = '/proc'): ProcessTable {
+  const byPid = new Map<number, ProcEntry>();
+  const children = new Map<number, number[]>();
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return { byPid, children, root };
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let entry: ProcEntry | null;
+    try {
+      entry = parseStat(readFileSync(join(root, name, 'stat'), 'utf8'));
+    } catch {
+      continue; // exited between readdir and read
+    }
+    if (entry === null) continue;
+    byPid.set(entry.pid, entry);
+    const siblings = children.get(entry.ppid);
+    if (siblings === undefined) children.set(entry.ppid, [entry.pid]);
+    else siblings.push(entry.pid);
+  }
+  for (const list of children.values()) list.sort((a, b) => a - b);
+  return { byPid, children, root };
+}
+
+function argvOf(table: ProcessTable, entry: ProcEntry): string[] {
+  try {
+    const raw = readFileSync(join(table.root, String(entry.pid), 'cmdline'), 'utf8');
+    const argv = raw.split('\0');
+    if (argv.at(-1) === '') argv.pop();
+    // Kernel threads and zombies have an empty cmdline; their name is all there is.
+    if (argv.length > 0) return argv;
+  } catch {
+    // exited since the table was read
+  }
+  return [entry.comm];
+}
+
+/** The process `pid` and its descendants, parent before children, siblings by pid. Empty if it is gone. */
+export function processTree(table: ProcessTable, pid: number): ObservedProcess[] {
+  const out: ObservedProcess[] = [];
+  const first = table.byPid.get(pid);
+  if (first === undefined) return out;
+  const queue: ProcEntry[] = [first];
+  const seen = new Set<number>();
+  while (queue.length > 0) {
+    const entry = queue.shift() as ProcEntry;
+    if (seen.has(entry.pid)) continue;
+    seen.add(entry.pid);
+    out.push({ pid: entry.pid, ppid: entry.ppid, argv: argvOf(table, entry) });
+    for (const child of table.children.get(entry.pid) ?? []) {
+      const c = table.byPid.get(child);
+      if (c !== undefined) queue.push(c);
+    }
+  }
+  return out;
+}

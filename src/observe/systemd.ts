@@ -1,0 +1,196 @@
+/**
+ * systemd user units, observed with a constant number of spawns whatever the fleet's size:
+ *   1. `list-units --all -o json 'mosaic-*'`       active/sub/load state of every loaded mosaic unit
+ *   2. `list-unit-files -o json 'mosaic-*'`        file state of templates and plain units
+ *   3. `show -p Id,NeedDaemonReload <few units>`   a constant handful (framework units + one agent instance)
+ * Template instances (`mosaic-agent@x.service`) are not listed by `list-unit-files` on systemd 252, and asking
+ * `show` per instance is the slow path (a bus round trip per unit), so an instance's enablement is read from
+ * the `*.wants/` / `*.requires/` symlinks `systemctl enable` leaves in the unit directory: reading files is free.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CommandError } from '../errors.js';
+import type { Runner } from '../exec.js';
+import type { Availability, ObservedUnit } from '../model/observed.js';
+
+const TIMEOUT_MS = 10_000;
+const PATTERN = 'mosaic-*';
+
+export interface SystemdSnapshot extends Availability {
+  units: Record<string, ObservedUnit>;
+  needDaemonReload: boolean;
+}
+
+interface ListUnitsRow {
+  unit?: unknown;
+  load?: unknown;
+  active?: unknown;
+  sub?: unknown;
+}
+
+interface ListUnitFilesRow {
+  unit_file?: unknown;
+  state?: unknown;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+/** `prefix@instance.suffix` -> `prefix@.suffix`; null for units that are not template instances. */
+export function templateOf(unit: string): string | null {
+  const at = unit.indexOf('@');
+  const dot = unit.lastIndexOf('.');
+  if (at < 0 || dot < at + 2) return null;
+  return `${unit.slice(0, at + 1)}${unit.slice(dot)}`;
+}
+
+/** One clear line for an unreachable manager, from systemctl's own words. */
+function unreachable(error: unknown): string {
+  if (error instanceof CommandError) {
+    if (/not found/i.test(error.message) && error.exitCode === undefined)
+      return 'systemctl not found on PATH';
+    const detail = (error.stderr.trim() || error.message).split('\n')[0] ?? '';
+    return `cannot reach the systemd user manager: ${detail}`;
+  }
+  return `cannot reach the systemd user manager: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+function parseJsonArray(text: string, what: string): unknown[] {
+  const parsed: unknown = JSON.parse(text.trim() === '' ? '[]' : text);
+  if (!Array.isArray(parsed)) throw new Error(`${what}: expected a JSON array`);
+  return parsed;
+}
+
+/**
+ * Unit names enabled through symlinks in `<unitDir>/<target>.wants|requires/`. Only names matching mosaic-*
+ * count. A dangling or unreadable directory just contributes nothing.
+ */
+export async function enabledBySymlink(unitDir: string): Promise<Set<string>> {
+  const enabled = new Set<string>();
+  let entries: string[];
+  try {
+    entries = await readdir(unitDir);
+  } catch {
+    return enabled;
+  }
+  for (const dir of entries) {
+    if (!dir.endsWith('.wants') && !dir.endsWith('.requires') && !dir.endsWith('.upholds')) continue;
+    let links: string[];
+    try {
+      links = await readdir(join(unitDir, dir));
+    } catch {
+      continue;
+    }
+    for (const link of links) if (link.startsWith('mosaic-')) enabled.add(link);
+  }
+  return enabled;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function observeSystemd(unitDir: string, runner: Runner): Promise<SystemdSnapshot> {
+  const units: Record<string, ObservedUnit> = {};
+  let listed: unknown[];
+  let files: unknown[];
+  try {
+    const a = await runner.run(
+      ['systemctl', '--user', 'list-units', '--all', '--no-pager', '-o', 'json', PATTERN],
+      {
+        kind: 'read',
+        timeoutMs: TIMEOUT_MS,
+      },
+    );
+    listed = parseJsonArray(a.stdout, 'systemctl list-units');
+    const b = await runner.run(
+      ['systemctl', '--user', 'list-unit-files', '--no-pager', '-o', 'json', PATTERN],
+      {
+        kind: 'read',
+        timeoutMs: TIMEOUT_MS,
+      },
+    );
+    files = parseJsonArray(b.stdout, 'systemctl list-unit-files');
+  } catch (error) {
+    return { ok: false, error: unreachable(error), units, needDaemonReload: false };
+  }
+
+  const fileState = new Map<string, string>();
+  for (const row of files as ListUnitFilesRow[]) {
+    const path = str(row.unit_file);
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    if (name !== '') fileState.set(name, str(row.state));
+  }
+  const symlinked = await enabledBySymlink(unitDir);
+
+  const stateOf = async (name: string, loadState: string): Promise<string | null> => {
+    const own = fileState.get(name);
+    if (own !== undefined) return own;
+    if (loadState === 'masked') return 'masked';
+    const template = templateOf(name);
+    if (template === null) return null;
+    // An instance is enabled when a target wants it by name; otherwise it inherits "there is a unit file"
+    // from its template: `static` templates (no [Install]) stay static, anything else is merely disabled.
+    if (symlinked.has(name)) return 'enabled';
+    const templateState = fileState.get(template);
+    if (templateState === undefined) {
+      // list-unit-files may not know a template in a --unit-dir outside the manager's search path.
+      return (await exists(join(unitDir, template))) ? 'disabled' : null;
+    }
+    return templateState === 'static' ? 'static' : 'disabled';
+  };
+
+  for (const row of listed as ListUnitsRow[]) {
+    const name = str(row.unit);
+    if (name === '') continue;
+    const loadState = str(row.load);
+    units[name] = {
+      name,
+      loadState,
+      activeState: str(row.active),
+      subState: str(row.sub),
+      unitFileState: loadState === 'not-found' ? null : await stateOf(name, loadState),
+    };
+  }
+  for (const [name, state] of fileState) {
+    units[name] ??= { name, loadState: '', activeState: '', subState: '', unitFileState: state };
+  }
+  // Enabled instances the manager has not loaded (e.g. enabled by hand before a daemon-reload).
+  for (const name of symlinked) {
+    units[name] ??= { name, loadState: '', activeState: '', subState: '', unitFileState: 'enabled' };
+  }
+
+  const needDaemonReload = await observeNeedDaemonReload(units, runner);
+  return { ok: true, error: null, units, needDaemonReload };
+}
+
+/**
+ * Whether systemd's loaded units are older than their files. Asked of a constant set: every plain (non-template)
+ * mosaic unit that is loaded (the holder, the reconcile timer/service: framework units, a fixed handful) plus
+ * one loaded agent instance, which shares its template's file with every other instance.
+ */
+async function observeNeedDaemonReload(
+  units: Record<string, ObservedUnit>,
+  runner: Runner,
+): Promise<boolean> {
+  const loaded = Object.values(units)
+    .filter((u) => u.loadState === 'loaded')
+    .map((u) => u.name)
+    .sort();
+  const plain = loaded.filter((n) => templateOf(n) === null && !n.includes('@'));
+  const oneInstance = loaded.find((n) => templateOf(n) !== null);
+  const ask = oneInstance === undefined ? plain : [...plain, oneInstance];
+  if (ask.length === 0) return false;
+  const out = await runner.run(['systemctl', '--user', 'show', '-p', 'Id,NeedDaemonReload', '--', ...ask], {
+    kind: 'read',
+    reject: false,
+    timeoutMs: TIMEOUT_MS,
+  });
+  return /^NeedDaemonReload=yes$/m.test(out.stdout);
+}
