@@ -5,6 +5,7 @@
  */
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
 import type { BackoffEntry, Observed, ObservedPane, ObservedProcess } from '../model/observed.js';
+import { builtinRuntimes } from '../manifest/runtimes.js';
 import { agentUnitName } from '../render/names.js';
 
 export type HealthFlag = 'DRIFT' | 'BOOT-ENABLE' | 'STALE' | 'DEAD' | 'MISSING' | 'BACKOFF';
@@ -248,7 +249,10 @@ function heartbeatStatus(
 }
 
 /** One agent's joined status and flags. `runtime` is the agent's runtime spec (drift and heartbeat expectations). */
-export function agentStatus(agent: DesiredAgent, observed: Observed, runtime?: RuntimeSpec): AgentStatus {
+export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec?: RuntimeSpec): AgentStatus {
+  // Callers should pass the fleet's spec (fleetStatus does); without it, the built-in runtimes are the best
+  // guess, so the stub runtime is still judged by its script and not by the word "stub".
+  const runtime = runtimeSpec ?? builtinRuntime(agent.runtime, observed);
   const unitName = agentUnitName(agent.name);
   const unit = observed.systemd.ok ? observed.systemd.units[unitName] : undefined;
   const local = isLocal(agent, observed.hostname);
@@ -330,6 +334,14 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtime?: R
     backoff,
     flags: FLAG_ORDER.filter((f) => flags.has(f)),
   };
+}
+
+function builtinRuntime(name: string, observed: Observed): RuntimeSpec | undefined {
+  return builtinRuntimes({
+    userHome: '',
+    mosaicHome: observed.paths.mosaicHome,
+    hostname: observed.hostname,
+  })[name];
 }
 
 function isActive(state: string): boolean {

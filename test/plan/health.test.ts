@@ -69,6 +69,15 @@ describe('agentStatus', () => {
     expect(agentStatus(a, drifted, stub).flags).toEqual(['DRIFT']);
   });
 
+  it('without a runtime spec, judges built-in runtimes by their real program (stub -> stub-agent.sh)', () => {
+    const a = agent('s', { runtime: 'stub' });
+    const o = observedBuilder()
+      .healthyAgent(a, { argv: ['bash', stubCommand] })
+      .build();
+    expect(agentStatus(a, o).flags).toEqual([]);
+    expect(agentStatus(a, o).expectedProgram).toBe('stub-agent.sh');
+  });
+
   it("compares the operator's simple command by its program (the script for an interpreter)", () => {
     const a = agent('x', { runtime: 'pi', command: 'python3 /opt/agent.py --fast' });
     expect(expectedProgram(a, runtime('pi'))).toEqual({ program: 'agent.py', compound: false });
