@@ -74,7 +74,8 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     for (const [name, raw] of Object.entries(roster.runtimes ?? {})) {
       // An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it
       // says so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
-      const base: RuntimeSpec = runtimes[name] ?? {
+      // hasOwn, not just `runtimes[name]`: a runtime called `constructor` must not inherit Object's.
+      const base: RuntimeSpec = (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? {
         name,
         command: name,
         resetCommand: null,

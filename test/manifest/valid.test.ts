@@ -308,6 +308,21 @@ describe('small valid fleets', () => {
     });
   });
 
+  it('a runtime named like an Object property (`constructor`) is an ordinary new runtime', async () => {
+    const m = writeManifests({
+      'r.yaml':
+        'version: 1\nruntimes:\n  constructor:\n    reset_command: /reset\nagents:\n  - name: a1\n    runtime: constructor\n',
+    });
+    cleanup = m.cleanup;
+    const fleet = await loadDesired([m.dir], CTX);
+    expect(fleet.runtimes.constructor).toEqual({
+      name: 'constructor',
+      command: 'constructor',
+      resetCommand: '/reset',
+      heartbeat: false,
+    });
+  });
+
   it('checkManifests reports no diagnostics for the examples', async () => {
     const r = await checkManifests([EXAMPLES]);
     expect(r.diagnostics).toEqual([]);
