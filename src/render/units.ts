@@ -87,8 +87,8 @@ export function renderUnits(
   const agent = fillTemplate(AGENT_TEMPLATE_UNIT, templates.agent, {
     HOLDER_UNIT,
     AGENTS_DIR: pathSetting(`${ctx.mosaicHome}/fleet/agents`),
-    START_AGENT_SESSION: execWord(`${ctx.toolsDir}/${START_AGENT_SCRIPT}`),
-    STOP_AGENT_SESSION: execWord(`${ctx.toolsDir}/${STOP_AGENT_SCRIPT}`),
+    START_AGENT_SESSION: execProgram(`${ctx.toolsDir}/${START_AGENT_SCRIPT}`),
+    STOP_AGENT_SESSION: execProgram(`${ctx.toolsDir}/${STOP_AGENT_SCRIPT}`),
   });
   return [
     { path: `${ctx.unitDir}/${AGENT_TEMPLATE_UNIT}`, content: agent, mode: UNIT_MODE, role: 'unit' as const },
@@ -143,23 +143,36 @@ export function pathSetting(path: string): string {
 const EXEC_SAFE = /^[A-Za-z0-9_@+=:,./-]+$/;
 
 /**
- * One word of an ExecStart=/ExecStop= line meaning exactly `word` to the program. systemd first expands
- * `%` specifiers over the whole line, then splits words with C-style unquoting, then substitutes `$VAR` at
- * run time; so `%` becomes `%%` and `$` becomes `$$` everywhere, and anything beyond safe characters is
- * double-quoted with `\` and `"` escaped.
+ * One argument of an ExecStart=/ExecStop= line meaning exactly `word` to the program. systemd first expands
+ * `%` specifiers over the whole line, then splits words with C-style unquoting, then substitutes `$VAR` in
+ * the arguments at run time; so `%` becomes `%%` and `$` becomes `$$`, and anything beyond safe characters
+ * is double-quoted with `\` and `"` escaped.
  */
 export function execWord(word: string): string {
-  rejectControl(word);
-  const escaped = word.replace(/%/g, '%%').replace(/\$/g, '$$$$');
-  if (EXEC_SAFE.test(word)) return escaped;
+  return quoteExecWord(word.replace(/\$/g, '$$$$'), word);
+}
+
+/**
+ * The program word of an Exec line. Unlike the arguments, systemd runs the program path as written, with no
+ * `$VAR` substitution, so a `$` stays single here (`$$` would name another file; systemd-analyze verify
+ * showed it). `%` is still a specifier.
+ */
+export function execProgram(path: string): string {
+  return quoteExecWord(path, path);
+}
+
+function quoteExecWord(escapedDollars: string, original: string): string {
+  rejectControl(original);
+  const escaped = escapedDollars.replace(/%/g, '%%');
+  if (EXEC_SAFE.test(original)) return escaped;
   return `"${escaped.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`;
 }
 
-/** A whole command line (program first, absolute). */
+/** A whole command line: the absolute program, then its arguments. */
 export function execLine(argv: readonly string[]): string {
-  const [program] = argv;
+  const [program, ...args] = argv;
   if (program === undefined || !program.startsWith('/')) {
     throw new InternalError(`exec line must start with an absolute program path: ${JSON.stringify(argv)}`);
   }
-  return argv.map(execWord).join(' ');
+  return [execProgram(program), ...args.map(execWord)].join(' ');
 }
