@@ -155,22 +155,68 @@ function checkWorkingDirectory(c: Collector, value: unknown, path: PathSegment[]
   }
 }
 
-interface AgentSite {
-  c: Collector;
-  index: number;
+interface RuntimeSite {
+  canonical: string;
   ref: SourceRef;
 }
 
-interface RuntimeSite {
-  c: Collector;
-  canonical: string;
-  ref: SourceRef;
+interface TmuxSettings {
+  /** '' = the default socket. */
+  socketName: string;
+  holder: string;
+  /** Where the holder is set (or the `tmux`/`agents` key when it is the default), for the conflict message. */
+  holderPath: PathSegment[];
+  /** false when the socket or holder name is itself invalid (already reported). */
+  ok: boolean;
+}
+
+/** tmux: both spellings of an alias, socket and holder names. Returns the effective settings. */
+function checkTmux(c: Collector, data: Rec): TmuxSettings {
+  const settings: TmuxSettings = { socketName: '', holder: '_holder', holderPath: ['agents'], ok: true };
+  if (!isRec(data.tmux)) return settings;
+  const tmux = data.tmux;
+  settings.holderPath = ['tmux'];
+  for (const [canonical, alias] of [
+    ['socket_name', 'socketName'],
+    ['holder_session', 'holderSession'],
+  ] as const) {
+    if (!(canonical in tmux && alias in tmux)) continue;
+    const a = c.ref(['tmux', canonical], 'key');
+    const b = c.ref(['tmux', alias], 'key');
+    const later = a.line > b.line || (a.line === b.line && a.col > b.col) ? canonical : alias;
+    const other = later === canonical ? b : a;
+    c.at(
+      ['tmux', later],
+      `tmux sets both "${canonical}" and its alias "${alias}" (the other at ${fmtRef(other)}); keep one`,
+      'key',
+    );
+  }
+  const socketKey = 'socket_name' in tmux ? 'socket_name' : 'socketName';
+  const socket = tmux[socketKey];
+  if (typeof socket === 'string') {
+    settings.socketName = socket;
+    if (!CONTROL.test(socket) && !SAFE_SOCKET.test(socket)) {
+      settings.ok = false;
+      c.at(
+        ['tmux', socketKey],
+        `tmux.${socketKey} ${JSON.stringify(socket)} is not a safe tmux socket name: use up to 64 letters, digits, _ and - (or leave it out for the default socket)`,
+      );
+    }
+  }
+  const holderKey = 'holder_session' in tmux ? 'holder_session' : 'holderSession';
+  const holder = tmux[holderKey];
+  if (typeof holder === 'string') {
+    settings.holder = holder;
+    settings.holderPath = ['tmux', holderKey];
+    if (!checkName(c, holder, ['tmux', holderKey], `tmux.${holderKey}`, SAFE_HOLDER)) settings.ok = false;
+  }
+  return settings;
 }
 
 /** Semantic diagnostics for a whole fleet: all files given together. Files whose YAML is broken are skipped. */
 export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const agentsByName = new Map<string, AgentSite>();
+  const agentsByName = new Map<string, SourceRef>();
   const runtimesByName = new Map<string, RuntimeSite>();
   const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
   let reconcileAt: SourceRef | undefined;
@@ -185,48 +231,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
 
     checkPlain(c, data.tenant_id, ['tenant_id']);
 
-    // tmux: aliases, socket and holder names.
-    let socketName = '';
-    let holder = '_holder';
-    let socketOk = true;
-    let holderPath: PathSegment[] = isRec(data.tmux) ? ['tmux'] : ['agents'];
-    if (isRec(data.tmux)) {
-      const tmux = data.tmux;
-      for (const [canonical, alias] of [
-        ['socket_name', 'socketName'],
-        ['holder_session', 'holderSession'],
-      ] as const) {
-        if (canonical in tmux && alias in tmux) {
-          const a = c.ref(['tmux', canonical], 'key');
-          const b = c.ref(['tmux', alias], 'key');
-          const later = a.line > b.line || (a.line === b.line && a.col > b.col) ? canonical : alias;
-          const other = later === canonical ? b : a;
-          c.at(
-            ['tmux', later],
-            `tmux sets both "${canonical}" and its alias "${alias}" (the other at ${fmtRef(other)}); keep one`,
-            'key',
-          );
-        }
-      }
-      const socketKey = 'socket_name' in tmux ? 'socket_name' : 'socketName';
-      const socket = tmux[socketKey];
-      if (typeof socket === 'string') {
-        socketName = socket;
-        if (!CONTROL.test(socket) && !SAFE_SOCKET.test(socket)) {
-          socketOk = false;
-          c.at(
-            ['tmux', socketKey],
-            `tmux.${socketKey} ${JSON.stringify(socket)} is not a safe tmux socket name: use up to 64 letters, digits, _ and - (or leave it out for the default socket)`,
-          );
-        }
-      }
-      const holderKey = 'holder_session' in tmux ? 'holder_session' : 'holderSession';
-      if (typeof tmux[holderKey] === 'string') {
-        holder = tmux[holderKey];
-        if (!checkName(c, holder, ['tmux', holderKey], `tmux.${holderKey}`, SAFE_HOLDER)) socketOk = false;
-      }
-      if (typeof tmux[holderKey] === 'string') holderPath = ['tmux', holderKey];
-    }
+    const { socketName, holder, holderPath, ok: socketOk } = checkTmux(c, data);
     // One socket, one holder session. Only files with agents put a socket to use (see normalize.ts), so only
     // they can conflict; a file without a holder_session uses the default `_holder`.
     if (socketOk && Array.isArray(data.agents) && data.agents.length > 0) {
@@ -259,7 +264,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
             'key',
           );
         } else if (!seen) {
-          runtimesByName.set(name, { c, canonical, ref });
+          runtimesByName.set(name, { canonical, ref });
         }
       }
     }
@@ -288,9 +293,9 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
           const ref = c.ref(p('name'));
           const seen = agentsByName.get(name);
           if (seen) {
-            c.at(p('name'), `duplicate agent "${name}" (also defined at ${fmtRef(seen.ref)})`);
+            c.at(p('name'), `duplicate agent "${name}" (also defined at ${fmtRef(seen)})`);
           } else {
-            agentsByName.set(name, { c, index, ref });
+            agentsByName.set(name, ref);
           }
           if (name === holder) {
             c.at(

@@ -308,6 +308,15 @@ describe('small valid fleets', () => {
     });
   });
 
+  it('CRLF line endings (a file saved on Windows) are not control characters in values', async () => {
+    const m = writeManifests({
+      'r.yaml': 'version: 1\r\nagents:\r\n  - name: a1\r\n    runtime: claude\r\n    class: coder\r\n',
+    });
+    cleanup = m.cleanup;
+    const fleet = await loadDesired([m.dir], CTX);
+    expect(fleet.agents[0]).toMatchObject({ name: 'a1', class: 'coder', source: { line: 3, col: 5 } });
+  });
+
   it('a runtime named like an Object property (`constructor`) is an ordinary new runtime', async () => {
     const m = writeManifests({
       'r.yaml':
