@@ -1,0 +1,304 @@
+/**
+ * The framework scripts against a real tmux, in a private TMUX_TMPDIR: the "default socket" here is this
+ * test's own, and every server it starts is killed through its own socket path at the end.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRunner, type RunResult } from '../../src/exec.js';
+import { packageRoot } from '../../src/paths.js';
+import { exactSession, exactWindow } from '../../src/render/names.js';
+import { sandboxRequired } from '../sandbox.js';
+
+const TOOLS = join(packageRoot(), 'framework', 'tools', 'fleet');
+const START = join(TOOLS, 'start-agent-session.sh');
+const STOP = join(TOOLS, 'stop-agent-session.sh');
+const HOLDER = join(TOOLS, 'ensure-holder-session.sh');
+const STUB = join(TOOLS, 'stub-agent.sh');
+
+const runner = createRunner();
+const SOCKET = `fleet-scripts-${process.pid}`;
+
+let root = '';
+let socketDir = '';
+let mosaicHome = '';
+let workdir = '';
+let unavailable: string | null = null;
+
+beforeAll(async () => {
+  const probe = await runner.run(['tmux', '-V'], { reject: false }).catch(() => null);
+  if (probe === null || probe.exitCode !== 0) {
+    unavailable = 'tmux not found';
+    return;
+  }
+  root = await mkdtemp(join(tmpdir(), 'fleet-scripts-'));
+  const tmuxTmp = join(root, 'tmux');
+  await mkdir(tmuxTmp);
+  await chmod(tmuxTmp, 0o700);
+  socketDir = join(tmuxTmp, `tmux-${process.getuid?.() ?? 0}`);
+  mosaicHome = join(root, 'mosaic home');
+  workdir = join(root, 'work dir');
+  await mkdir(workdir, { recursive: true });
+});
+
+afterAll(async () => {
+  if (root === '') return;
+  // Only servers whose sockets live in this test's private directory.
+  for (const name of existsSync(socketDir) ? readdirSync(socketDir) : []) {
+    await runner.run(['tmux', '-S', join(socketDir, name), 'kill-server'], { reject: false });
+  }
+  await rm(root, { recursive: true, force: true });
+});
+
+function skipped(): boolean {
+  if (unavailable === null) return false;
+  if (sandboxRequired()) throw new Error(`tmux required: ${unavailable}`);
+  return true;
+}
+
+/** Environment as systemd gives it to the scripts from an agent's env file. */
+function agentEnv(
+  name: string,
+  socket: string,
+  extra: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
+  return {
+    TMUX_TMPDIR: join(root, 'tmux'),
+    // A developer running the tests inside tmux must not leak their server into the scripts.
+    TMUX: '/tmp/not-the-test-server,1,0',
+    MOSAIC_AGENT_NAME: name,
+    MOSAIC_AGENT_RUNTIME: 'stub',
+    MOSAIC_AGENT_RUNTIME_COMMAND: STUB,
+    MOSAIC_AGENT_MODEL: 'model one',
+    MOSAIC_AGENT_WORKDIR: workdir,
+    MOSAIC_TMUX_SOCKET: socket,
+    MOSAIC_HOME: mosaicHome,
+    MOSAIC_AGENT_COMMAND: undefined,
+    MOSAIC_HEARTBEAT_INTERVAL: '1',
+    ...extra,
+  };
+}
+
+function script(path: string, args: string[], env: Record<string, string | undefined>): Promise<RunResult> {
+  return runner.run([path, ...args], { env, reject: false });
+}
+
+/** tmux on the test's socket; '' = the test's private default socket (addressed by path, never by -L ''). */
+async function tmux(socket: string, ...args: string[]): Promise<RunResult> {
+  const target = socket === '' ? ['-S', join(socketDir, 'default')] : ['-S', join(socketDir, socket)];
+  return runner.run(['tmux', ...target, ...args], { reject: false });
+}
+
+async function sessions(socket: string): Promise<string[]> {
+  const r = await tmux(socket, 'list-sessions', '-F', '#{session_name}');
+  return r.exitCode === 0 ? r.stdout.trim().split('\n').sort() : [];
+}
+
+async function pane(socket: string, name: string): Promise<{ pid: number; dead: boolean; status: string }> {
+  const r = await tmux(
+    socket,
+    'list-panes',
+    '-t',
+    exactWindow(name),
+    '-F',
+    '#{pane_pid} #{pane_dead} #{pane_dead_status}',
+  );
+  expect(r.exitCode, r.stderr).toBe(0);
+  const [pid, dead, status] = r.stdout.trim().split(' ');
+  return { pid: Number(pid), dead: dead === '1', status: status ?? '' };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | null, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('start-agent-session.sh', () => {
+  it('creates the session once; a second run is a no-op', async () => {
+    if (skipped()) return;
+    const env = agentEnv('alpha', SOCKET);
+    const first = await script(START, ['alpha'], env);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const before = await pane(SOCKET, 'alpha');
+    const second = await script(START, ['alpha'], env);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(await sessions(SOCKET)).toEqual(['alpha']);
+    expect((await pane(SOCKET, 'alpha')).pid).toBe(before.pid);
+
+    // The pane runs the runtime program with --model, in the agent's working directory.
+    const argv = readFileSync(`/proc/${before.pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
+    expect(argv).toEqual(['bash', STUB, '--model', 'model one']);
+    const { stdout: cwd } = await tmux(
+      SOCKET,
+      'display-message',
+      '-p',
+      '-t',
+      exactWindow('alpha'),
+      '#{pane_current_path}',
+    );
+    expect(cwd.trim()).toBe(workdir);
+  });
+
+  it('uses the default socket, without -L, when MOSAIC_TMUX_SOCKET is empty', async () => {
+    if (skipped()) return;
+    const result = await script(START, ['beta'], agentEnv('beta', ''));
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(await sessions('')).toEqual(['beta']);
+    expect(existsSync(join(socketDir, 'default'))).toBe(true);
+    // The named socket was not touched.
+    expect(await sessions(SOCKET)).not.toContain('beta');
+  });
+
+  it('leaves a dead pane when the program exits, and respawns it on the next run', async () => {
+    if (skipped()) return;
+    const dying = agentEnv('gamma', SOCKET, { MOSAIC_AGENT_COMMAND: 'echo bye | cat; exit 3' });
+    expect((await script(START, ['gamma'], dying)).exitCode).toBe(0);
+    const dead = await waitFor('a dead pane', async () => {
+      const p = await pane(SOCKET, 'gamma');
+      return p.dead ? p : null;
+    });
+    expect(dead.status).toBe('3');
+
+    const fixed = agentEnv('gamma', SOCKET, { MOSAIC_AGENT_COMMAND: 'sleep 300' });
+    const respawn = await script(START, ['gamma'], fixed);
+    expect(respawn.exitCode, respawn.stderr).toBe(0);
+    expect(respawn.stderr).toContain('respawning');
+    const alive = await pane(SOCKET, 'gamma');
+    expect(alive.dead).toBe(false);
+    expect(readFileSync(`/proc/${alive.pid}/cmdline`, 'utf8').split('\0').slice(0, 3)).toEqual([
+      'bash',
+      '-lc',
+      'sleep 300',
+    ]);
+  });
+
+  it('fails with a clear message and creates nothing when something is missing', async () => {
+    if (skipped()) return;
+    const noDir = await script(
+      START,
+      ['delta'],
+      agentEnv('delta', SOCKET, { MOSAIC_AGENT_WORKDIR: join(root, 'nope') }),
+    );
+    expect(noDir.exitCode).toBe(1);
+    expect(noDir.stderr).toContain(`working directory ${join(root, 'nope')} does not exist`);
+
+    const noProgram = await script(
+      START,
+      ['delta'],
+      agentEnv('delta', SOCKET, { MOSAIC_AGENT_RUNTIME_COMMAND: 'no-such-runtime' }),
+    );
+    expect(noProgram.exitCode).toBe(1);
+    expect(noProgram.stderr).toContain("runtime program 'no-such-runtime' not found");
+
+    const noEnv = await script(
+      START,
+      ['delta'],
+      agentEnv('delta', SOCKET, { MOSAIC_TMUX_SOCKET: undefined }),
+    );
+    expect(noEnv.exitCode).toBe(1);
+    expect(noEnv.stderr).toContain('MOSAIC_TMUX_SOCKET is not set');
+
+    const wrongName = await script(START, ['delta'], agentEnv('epsilon', SOCKET));
+    expect(wrongName.exitCode).toBe(1);
+    expect(wrongName.stderr).toContain("env file names agent 'epsilon'");
+
+    expect(await sessions(SOCKET)).not.toContain('delta');
+  });
+});
+
+describe('stop-agent-session.sh', () => {
+  it('kills exactly its session, never one whose name merely starts the same, and succeeds when gone', async () => {
+    if (skipped()) return;
+    const s = `${SOCKET}-stop`;
+    for (const name of ['coder00', 'coder0', 'coder1']) {
+      expect(
+        (await script(START, [name], agentEnv(name, s, { MOSAIC_AGENT_COMMAND: 'sleep 300' }))).exitCode,
+      ).toBe(0);
+    }
+    const env = agentEnv('coder0', s);
+    expect((await script(STOP, ['coder0'], env)).exitCode).toBe(0);
+    expect(await sessions(s)).toEqual(['coder00', 'coder1']);
+    // Gone already; `coder00` must not be mistaken for it by prefix.
+    const again = await script(STOP, ['coder0'], env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(await sessions(s)).toEqual(['coder00', 'coder1']);
+    // No server at all on a socket is "already gone" too.
+    expect((await script(STOP, ['coder0'], agentEnv('coder0', `${SOCKET}-never`))).exitCode).toBe(0);
+    expect(
+      (await script(STOP, ['coder0'], agentEnv('coder0', s, { MOSAIC_TMUX_SOCKET: undefined }))).exitCode,
+    ).toBe(1);
+  });
+});
+
+describe('ensure-holder-session.sh', () => {
+  it('creates the holder once, on a named or the default socket', async () => {
+    if (skipped()) return;
+    const s = `${SOCKET}-holder`;
+    const env = { TMUX_TMPDIR: join(root, 'tmux'), TMUX: '/tmp/not-the-test-server,1,0' };
+    expect((await script(HOLDER, [`--socket=${s}`, '--holder=_holder'], env)).exitCode).toBe(0);
+    const first = await pane(s, '_holder');
+    expect((await script(HOLDER, [`--socket=${s}`, '--holder=_holder'], env)).exitCode).toBe(0);
+    expect(await sessions(s)).toEqual(['_holder']);
+    expect((await pane(s, '_holder')).pid).toBe(first.pid);
+
+    expect((await script(HOLDER, ['--socket=', '--holder=_holder'], env)).exitCode).toBe(0);
+    expect(await sessions('')).toContain('_holder');
+
+    const bad = await script(HOLDER, ['--holder=_holder'], env);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain('--socket=NAME is required');
+  });
+});
+
+describe('stub-agent.sh', () => {
+  it('writes a parseable heartbeat, keeps it fresh, and exits cleanly on SIGTERM', async () => {
+    if (skipped()) return;
+    const env = agentEnv('hb', SOCKET);
+    expect((await script(START, ['hb'], env)).exitCode).toBe(0);
+    const { pid } = await pane(SOCKET, 'hb');
+    const hbPath = join(mosaicHome, 'fleet', 'run', 'hb.hb');
+    const read = (): Record<string, string> | null => {
+      if (!existsSync(hbPath)) return null;
+      const text = readFileSync(hbPath, 'utf8');
+      expect(text).toMatch(/^ts=\d+\npid=\d+\nmodel=.*\n$/);
+      return Object.fromEntries(
+        text
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+    };
+    const first = await waitFor('a heartbeat', read);
+    expect(first.pid).toBe(String(pid));
+    expect(first.model).toBe('model one');
+    expect(Math.abs(Number(first.ts) - Date.now() / 1000)).toBeLessThan(30);
+    // Interval 1 s: a newer beat follows (no temp files left behind).
+    await waitFor('a newer heartbeat', () => {
+      const hb = read();
+      return hb !== null && Number(hb.ts) > Number(first.ts) ? hb : null;
+    });
+    expect(readdirSync(join(mosaicHome, 'fleet', 'run')).filter((f) => f.startsWith('.'))).toEqual([]);
+
+    process.kill(pid, 'SIGTERM');
+    const dead = await waitFor('the stub to exit', async () => {
+      const p = await pane(SOCKET, 'hb');
+      return p.dead ? p : null;
+    });
+    expect(dead.status).toBe('0');
+    const { stdout } = await tmux(SOCKET, 'capture-pane', '-p', '-S', '-', '-t', exactWindow('hb'));
+    expect(stdout, stdout).toContain('stub-agent hb: started');
+    expect(stdout).toContain('stub-agent hb: stopping');
+    // The dead pane's session goes with the stop script, like a live one.
+    expect((await script(STOP, ['hb'], env)).exitCode).toBe(0);
+    expect((await tmux(SOCKET, 'has-session', '-t', exactSession('hb'))).exitCode).not.toBe(0);
+  });
+});
