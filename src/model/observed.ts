@@ -32,6 +32,8 @@ export interface ObservedPane {
   currentCommand: string;
   dead: boolean;
   deadStatus: number | null;
+  /** Signal that killed the pane's program (#{pane_dead_signal}); null when it exited or is alive. */
+  deadSignal?: number | null;
   /** The command the pane was started with (#{pane_start_command}). */
   startCommand: string;
   /** Unix seconds of last activity in the pane's session (#{session_activity} / #{window_activity}). */

@@ -19,6 +19,7 @@ const FIELDS = [
   'pane_current_command',
   'pane_dead',
   'pane_dead_status',
+  'pane_dead_signal',
   'window_activity',
   'session_activity',
   'session_created',
@@ -47,7 +48,20 @@ export function parsePanes(stdout: string): ObservedPane[] {
     if (line === '') continue;
     const f = line.split(SEP);
     if (f.length < FIELDS.length) continue;
-    const [session, window, pane, pid, current, dead, deadStatus, winAct, sessAct, created, path] = f;
+    const [
+      session,
+      window,
+      pane,
+      pid,
+      current,
+      dead,
+      deadStatus,
+      deadSignal,
+      winAct,
+      sessAct,
+      created,
+      path,
+    ] = f;
     // The start command is last, so a separator inside it cannot shift the other fields.
     const start = f.slice(FIELDS.length - 1).join(SEP);
     const panePid = intOrNull(pid);
@@ -60,6 +74,7 @@ export function parsePanes(stdout: string): ObservedPane[] {
       currentCommand: current ?? '',
       dead: isDead,
       deadStatus: isDead ? intOrNull(deadStatus) : null,
+      deadSignal: isDead ? intOrNull(deadSignal) : null,
       // Window activity moves with the pane's output; session activity only with client input.
       activity: intOrNull(winAct) ?? intOrNull(sessAct),
       created: intOrNull(created),

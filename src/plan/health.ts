@@ -51,6 +51,7 @@ export interface AgentStatus {
   sessionExists: boolean | null;
   paneDead: boolean;
   paneDeadStatus: number | null;
+  paneDeadSignal: number | null;
   panePid: number | null;
   /** What actually runs in the pane: the process matching the expected program, else the pane's own process. */
   paneCommand: string | null;
@@ -314,6 +315,7 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
     sessionExists,
     paneDead: pane?.dead ?? false,
     paneDeadStatus: pane?.deadStatus ?? null,
+    paneDeadSignal: pane?.deadSignal ?? null,
     panePid: pane?.panePid ?? null,
     paneCommand:
       shownProcess !== null
@@ -378,4 +380,47 @@ export function unmanagedSessions(desired: DesiredFleet, observed: Observed): Un
   return out.sort((a, b) =>
     a.socketName < b.socketName ? -1 : a.socketName > b.socketName ? 1 : a.session < b.session ? -1 : 1,
   );
+}
+
+export type ProblemKind = 'tmux-unavailable' | 'systemd-unreachable' | 'linger-off' | 'daemon-reload-needed';
+
+export interface Problem {
+  kind: ProblemKind;
+  message: string;
+}
+
+/**
+ * Conditions of the machine an operator must know about, beyond any single agent: a tool that cannot be
+ * reached (every row is then partly unknown), linger off (user units stop at logout: the fleet dies with the
+ * last session; reported, never changed for them), unit files newer than what systemd loaded.
+ */
+export function machineProblems(
+  desired: DesiredFleet,
+  observed: Observed,
+  user: string | null = null,
+): Problem[] {
+  const problems: Problem[] = [];
+  if (!observed.systemd.ok) {
+    problems.push({
+      kind: 'systemd-unreachable',
+      message: observed.systemd.error ?? 'cannot reach the systemd user manager',
+    });
+  }
+  if (!observed.tmux.ok) {
+    problems.push({ kind: 'tmux-unavailable', message: observed.tmux.error ?? 'tmux is not usable' });
+  }
+  if (observed.systemd.linger === false && desired.agents.some((a) => a.enabled)) {
+    const who = user ?? '$USER';
+    problems.push({
+      kind: 'linger-off',
+      message: `linger is off: user units stop when ${user ?? 'the user'} logs out and do not start at boot (run: loginctl enable-linger ${who})`,
+    });
+  }
+  if (observed.systemd.ok && observed.systemd.needDaemonReload) {
+    problems.push({
+      kind: 'daemon-reload-needed',
+      message: 'unit files changed since systemd loaded them (fleet reconcile runs daemon-reload)',
+    });
+  }
+  return problems;
 }

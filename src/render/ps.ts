@@ -1,0 +1,261 @@
+/**
+ * `fleet ps` output: a human table and a JSON document (format in docs/ps.md). Pure: takes the report,
+ * returns text. Whether to colour is decided by the caller (a TTY without NO_COLOR).
+ */
+import { assertNever } from '../errors.js';
+import type { AgentStatus, HealthFlag, HeartbeatHealth, Problem, UnmanagedSession } from '../plan/health.js';
+
+export const PS_FORMAT_VERSION = 1;
+
+export interface PsReport {
+  nowMs: number;
+  host: string;
+  tenantId: string | null;
+  sources: string[];
+  agents: AgentStatus[];
+  unmanaged: UnmanagedSession[];
+  problems: Problem[];
+}
+
+type Paint = (text: string, style: Style) => string;
+type Style = 'red' | 'yellow' | 'green' | 'dim' | 'bold';
+
+const CODES: Record<Style, [number, number]> = {
+  red: [31, 39],
+  yellow: [33, 39],
+  green: [32, 39],
+  dim: [2, 22],
+  bold: [1, 22],
+};
+
+const MAX_COMMAND = 48;
+
+function painter(color: boolean): Paint {
+  return color
+    ? (text, style) => `\u001b[${CODES[style][0]}m${text}\u001b[${CODES[style][1]}m`
+    : (text) => text;
+}
+
+/** 42 -> "42s", 130 -> "2m10s", 7300 -> "2h1m", 200000 -> "2d7h". */
+export function duration(seconds: number | null): string {
+  if (seconds === null) return '-';
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 > 0 ? `${s % 60}s` : ''}`;
+  if (s < 86400)
+    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) > 0 ? `${Math.floor((s % 3600) / 60)}m` : ''}`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600) > 0 ? `${Math.floor((s % 86400) / 3600)}h` : ''}`;
+}
+
+function flagStyle(flag: HealthFlag): Style {
+  switch (flag) {
+    case 'MISSING':
+    case 'DEAD':
+    case 'DRIFT':
+      return 'red';
+    case 'STALE':
+    case 'BOOT-ENABLE':
+    case 'BACKOFF':
+      return 'yellow';
+    default:
+      return assertNever(flag, 'flag');
+  }
+}
+
+function healthStyle(h: HeartbeatHealth): Style {
+  switch (h) {
+    case 'healthy':
+      return 'green';
+    case 'stale':
+    case 'malformed':
+      return 'red';
+    case 'missing':
+    case 'grace':
+      return 'yellow';
+    case 'none':
+      return 'dim';
+    default:
+      return assertNever(h, 'heartbeat health');
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** `dead(1)` for an exit status, `dead(SIG9)` for a signal, `dead` when tmux did not say. */
+function deadText(s: AgentStatus): string {
+  if (s.paneDeadSignal !== null) return `dead(SIG${s.paneDeadSignal})`;
+  if (s.paneDeadStatus !== null) return `dead(${s.paneDeadStatus})`;
+  return 'dead';
+}
+
+/**
+ * A command line for a table cell: when it is too long, absolute paths give way to their last component first
+ * (the program and script names are what an operator scans for; --json has the full line), then the end is cut.
+ */
+export function shortCommand(command: string, max = MAX_COMMAND): string {
+  if (command.length <= max) return command;
+  const short = command
+    .split(' ')
+    .map((w) => (/^\/[^/]+\/.+[^/]$/.test(w) ? `…/${w.slice(w.lastIndexOf('/') + 1)}` : w))
+    .join(' ');
+  return truncate(short, max);
+}
+
+interface Cell {
+  text: string;
+  style?: Style;
+}
+
+function row(s: AgentStatus): Cell[] {
+  const unitState =
+    s.unitActiveState === '' && s.unitFileState === null
+      ? '-'
+      : `${s.unitActiveState || '?'}/${s.unitFileState ?? 'no-file'}`;
+  let session: Cell;
+  if (!s.local) session = { text: 'remote', style: 'dim' };
+  else if (s.sessionExists === null) session = { text: '?' };
+  else if (!s.sessionExists) session = { text: '-' };
+  else if (s.paneDead) session = { text: deadText(s), style: 'red' };
+  else session = { text: 'yes' };
+  const hb =
+    s.heartbeat.health === 'none'
+      ? { text: '-', style: 'dim' as const }
+      : {
+          text: `${s.heartbeat.ageSeconds === null ? '-' : duration(s.heartbeat.ageSeconds)} ${s.heartbeat.health}`,
+          style: healthStyle(s.heartbeat.health),
+        };
+  return [
+    { text: s.agent, style: 'bold' },
+    { text: unitState },
+    session,
+    { text: s.panePid === null || s.paneDead ? '-' : String(s.panePid) },
+    { text: s.paneCommand === null ? '-' : shortCommand(s.paneCommand) },
+    { text: duration(s.idleSeconds) },
+    hb,
+    { text: s.tenantId ?? '-' },
+    { text: s.host ?? '-' },
+    { text: '' }, // flags: painted per flag below
+  ];
+}
+
+/** Flags, or what stands in for none: `ok`; `-` for another host's agent; `disabled` when the manifest says so. */
+function flagCell(a: AgentStatus, paint: Paint): string {
+  if (a.flags.length > 0) return a.flags.map((f) => paint(f, flagStyle(f))).join(',');
+  if (!a.local) return '-';
+  if (!a.wanted) return paint('disabled', 'dim');
+  return paint('ok', 'green');
+}
+
+const HEADERS = ['AGENT', 'UNIT', 'SESSION', 'PID', 'COMMAND', 'IDLE', 'HB', 'TENANT', 'HOST', 'FLAGS'];
+
+export function renderPsTable(report: PsReport, opts: { color: boolean }): string {
+  const paint = painter(opts.color);
+  const lines: string[] = [];
+  if (report.agents.length === 0) {
+    lines.push(`No agents in the manifests (${report.sources.join(', ') || 'none found'}).`);
+  } else {
+    const rows = report.agents.map(row);
+    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t));
+    rows.forEach((r, i) => {
+      const last = r[r.length - 1];
+      if (last !== undefined) last.text = flagTexts[i] ?? '';
+    });
+    const widths = HEADERS.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]?.text.length ?? 0)));
+    const pad = (text: string, c: number, isLast: boolean): string =>
+      isLast ? text : text.padEnd(widths[c] ?? 0);
+    lines.push(HEADERS.map((h, c) => pad(h, c, c === HEADERS.length - 1)).join('  '));
+    rows.forEach((r, i) => {
+      const agent = report.agents[i];
+      const cells = r.map((cell, c) => {
+        const isLast = c === r.length - 1;
+        if (isLast && agent !== undefined) return flagCell(agent, paint);
+        const padded = pad(cell.text, c, isLast);
+        // Paint the text, then pad with plain spaces, so escape codes never count towards column widths.
+        return cell.style === undefined
+          ? padded
+          : paint(cell.text, cell.style) + padded.slice(cell.text.length);
+      });
+      lines.push(cells.join('  ').trimEnd());
+    });
+    const drifts = report.agents.filter((a) => a.driftReason !== null);
+    if (drifts.length > 0) {
+      lines.push('');
+      for (const a of drifts) lines.push(`${paint('DRIFT', 'red')} ${a.agent}: ${a.driftReason}`);
+    }
+  }
+  if (report.unmanaged.length > 0) {
+    lines.push('');
+    lines.push('Unmanaged sessions (no manifest names them):');
+    for (const u of report.unmanaged) {
+      lines.push(
+        `  ${u.session}  on ${u.socketName === '' ? 'the default tmux socket' : `tmux socket '${u.socketName}'`}`,
+      );
+    }
+  }
+  if (report.problems.length > 0) {
+    lines.push('');
+    for (const p of report.problems) lines.push(`${paint('problem:', 'red')} ${p.message}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The JSON document (docs/ps.md). snake_case keys; times as ISO 8601 strings and unix seconds. */
+export function psToJson(report: PsReport): unknown {
+  return {
+    format_version: PS_FORMAT_VERSION,
+    generated_at: new Date(report.nowMs).toISOString(),
+    host: report.host,
+    tenant_id: report.tenantId,
+    manifests: report.sources,
+    agents: report.agents.map((s) => ({
+      name: s.agent,
+      tenant_id: s.tenantId,
+      host: s.host,
+      local: s.local,
+      wanted: s.wanted,
+      unit: {
+        name: s.unit,
+        active_state: s.unitActiveState === '' ? null : s.unitActiveState,
+        sub_state: s.unitSubState === '' ? null : s.unitSubState,
+        file_state: s.unitFileState,
+      },
+      session: {
+        socket: s.socketName,
+        name: s.session,
+        exists: s.sessionExists,
+        pane_dead: s.paneDead,
+        pane_dead_status: s.paneDeadStatus,
+        pane_pid: s.panePid,
+        command: s.paneCommand,
+        start_command: s.paneStartCommand,
+        created: s.sessionCreated,
+        idle_seconds: s.idleSeconds,
+      },
+      expected_program: s.expectedProgram,
+      drift_reason: s.driftReason,
+      heartbeat: {
+        age_seconds: s.heartbeat.ageSeconds,
+        health: s.heartbeat.health,
+        expected: s.heartbeat.expected,
+      },
+      backoff:
+        s.backoff === null
+          ? null
+          : {
+              attempts: s.backoff.attempts,
+              last_attempt_at: new Date(s.backoff.lastAttemptMs).toISOString(),
+              next_attempt_at: new Date(s.backoff.nextAttemptMs).toISOString(),
+              due: s.backoff.due,
+            },
+      flags: s.flags,
+    })),
+    unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
+    problems: report.problems.map((p) => ({ kind: p.kind, message: p.message })),
+  };
+}
+
+export function renderPsJson(report: PsReport): string {
+  return `${JSON.stringify(psToJson(report), null, 2)}\n`;
+}
