@@ -8,6 +8,7 @@ import { createRunner } from '../../src/exec.js';
 import { renderFrameworkFiles } from '../../src/render/framework.js';
 import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from '../../src/render/names.js';
 import {
+  execProgram,
   execWord,
   fillTemplate,
   renderUnits,
@@ -104,6 +105,9 @@ describe('renderUnits', () => {
       'ExecStart="/home/o p/100%%/$x/mosaic/tools/fleet/start-agent-session.sh" %i\n',
     );
     expect(execWord('--socket=')).toBe('--socket=');
+    // Arguments get $VAR substitution at run time, the program path does not (checked by verify below).
+    expect(execWord('--holder=$x')).toBe('"--holder=$$x"');
+    expect(execProgram('/a/$x/b')).toBe('"/a/$x/b"');
     expect(execWord('')).toBe('""');
     expect(execWord('a"b\\c')).toBe('"a\\"b\\\\c"');
     expect(() => execWord('two\nlines')).toThrow(/control characters/);
