@@ -9,8 +9,12 @@ import { socketArgs } from '../render/names.js';
 import { processTree, type ProcessTable } from './proc.js';
 
 const TIMEOUT_MS = 10_000;
-/** ASCII unit separator: cannot appear in session names and is vanishingly rare in paths or commands. */
-const SEP = '\u001f';
+/**
+ * Field separator. Printable on purpose: a tmux client without a UTF-8 locale (a systemd timer's environment,
+ * `env -i`) prints control characters, tabs included, as `_`. Session names cannot hold `:`, the numeric fields
+ * cannot hold `|`, and the free-text start command comes last, so a separator inside it cannot shift a field.
+ */
+const SEP = '|:|';
 const FIELDS = [
   'session_name',
   'window_index',
