@@ -227,6 +227,7 @@ export function psToJson(report: PsReport): unknown {
         exists: s.sessionExists,
         pane_dead: s.paneDead,
         pane_dead_status: s.paneDeadStatus,
+        pane_dead_signal: s.paneDeadSignal,
         pane_pid: s.panePid,
         command: s.paneCommand,
         start_command: s.paneStartCommand,
