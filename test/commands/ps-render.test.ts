@@ -3,14 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../../src/plan/health.js';
-import {
-  duration,
-  psToJson,
-  renderPsJson,
-  renderPsTable,
-  shortCommand,
-  type PsReport,
-} from '../../src/render/ps.js';
+import { duration, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../../src/render/ps.js';
 import { agentUnitName } from '../../src/render/names.js';
 import { agent, fleet, NOW_MS, observedBuilder, SOCKET } from '../helpers/builders.js';
 
