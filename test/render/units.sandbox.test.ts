@@ -140,7 +140,12 @@ describeSandbox('rendered units and env files under a real systemd user manager'
       ...renderFrameworkFiles(assets.framework, ctx),
       ...renderUnits(desired, ctx, assets.templates),
     ]);
-    const env = renderEnvFile(coder, ctx, 'MOSAIC_HEARTBEAT_INTERVAL=1\n', desired.runtimes);
+    const env = renderEnvFile(
+      coder,
+      ctx,
+      'MOSAIC_HEARTBEAT_INTERVAL=1\nOPERATOR_TOKEN="secret value"\n',
+      desired.runtimes,
+    );
     await install([{ path: `${ctx.mosaicHome}/fleet/agents/coder0.env`, content: env, mode: 0o644 }]);
     await sb.systemctl('daemon-reload');
 
@@ -166,6 +171,11 @@ describeSandbox('rendered units and env files under a real systemd user manager'
       .split('\0')
       .filter((a) => a !== '');
     expect(argv.slice(-3)).toEqual([`${ctx.toolsDir}/stub-agent.sh`, '--model', 'test model']);
+    // The agent sees its env file, operator keys included, although the holder started the tmux server.
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('OPERATOR_TOKEN=secret value');
+    expect(environ).toContain('MOSAIC_AGENT_NAME=coder0');
+    expect(environ).toContain('MOSAIC_TMUX_SOCKET=' + socket);
 
     // The stub got MOSAIC_HOME and its interval from the env file, through tmux, and beats.
     const hbPath = `${ctx.mosaicHome}/fleet/run/coder0.hb`;

@@ -59,12 +59,17 @@ else
   fi
 fi
 
-# The tmux server may have been started by another unit with another environment, so the agent's own
-# variables are passed to the pane explicitly (the stand-in agent needs MOSAIC_HOME and its name).
+# The tmux server may have been started by another unit with another environment, so the pane gets this
+# unit's environment explicitly: the env file's keys (the managed ones and the operator's own, such as API
+# keys) plus what the manager passes. Left out: per-invocation systemd variables and the shell's own.
 env_args=()
 while IFS= read -r var; do
-  env_args+=(-e "$var=${!var}")
-done < <(compgen -e | grep -E '^MOSAIC_' || true)
+  case "$var" in
+    TMUX | TMUX_PANE | INVOCATION_ID | JOURNAL_STREAM | SYSTEMD_EXEC_PID | MANAGERPID | NOTIFY_SOCKET) ;;
+    LISTEN_* | WATCHDOG_* | MONITOR_* | SHLVL | PWD | OLDPWD | _) ;;
+    *) env_args+=(-e "$var=${!var}") ;;
+  esac
+done < <(compgen -e)
 
 session="=$name"
 # `=NAME:` (with the colon) is the exact session's current window; without the colon tmux would
