@@ -35,24 +35,34 @@ function currentUser(): string | null {
   }
 }
 
+async function observeTmux(
+  socketNames: string[],
+  runner: Runner,
+): Promise<{ sockets: Record<string, ObservedSocket>; error: string | null }> {
+  const sockets: Record<string, ObservedSocket> = {};
+  let error: string | null = null;
+  for (const socketName of [...new Set(socketNames)].sort()) {
+    const result = await observeSocket(socketName, runner);
+    if (result.kind === 'no-tmux') {
+      // Every socket would say the same; asking again only adds spawns.
+      return { sockets: {}, error: result.error };
+    }
+    sockets[socketName] = result.socket;
+    if (result.kind === 'error') error ??= result.error;
+  }
+  return { sockets, error };
+}
+
 export async function observe(input: ObserveInput, runner: Runner): Promise<Observed> {
   const nowMs = input.nowMs ?? Date.now();
   const { paths } = input;
 
-  const systemd = await observeSystemd(paths.unitDir, runner);
-
-  const sockets: Record<string, ObservedSocket> = {};
-  let tmuxError: string | null = null;
-  for (const socketName of [...new Set(input.sockets)].sort()) {
-    const result = await observeSocket(socketName, runner);
-    if (result.kind === 'no-tmux') {
-      // Every socket would say the same; asking again only adds spawns.
-      tmuxError = result.error;
-      break;
-    }
-    sockets[socketName] = result.socket;
-    if (result.kind === 'error') tmuxError ??= result.error;
-  }
+  // systemd and tmux are independent: ask them concurrently (the spawn count is the same either way).
+  const [systemd, tmux] = await Promise.all([
+    observeSystemd(paths.unitDir, runner),
+    observeTmux(input.sockets, runner),
+  ]);
+  const { sockets, error: tmuxError } = tmux;
   const panes = Object.values(sockets).flatMap((s) => s.panes);
   if (panes.length > 0) attachProcesses(panes, readProcessTable(input.procRoot));
 

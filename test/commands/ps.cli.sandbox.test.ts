@@ -116,9 +116,9 @@ agents:
     expect(after).toEqual(before);
     // ...and it only ever asked: no command of the mutating kind, four commands per run whatever the fleet.
     expect([...text.mutating, ...json.mutating]).toEqual([]);
-    expect(text.commands.map((c) => c.argv.slice(0, 3).join(' '))).toEqual([
-      'systemctl --user list-units',
+    expect(text.commands.map((c) => c.argv.slice(0, 3).join(' ')).sort()).toEqual([
       'systemctl --user list-unit-files',
+      'systemctl --user list-units',
       'systemctl --user show',
       `tmux -L ${socket}`,
     ]);
