@@ -78,8 +78,12 @@ export function createRunner(baseEnv?: Record<string, string | undefined>): Runn
       if (result.failed && exitCode === -1) {
         const why = result.timedOut
           ? `Command timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
-          : (result.code === 'ENOENT' ? 'Command not found' : 'Command failed to start');
-        throw new CommandError(`${why}: ${shown}`, argv, undefined, stderr, { cause: result.cause ?? result });
+          : result.code === 'ENOENT'
+            ? 'Command not found'
+            : 'Command failed to start';
+        throw new CommandError(`${why}: ${shown}`, argv, undefined, stderr, {
+          cause: result.cause ?? result,
+        });
       }
       if (exitCode !== 0 && options.reject !== false) {
         const detail = stderr.trim() || stdout.trim();

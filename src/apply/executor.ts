@@ -78,7 +78,11 @@ function steps(actions: readonly Action[]): Step[] {
   const out: Step[] = [];
   for (const a of actions) {
     const batchKind =
-      a.kind === 'enable' || a.kind === 'disable' || a.kind === 'start' || a.kind === 'restart' || a.kind === 'stop'
+      a.kind === 'enable' ||
+      a.kind === 'disable' ||
+      a.kind === 'start' ||
+      a.kind === 'restart' ||
+      a.kind === 'stop'
         ? a.kind
         : a.kind === 'respawn'
           ? 'respawn'
@@ -93,7 +97,13 @@ function steps(actions: readonly Action[]): Step[] {
 
 function unitOf(a: Action): string {
   if (a.kind === 'respawn') return a.unit;
-  if (a.kind === 'enable' || a.kind === 'disable' || a.kind === 'start' || a.kind === 'restart' || a.kind === 'stop') {
+  if (
+    a.kind === 'enable' ||
+    a.kind === 'disable' ||
+    a.kind === 'start' ||
+    a.kind === 'restart' ||
+    a.kind === 'stop'
+  ) {
     return a.unit;
   }
   return '';
@@ -147,13 +157,19 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
       return {};
     }
     case 'daemon-reload':
-      await ctx.runner.run(['systemctl', '--user', 'daemon-reload'], { kind: 'mutate', timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+      await ctx.runner.run(['systemctl', '--user', 'daemon-reload'], {
+        kind: 'mutate',
+        timeoutMs: SYSTEMCTL_TIMEOUT_MS,
+      });
       return {};
     case 'kill-session': {
-      const r = await ctx.runner.run(['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)], {
-        kind: 'mutate',
-        reject: false,
-      });
+      const r = await ctx.runner.run(
+        ['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)],
+        {
+          kind: 'mutate',
+          reject: false,
+        },
+      );
       // Already gone is what we wanted.
       if (r.exitCode !== 0 && !/can't find session|no server running|error connecting/i.test(r.stderr)) {
         throw new Error(`tmux kill-session failed: ${r.stderr.trim()}`);
@@ -174,7 +190,10 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
 }
 
 async function systemctl(ctx: ApplyContext, verb: UnitAction['kind'], units: string[]): Promise<void> {
-  await ctx.runner.run(['systemctl', '--user', verb, ...units], { kind: 'mutate', timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+  await ctx.runner.run(['systemctl', '--user', verb, ...units], {
+    kind: 'mutate',
+    timeoutMs: SYSTEMCTL_TIMEOUT_MS,
+  });
 }
 
 function message(error: unknown): string {
@@ -203,7 +222,11 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     if ('single' in step) {
       const a = step.single;
       if (blocked(a)) {
-        record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+        record({
+          action: a,
+          outcome: 'not-run',
+          message: `not run: ${pastTense(a)} (an earlier action failed)`,
+        });
         continue;
       }
       try {
@@ -216,7 +239,11 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     }
     const runnable = step.actions.filter((a) => !blocked(a));
     for (const a of step.actions.filter((x) => blocked(x))) {
-      record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+      record({
+        action: a,
+        outcome: 'not-run',
+        message: `not run: ${pastTense(a)} (an earlier action failed)`,
+      });
     }
     if (runnable.length === 0) continue;
     const verb = step.batch === 'respawn' ? 'restart' : step.batch;

@@ -8,7 +8,8 @@ import { resolvePaths } from '../paths.js';
 
 export async function historyCommand(o: GlobalOptions & { json: boolean; limit: string }): Promise<number> {
   const limit = Number.parseInt(o.limit, 10);
-  if (!Number.isFinite(limit) || limit < 1) throw new UserError(`--limit must be a positive number, got "${o.limit}"`);
+  if (!Number.isFinite(limit) || limit < 1)
+    throw new UserError(`--limit must be a positive number, got "${o.limit}"`);
   const paths = resolvePaths(o);
   const entries = (await readJournal(paths.stateDir)).slice(-limit);
   if (o.json) {

@@ -37,16 +37,25 @@ export function renderContext(paths: FleetPaths): RenderContext {
 
 /** The systemd and tmux conditions a plan cannot be made (or applied) without. */
 export function requireTools(observed: Observed): void {
-  if (!observed.systemd.ok) throw new UserError(observed.systemd.error ?? 'cannot reach the systemd user manager');
+  if (!observed.systemd.ok)
+    throw new UserError(observed.systemd.error ?? 'cannot reach the systemd user manager');
   if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
 }
 
-export async function observeFor(desired: DesiredFleet, paths: FleetPaths, runner: Runner): Promise<Observed> {
+export async function observeFor(
+  desired: DesiredFleet,
+  paths: FleetPaths,
+  runner: Runner,
+): Promise<Observed> {
   return observe({ paths, sockets: desired.sockets.map((s) => s.socketName) }, runner);
 }
 
 /** Load, observe and plan. Read-only: usable for a dry-run without the lock. */
-export async function makeSession(g: GlobalOptions, prune: boolean, runner: Runner = createRunner()): Promise<Session> {
+export async function makeSession(
+  g: GlobalOptions,
+  prune: boolean,
+  runner: Runner = createRunner(),
+): Promise<Session> {
   const paths = resolvePaths(g);
   const desired = await loadDesired([paths.manifests], hostContext(paths));
   const assets = await loadAssets();
@@ -71,8 +80,10 @@ export function printResults(result: ApplyResult, json: boolean): void {
   if (json) return;
   const failed = result.results.filter((r) => r.outcome !== 'done');
   if (failed.length > 0) {
-    process.stderr.write(`\nApply stopped: ${failed.filter((r) => r.outcome === 'failed').length} failed, ` +
-      `${failed.filter((r) => r.outcome === 'not-run').length} not run. The next reconcile continues from here.\n`);
+    process.stderr.write(
+      `\nApply stopped: ${failed.filter((r) => r.outcome === 'failed').length} failed, ` +
+        `${failed.filter((r) => r.outcome === 'not-run').length} not run. The next reconcile continues from here.\n`,
+    );
   }
 }
 
@@ -141,14 +152,20 @@ function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyRe
 
 export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   if (o.watch) {
-    throw new UserError('--watch is not available yet in this version: run `fleet reconcile` from a timer or by hand');
+    throw new UserError(
+      '--watch is not available yet in this version: run `fleet reconcile` from a timer or by hand',
+    );
   }
   if (o.detailedExitcode && !o.dryRun) {
-    throw new UserError('--detailed-exitcode only makes sense with --dry-run (or use `fleet plan --detailed-exitcode`)');
+    throw new UserError(
+      '--detailed-exitcode only makes sense with --dry-run (or use `fleet plan --detailed-exitcode`)',
+    );
   }
   if (o.dryRun) {
     const s = await makeSession(o, o.prune);
-    process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }));
+    process.stdout.write(
+      o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }),
+    );
     return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
   }
   const paths = resolvePaths(o);
@@ -158,7 +175,9 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   try {
     const s = await makeSession(o, o.prune);
     if (s.plan.actions.length === 0) {
-      process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: false }) : renderPlanText(s.plan, { color: colorOk() }));
+      process.stdout.write(
+        o.json ? jsonResult(s.plan, { dry_run: false }) : renderPlanText(s.plan, { color: colorOk() }),
+      );
       return 0;
     }
     if (!o.json) {
@@ -205,8 +224,11 @@ export async function planCommand(
     };
     await writeFileAtomic(o.out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
   }
-  process.stdout.write(o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }));
-  if (o.out && !o.json) process.stdout.write(`\nSaved the plan to ${o.out}. Apply exactly it with: fleet apply ${o.out}\n`);
+  process.stdout.write(
+    o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }),
+  );
+  if (o.out && !o.json)
+    process.stdout.write(`\nSaved the plan to ${o.out}. Apply exactly it with: fleet apply ${o.out}\n`);
   return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
 }
 
@@ -254,11 +276,18 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
       );
     }
     if (saved.plan.actions.length === 0) {
-      process.stdout.write(o.json ? jsonResult(saved.plan, { dry_run: false }) : `${summaryLine(saved.plan)}\n`);
+      process.stdout.write(
+        o.json ? jsonResult(saved.plan, { dry_run: false }) : `${summaryLine(saved.plan)}\n`,
+      );
       return 0;
     }
     if (!o.json) process.stdout.write(`Applying ${file}:\n`);
-    const result = await applyAndJournal({ paths, runner, observed }, saved.plan, `fleet apply ${file}`, o.json);
+    const result = await applyAndJournal(
+      { paths, runner, observed },
+      saved.plan,
+      `fleet apply ${file}`,
+      o.json,
+    );
     if (o.json) process.stdout.write(jsonResult(saved.plan, { dry_run: false }, result));
     else printResults(result, false);
     return result.ok ? 0 : 1;

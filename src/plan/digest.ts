@@ -12,7 +12,9 @@ export function sha256(text: string): string {
 export function stableStringify(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+        a < b ? -1 : a > b ? 1 : 0,
+      );
       return Object.fromEntries(entries);
     }
     return v;
@@ -28,10 +30,26 @@ export function observedDigest(observed: Observed): string {
     .map((u) => [u.name, u.loadState, u.activeState, u.unitFileState])
     .sort();
   const panes = Object.values(observed.tmux.sockets).flatMap((s) =>
-    s.panes.map((p) => [s.socketName, p.session, p.window, p.pane, p.panePid, p.dead, p.processes.map((x) => x.argv.join(' '))]),
+    s.panes.map((p) => [
+      s.socketName,
+      p.session,
+      p.window,
+      p.pane,
+      p.panePid,
+      p.dead,
+      p.processes.map((x) => x.argv.join(' ')),
+    ]),
   );
-  const sessions = Object.values(observed.tmux.sockets).map((s) => [s.socketName, s.serverRunning, [...s.sessions].sort()]);
-  const files = Object.values(observed.files).map((f) => [f.path, f.content === null ? null : sha256(f.content), f.mode]);
+  const sessions = Object.values(observed.tmux.sockets).map((s) => [
+    s.socketName,
+    s.serverRunning,
+    [...s.sessions].sort(),
+  ]);
+  const files = Object.values(observed.files).map((f) => [
+    f.path,
+    f.content === null ? null : sha256(f.content),
+    f.mode,
+  ]);
   return sha256(
     stableStringify({
       units,

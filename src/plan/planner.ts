@@ -9,7 +9,15 @@ import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { DesiredAgent, DesiredFleet } from '../model/desired.js';
 import type { Observed, ObservedFile } from '../model/observed.js';
-import type { Action, Orphan, Plan, PlanSummary, SkippedAgent, UnitAction, WriteFileAction } from '../model/plan.js';
+import type {
+  Action,
+  Orphan,
+  Plan,
+  PlanSummary,
+  SkippedAgent,
+  UnitAction,
+  WriteFileAction,
+} from '../model/plan.js';
 import { PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { assertNever } from '../errors.js';
 import { renderEnvFile, parseEnvFile } from '../render/env.js';
@@ -54,16 +62,28 @@ function fileAction(
   if (contentSame && modeSame) return null;
   let reason: string;
   if (before === null) reason = `${file.role} file not installed`;
-  else if (contentSame) reason = `mode is ${(observedFile?.mode ?? 0).toString(8)}, want ${file.mode.toString(8)}`;
+  else if (contentSame)
+    reason = `mode is ${(observedFile?.mode ?? 0).toString(8)}, want ${file.mode.toString(8)}`;
   else if (file.role === 'env') reason = 'managed keys differ from the manifest';
   else if (written[file.path] === undefined) reason = `${file.role} file differs from the rendered one`;
-  else if (written[file.path] !== sha256(before)) reason = `${file.role} file was edited by hand since the last reconcile`;
+  else if (written[file.path] !== sha256(before))
+    reason = `${file.role} file was edited by hand since the last reconcile`;
   else reason = `${file.role} file out of date with the manifest`;
   // Framework-owned files and units the operator changed (or that we never wrote) are copied aside once before
   // being replaced. Env files are merged, never clobbered, so they need no backup.
   const backup =
     file.role !== 'env' && before !== null && !contentSame && written[file.path] !== sha256(before);
-  return { kind: 'write-file', role: file.role, path: file.path, before, after: file.content, mode: file.mode, backup, reason, agent };
+  return {
+    kind: 'write-file',
+    role: file.role,
+    path: file.path,
+    before,
+    after: file.content,
+    mode: file.mode,
+    backup,
+    reason,
+    agent,
+  };
 }
 
 /** Why an agent's pane needs to come back, from its status; null when it is fine. */
@@ -72,8 +92,10 @@ function respawnReason(agent: DesiredAgent, status: AgentStatus, runtimeHeartbea
   if (f.has('MISSING')) return `session ${agent.name} is missing`;
   if (f.has('DEAD')) return `pane of ${agent.name} is dead`;
   if (f.has('DRIFT')) {
-    const actual = status.paneCommand ?? 'something else';
-    return `pane runs ${actual}, manifest says ${status.expectedProgram}`;
+    return (
+      status.driftReason ??
+      `pane runs ${status.paneCommand ?? 'something else'}, manifest says ${status.expectedProgram}`
+    );
   }
   // Silence alone only triggers a respawn when the operator asked for it and the runtime speaks the protocol.
   if (f.has('STALE') && agent.heartbeat.respawnOnStale && runtimeHeartbeats) return 'heartbeat is stale';
@@ -93,7 +115,11 @@ export function plan(input: PlanInput): Plan {
   const local = desired.agents.filter((a) => isLocalAgent(a, observed.hostname));
   const skipped: SkippedAgent[] = desired.agents
     .filter((a) => !isLocalAgent(a, observed.hostname))
-    .map((a) => ({ agent: a.name, host: a.host ?? '', reason: `runs on ${a.host ?? '?'}, this is ${observed.hostname}` }));
+    .map((a) => ({
+      agent: a.name,
+      host: a.host ?? '',
+      reason: `runs on ${a.host ?? '?'}, this is ${observed.hostname}`,
+    }));
   const localFleet: DesiredFleet = {
     ...desired,
     agents: local,
@@ -114,7 +140,7 @@ export function plan(input: PlanInput): Plan {
   for (const agent of local) {
     const path = `${ctx.mosaicHome}/fleet/agents/${agent.name}.env`;
     const existing = observed.files[path];
-    const content = renderEnvFile(agent, ctx, existing?.content ?? null);
+    const content = renderEnvFile(agent, ctx, existing?.content ?? null, desired.runtimes);
     const a = fileAction({ path, content, mode: ENV_MODE, role: 'env' }, existing, written, agent.name);
     if (a) {
       // Only a content change is a reason to restart the agent; a chmod is not.
@@ -122,7 +148,9 @@ export function plan(input: PlanInput): Plan {
       files.push(a);
     }
   }
-  files.sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  files.sort(
+    (a, b) => roleOrder(a.role) - roleOrder(b.role) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
 
   const unitFileChanged = (unitFile: string) =>
     files.some((f) => f.role === 'unit' && f.path === `${ctx.unitDir}/${unitFile}` && f.before !== f.after);
@@ -138,7 +166,12 @@ export function plan(input: PlanInput): Plan {
     actions.push({ kind: 'daemon-reload', reason: 'systemd reports unit files changed on disk' });
   }
 
-  const unitAction = (kind: UnitAction['kind'], unit: string, agent: string | null, reason: string): UnitAction => ({
+  const unitAction = (
+    kind: UnitAction['kind'],
+    unit: string,
+    agent: string | null,
+    reason: string,
+  ): UnitAction => ({
     kind,
     unit,
     agent,
@@ -157,11 +190,19 @@ export function plan(input: PlanInput): Plan {
   // 3. Enable for boot: the holder and every enabled agent.
   const enables: UnitAction[] = [];
   if (wanted.length > 0 && !enabled(HOLDER_UNIT)) {
-    enables.push(unitAction('enable', HOLDER_UNIT, null, 'not enabled: the tmux holder would not come back after reboot'));
+    enables.push(
+      unitAction(
+        'enable',
+        HOLDER_UNIT,
+        null,
+        'not enabled: the tmux holder would not come back after reboot',
+      ),
+    );
   }
   for (const agent of wanted) {
     const unit = agentUnitName(agent.name);
-    if (!enabled(unit)) enables.push(unitAction('enable', unit, agent.name, 'not enabled: would not start after reboot'));
+    if (!enabled(unit))
+      enables.push(unitAction('enable', unit, agent.name, 'not enabled: would not start after reboot'));
   }
   actions.push(...enables);
 
@@ -188,7 +229,9 @@ export function plan(input: PlanInput): Plan {
     const status = agentStatus(agent, observed);
     if (!active(unit)) {
       const state = units[unit]?.activeState;
-      actions.push(unitAction('start', unit, agent.name, state === 'failed' ? 'unit failed' : 'unit is not running'));
+      actions.push(
+        unitAction('start', unit, agent.name, state === 'failed' ? 'unit failed' : 'unit is not running'),
+      );
       continue;
     }
     if (envChanged.has(agent.name) || templateChanged) {
@@ -199,7 +242,14 @@ export function plan(input: PlanInput): Plan {
     const runtime = desired.runtimes[agent.runtime];
     const why = respawnReason(agent, status, runtime?.heartbeat ?? false);
     if (why !== null) {
-      respawns.push({ kind: 'respawn', agent: agent.name, unit, socketName: agent.socketName, session: agent.name, reason: why });
+      respawns.push({
+        kind: 'respawn',
+        agent: agent.name,
+        unit,
+        socketName: agent.socketName,
+        session: agent.name,
+        reason: why,
+      });
     }
   }
   actions.push(...respawns);
@@ -217,7 +267,8 @@ export function plan(input: PlanInput): Plan {
   if (input.prune) {
     const stamp = input.stamp ?? String(observed.nowMs);
     for (const o of orphans) {
-      if (o.unit && active(o.unit)) actions.push(unitAction('stop', o.unit, o.agent, 'no manifest names this agent'));
+      if (o.unit && active(o.unit))
+        actions.push(unitAction('stop', o.unit, o.agent, 'no manifest names this agent'));
       if (o.unit && units[o.unit]?.unitFileState === 'enabled') {
         actions.push(unitAction('disable', o.unit, o.agent, 'no manifest names this agent'));
       }
@@ -245,7 +296,9 @@ export function plan(input: PlanInput): Plan {
 
   const warnings: string[] = [];
   if (observed.systemd.linger === false && wanted.length > 0) {
-    warnings.push('linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)');
+    warnings.push(
+      'linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)',
+    );
   }
 
   const patch = statePatch(observed, actions);
@@ -295,7 +348,8 @@ export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: Rend
     if (named.has(name)) continue;
     const unitName = agentUnitName(name);
     const u = observed.systemd.units[unitName];
-    const hasUnit = u !== undefined && (u.unitFileState !== null || (u.activeState !== '' && u.activeState !== 'inactive'));
+    const hasUnit =
+      u !== undefined && (u.unitFileState !== null || (u.activeState !== '' && u.activeState !== 'inactive'));
     const envPath = `${ctx.mosaicHome}/fleet/agents/${name}.env`;
     const envFile = observed.files[envPath];
     const hasEnv = observed.envFileAgents.includes(name);
@@ -370,7 +424,8 @@ function project(observed: Observed): StateProjection {
   for (const s of Object.values(observed.tmux.sockets)) {
     for (const name of s.sessions) {
       const panes = s.panes.filter((p) => p.session === name);
-      sessions[sessionKey(s.socketName, name)] = panes.length > 0 && panes.every((p) => p.dead) ? 'dead' : 'running';
+      sessions[sessionKey(s.socketName, name)] =
+        panes.length > 0 && panes.every((p) => p.dead) ? 'dead' : 'running';
     }
   }
   const files: StateProjection['files'] = {};
@@ -417,7 +472,8 @@ function statePatch(observed: Observed, actions: readonly Action[]): Operation[]
       case 'stop':
         unit(a.unit).active = false;
         if (a.agent !== null) {
-          for (const key of Object.keys(after.sessions)) if (key.endsWith(`/${a.agent}`)) delete after.sessions[key];
+          for (const key of Object.keys(after.sessions))
+            if (key.endsWith(`/${a.agent}`)) delete after.sessions[key];
         }
         break;
       case 'kill-session':
@@ -432,8 +488,12 @@ function statePatch(observed: Observed, actions: readonly Action[]): Operation[]
 
 /** The socket an agent's session lives on, from the env file the plan writes (or the one on disk). */
 function socketOfAgent(observed: Observed, actions: readonly Action[], agent: string): string | null {
-  const write = actions.find((x): x is WriteFileAction => x.kind === 'write-file' && x.role === 'env' && x.agent === agent);
-  const text = write?.after ?? Object.values(observed.files).find((f) => f.path.endsWith(`/fleet/agents/${agent}.env`))?.content;
+  const write = actions.find(
+    (x): x is WriteFileAction => x.kind === 'write-file' && x.role === 'env' && x.agent === agent,
+  );
+  const text =
+    write?.after ??
+    Object.values(observed.files).find((f) => f.path.endsWith(`/fleet/agents/${agent}.env`))?.content;
   if (!text) return null;
   return parseEnvFile(text).entries.get('MOSAIC_TMUX_SOCKET') ?? '';
 }

@@ -64,16 +64,10 @@ export function actionTarget(a: Action): string {
 }
 
 export function actionVerb(a: Action): string {
-  switch (a.kind) {
-    case 'write-file':
-      return a.before === null ? 'create' : 'update';
-    case 'archive-file':
-      return 'archive';
-    case 'kill-session':
-      return 'kill session';
-    default:
-      return a.kind;
-  }
+  if (a.kind === 'write-file') return a.before === null ? 'create' : 'update';
+  if (a.kind === 'archive-file') return 'archive';
+  if (a.kind === 'kill-session') return 'kill session';
+  return a.kind;
 }
 
 export function fileDiff(path: string, before: string | null, after: string | null): string {
@@ -133,7 +127,9 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     for (const o of plan.orphans) {
       const parts = [
         o.unit ? `unit ${o.unit}` : null,
-        o.session !== null ? `session ${o.socketName === '' ? '(default socket)' : o.socketName}:${o.session}` : null,
+        o.session !== null
+          ? `session ${o.socketName === '' ? '(default socket)' : o.socketName}:${o.session}`
+          : null,
         o.envFile ? `env ${o.envFile}` : null,
       ].filter((x) => x !== null);
       out.push(`  ${o.agent}: ${parts.join(', ')}`);

@@ -38,7 +38,10 @@ describe('reconciler lock', () => {
     const first = await acquireLock(dir, 'a');
     setTimeout(() => void first.release(), 150);
     const second = await acquireLock(dir, 'b', 5_000);
-    expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({ command: 'b', pid: process.pid });
+    expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({
+      command: 'b',
+      pid: process.pid,
+    });
     await second.release();
   });
 

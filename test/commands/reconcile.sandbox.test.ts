@@ -3,7 +3,16 @@
  * three-agent canary running the stub agent. Each drift is made by hand the way an operator or a crash would,
  * named by the dry-run, and healed by one reconcile.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
@@ -41,7 +50,8 @@ async function waitHealthy(sb: Sandbox, timeoutMs = 20_000): Promise<Record<stri
   let last: Record<string, PsAgent> = {};
   while (Date.now() < deadline) {
     last = await ps(sb);
-    if (AGENTS.every((n) => last[n]?.flags.length === 0 && last[n]?.heartbeat.health === 'healthy')) return last;
+    if (AGENTS.every((n) => last[n]?.flags.length === 0 && last[n]?.heartbeat.health === 'healthy'))
+      return last;
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error(`agents not healthy in time: ${JSON.stringify(last, null, 2)}`);
@@ -56,7 +66,8 @@ function snapshot(dir: string): Record<string, string> {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.isSymbolicLink()) out[relative(dir, p)] = 'symlink';
-      else if (e.isFile()) out[relative(dir, p)] = `${statSync(p).mode.toString(8)}:${readFileSync(p).toString('base64')}`;
+      else if (e.isFile())
+        out[relative(dir, p)] = `${statSync(p).mode.toString(8)}:${readFileSync(p).toString('base64')}`;
     }
   };
   walk(dir);
@@ -70,7 +81,10 @@ function unitsChanged(r: CliResult, verb: string): string[] {
     .sort();
 }
 
-async function reconcileHeals(sb: Sandbox, expectInDryRun: RegExp): Promise<{ dry: CliResult; run: CliResult }> {
+async function reconcileHeals(
+  sb: Sandbox,
+  expectInDryRun: RegExp,
+): Promise<{ dry: CliResult; run: CliResult }> {
   const dry = await fleet(sb, 'reconcile', '--dry-run', '--detailed-exitcode');
   expect(dry.code, dry.stdout + dry.stderr).toBe(2);
   expect(dry.stdout).toMatch(expectInDryRun);
@@ -108,8 +122,12 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     }
     for (const a of AGENTS) {
       const unit = `mosaic-agent@${a}.service`;
-      expect((await sb.run(['systemctl', '--user', 'is-enabled', unit], { reject: false })).stdout.trim()).toBe('enabled');
-      expect((await sb.run(['systemctl', '--user', 'is-active', unit], { reject: false })).stdout.trim()).toBe('active');
+      expect(
+        (await sb.run(['systemctl', '--user', 'is-enabled', unit], { reject: false })).stdout.trim(),
+      ).toBe('enabled');
+      expect(
+        (await sb.run(['systemctl', '--user', 'is-active', unit], { reject: false })).stdout.trim(),
+      ).toBe('active');
       expect(statSync(join(sb.paths.agentsDir, `${a}.env`)).mode & 0o777).toBe(0o600);
     }
     const panes = await sb.tmux(SOCKET, 'list-panes', '-a', '-F', '#{session_name} #{pane_dead}');
@@ -137,10 +155,18 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(dry.stdout).toMatch(/\+ enable mosaic-agent@lead\.service/);
     const json = await fleet(sb, 'reconcile', '--dry-run', '--json');
     expect(json.code).toBe(0);
-    const doc = JSON.parse(json.stdout) as { format_version: number; actions: { kind: string; target: string }[]; patch: unknown[] };
+    const doc = JSON.parse(json.stdout) as {
+      format_version: number;
+      actions: { kind: string; target: string }[];
+      patch: unknown[];
+    };
     expect(doc.format_version).toBe(1);
-    expect(doc.actions).toEqual([expect.objectContaining({ kind: 'enable', target: 'mosaic-agent@lead.service' })]);
-    expect(doc.patch).toEqual([{ op: 'replace', path: '/units/mosaic-agent@lead.service/enabled', value: true }]);
+    expect(doc.actions).toEqual([
+      expect.objectContaining({ kind: 'enable', target: 'mosaic-agent@lead.service' }),
+    ]);
+    expect(doc.patch).toEqual([
+      { op: 'replace', path: '/units/mosaic-agent@lead.service/enabled', value: true },
+    ]);
     expect(dry.mutating).toEqual([]);
     expect(json.mutating).toEqual([]);
     expect({ home: snapshot(sb.paths.mosaicHome), units: snapshot(sb.paths.unitDir) }).toEqual(before);
@@ -150,7 +176,9 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
 
   it('heals a killed pane', async () => {
     const sb = sandbox();
-    const pid = (await sb.tmux(SOCKET, 'display-message', '-p', '-t', '=coder0:0.0', '#{pane_pid}')).stdout.trim();
+    const pid = (
+      await sb.tmux(SOCKET, 'display-message', '-p', '-t', '=coder0:0.0', '#{pane_pid}')
+    ).stdout.trim();
     process.kill(Number(pid), 'SIGKILL');
     const { dry, run } = await reconcileHeals(sb, /@ respawn .*coder0.*(dead|missing)/);
     expect(dry.stdout).not.toMatch(/lead|reviewer0/);
@@ -174,7 +202,10 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
   it('heals a killed holder session', async () => {
     const sb = sandbox();
     await sb.tmux(SOCKET, 'kill-session', '-t', '=_holder');
-    const { run } = await reconcileHeals(sb, /~ restart mosaic-tmux-holder\.service .*holder session missing/);
+    const { run } = await reconcileHeals(
+      sb,
+      /~ restart mosaic-tmux-holder\.service .*holder session missing/,
+    );
     expect(unitsChanged(run, 'restart')).toEqual(['mosaic-tmux-holder.service']);
     const sessions = await sb.tmux(SOCKET, 'list-sessions', '-F', '#{session_name}');
     expect(sessions.stdout.split('\n').filter(Boolean).sort()).toEqual(['_holder', ...AGENTS]);
@@ -188,16 +219,22 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const { dry } = await reconcileHeals(sb, /~ update .*mosaic-agent@\.service.*edited by hand.*backed up/);
     expect(dry.stdout).toContain('-# my local tweak');
     expect(readFileSync(unitPath, 'utf8')).toBe(original);
-    const backups = readdirSync(join(sb.paths.stateDir, 'backups')).filter((f) => f.startsWith('mosaic-agent@.service.'));
+    const backups = readdirSync(join(sb.paths.stateDir, 'backups')).filter((f) =>
+      f.startsWith('mosaic-agent@.service.'),
+    );
     expect(backups).toHaveLength(1);
-    expect(readFileSync(join(sb.paths.stateDir, 'backups', backups[0] ?? ''), 'utf8')).toContain('# my local tweak');
+    expect(readFileSync(join(sb.paths.stateDir, 'backups', backups[0] ?? ''), 'utf8')).toContain(
+      '# my local tweak',
+    );
   });
 
   it('heals a managed env key changed by hand and keeps the operator lines', async () => {
     const sb = sandbox();
     const envPath = join(sb.paths.agentsDir, 'coder0.env');
     const text = readFileSync(envPath, 'utf8');
-    const edited = text.replace(/^MOSAIC_AGENT_MODEL=.*$/m, 'MOSAIC_AGENT_MODEL=hand-edited') + '# site note\nMY_TOKEN=abc\n';
+    const edited =
+      text.replace(/^MOSAIC_AGENT_MODEL=.*$/m, 'MOSAIC_AGENT_MODEL=hand-edited') +
+      '# site note\nMY_TOKEN=abc\n';
     writeFileSync(envPath, edited);
     const { dry, run } = await reconcileHeals(sb, /~ update .*coder0\.env/);
     expect(dry.stdout).toContain('-MOSAIC_AGENT_MODEL=hand-edited');
@@ -236,7 +273,13 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(made.mutating).toEqual([]);
     const applied = await fleet(sb, 'apply', planFile);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
-    expect((await sb.run(['systemctl', '--user', 'is-enabled', 'mosaic-agent@reviewer0.service'], { reject: false })).stdout.trim()).toBe('enabled');
+    expect(
+      (
+        await sb.run(['systemctl', '--user', 'is-enabled', 'mosaic-agent@reviewer0.service'], {
+          reject: false,
+        })
+      ).stdout.trim(),
+    ).toBe('enabled');
 
     await sb.systemctl('disable', 'mosaic-agent@reviewer0.service');
     const stale = join(sb.root, 'stale.plan.json');
@@ -254,7 +297,7 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const sb = sandbox();
     const roster = join(sb.paths.mosaicHome, 'fleet', 'roster.yaml');
     const text = readFileSync(roster, 'utf8');
-    const without = text.replace(/\n  - name: reviewer0[\s\S]*?(?=\n  - name:|\n[^\s]|$)/, '');
+    const without = text.replace(/\n {2}- name: reviewer0[\s\S]*?(?=\n {2}- name:|\n[^\s]|$)/, '');
     expect(without).not.toContain('reviewer0');
     writeFileSync(roster, without);
     writeFileSync(join(sb.paths.runDir, 'keep-me.txt'), 'operator file\n');
@@ -269,16 +312,24 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const pruned = await fleet(sb, 'reconcile', '--prune');
     expect(pruned.code, pruned.stdout + pruned.stderr).toBe(0);
     const unit = 'mosaic-agent@reviewer0.service';
-    expect((await sb.run(['systemctl', '--user', 'is-active', unit], { reject: false })).stdout.trim()).not.toBe('active');
-    expect((await sb.run(['systemctl', '--user', 'is-enabled', unit], { reject: false })).stdout.trim()).not.toBe('enabled');
-    expect((await sb.run(['tmux', '-L', SOCKET, 'has-session', '-t', '=reviewer0'], { reject: false })).exitCode).not.toBe(0);
+    expect(
+      (await sb.run(['systemctl', '--user', 'is-active', unit], { reject: false })).stdout.trim(),
+    ).not.toBe('active');
+    expect(
+      (await sb.run(['systemctl', '--user', 'is-enabled', unit], { reject: false })).stdout.trim(),
+    ).not.toBe('enabled');
+    expect(
+      (await sb.run(['tmux', '-L', SOCKET, 'has-session', '-t', '=reviewer0'], { reject: false })).exitCode,
+    ).not.toBe(0);
     expect(existsSync(join(sb.paths.agentsDir, 'reviewer0.env'))).toBe(false);
     expect(readdirSync(sb.paths.archiveDir).some((f) => f.startsWith('reviewer0.'))).toBe(true);
     expect(readFileSync(roster, 'utf8')).toBe(without);
     // run/ keeps everything; the pruned agent's last heartbeat stays where the operator can read it.
     const runAfter = snapshot(sb.paths.runDir);
     expect(runAfter['keep-me.txt']).toBe(runBefore['keep-me.txt']);
-    expect(Object.keys(runAfter)).toEqual(expect.arrayContaining(Object.keys(runBefore).filter((k) => !k.startsWith('.'))));
+    expect(Object.keys(runAfter)).toEqual(
+      expect.arrayContaining(Object.keys(runBefore).filter((k) => !k.startsWith('.'))),
+    );
 
     const after = await fleet(sb, 'reconcile', '--prune', '--dry-run', '--detailed-exitcode');
     expect(after.code, after.stdout).toBe(0);
@@ -288,7 +339,9 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const sb = sandbox();
     const h = await fleet(sb, 'history', '--json');
     expect(h.code).toBe(0);
-    const doc = JSON.parse(h.stdout) as { entries: { result: string; actions: { kind: string; outcome: string }[] }[] };
+    const doc = JSON.parse(h.stdout) as {
+      entries: { result: string; actions: { kind: string; outcome: string }[] }[];
+    };
     expect(doc.entries.length).toBeGreaterThan(5);
     expect(doc.entries.every((e) => e.result === 'ok')).toBe(true);
     const text = await fleet(sb, 'history', '-n', '2');

@@ -37,7 +37,7 @@ export function runFleet(
       process.execPath,
       [FLEET_BIN, ...args],
       {
-        env: { ...env, FLEET_COMMAND_LOG: logFile, NO_COLOR: '1' } as NodeJS.ProcessEnv,
+        env: { ...env, FLEET_COMMAND_LOG: logFile, NO_COLOR: '1' },
         cwd: opts.cwd ?? REPO,
         timeout: opts.timeoutMs ?? 120_000,
         maxBuffer: 32 * 1024 * 1024,
@@ -51,7 +51,13 @@ export function runFleet(
               .map((l) => JSON.parse(l) as RecordedCommand)
           : [];
         rmSync(logFile, { force: true });
-        resolvePromise({ code, stdout, stderr, commands, mutating: commands.filter((c) => c.kind === 'mutate') });
+        resolvePromise({
+          code,
+          stdout,
+          stderr,
+          commands,
+          mutating: commands.filter((c) => c.kind === 'mutate'),
+        });
       },
     );
   });
