@@ -99,6 +99,9 @@ const INTERPRETERS = new Set([
   'uv',
 ]);
 
+/** Words in a `-c` command that run the next word rather than being the program. */
+const PREFIXES = new Set(['exec', 'command', 'nohup', 'builtin', 'stdbuf', 'nice', 'setsid']);
+
 /** Shell syntax beyond "program arg arg": pipes, lists, redirections, substitutions, assignments, globs. */
 const COMPOUND = /[|&;<>()$`\\\n*?{}[\]]|^\s*\w+=/;
 
@@ -139,8 +142,11 @@ export function programNames(argv: readonly string[]): string[] {
     if (arg.startsWith('-')) {
       // `bash -c 'cmd args'`, `bash -lc ...`, `python -c ...`: the next argument is the command itself.
       if (/^-[a-zA-Z]*c$/.test(arg) && i + 1 < argv.length) {
-        const word = firstWord(argv[i + 1] ?? '');
-        if (word !== '') names.push(basename(word));
+        // Its program is the first word that is not a prefix (`exec pi`, `A=1 nohup pi`), judged in turn
+        // (`exec python3 x.py` runs x.py).
+        const ws = words(argv[i + 1] ?? '');
+        while (ws.length > 0 && (PREFIXES.has(ws[0] ?? '') || /^\w+=/.test(ws[0] ?? ''))) ws.shift();
+        names.push(...programNames(ws));
         break;
       }
       continue;
@@ -183,7 +189,8 @@ function agentPane(observed: Observed, agent: DesiredAgent): ObservedPane | null
 }
 
 function isLocal(agent: DesiredAgent, hostname: string): boolean {
-  if (agent.host === null || agent.host === '') return true;
+  // No host, this machine's name (short or fully qualified), or loopback: the same rule the planner applies.
+  if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
   const short = (h: string): string => h.split('.')[0] ?? h;
   return agent.host === hostname || short(agent.host) === short(hostname);
 }

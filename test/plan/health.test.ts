@@ -226,6 +226,9 @@ describe('agentStatus', () => {
     expect(s.flags).toEqual([]);
     const here = agent('near', { host: 'testhost.example.org' });
     expect(agentStatus(here, observedBuilder().build(), runtime('pi')).local).toBe(true);
+    expect(
+      agentStatus(agent('lo', { host: 'localhost' }), observedBuilder().build(), runtime('pi')).local,
+    ).toBe(true);
   });
 
   it('orders several flags most-broken first', () => {
@@ -243,7 +246,12 @@ describe('agentStatus', () => {
 describe('programNames', () => {
   it('names the interpreter and its script, skipping options and following -c', () => {
     expect(programNames(['/usr/bin/python3.11', '-u', '/x/a.py'])).toEqual(['python3.11', 'a.py']);
-    expect(programNames(['bash', '-lc', 'exec pi --model x'])).toEqual(['bash', 'exec']);
+    expect(programNames(['bash', '-lc', 'exec pi --model x'])).toEqual(['bash', 'pi']);
+    expect(programNames(['sh', '-c', 'A=1 exec python3 -u /x/agent.py'])).toEqual([
+      'sh',
+      'python3',
+      'agent.py',
+    ]);
     expect(programNames(['bash', '-lc', "'/opt/bin/pi' --model x"])).toEqual(['bash', 'pi']);
     expect(programNames(['env', 'A=1', 'claude'])).toEqual(['env', 'claude']);
     expect(programNames(['/usr/bin/pi', 'x.py'])).toEqual(['pi']);
