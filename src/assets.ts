@@ -10,9 +10,16 @@ import { packageRoot } from './paths.js';
 import { isInstallableFrameworkPath, ROSTER_SCHEMA_PATH, type FrameworkAssets } from './render/framework.js';
 import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from './render/names.js';
 import type { UnitTemplates } from './render/units.js';
+import {
+  RECONCILE_SERVICE,
+  RECONCILE_TIMER,
+  WATCH_SERVICE,
+  type ConvergenceTemplates,
+} from './render/convergence.js';
 
 export interface Assets {
   templates: UnitTemplates;
+  convergence: ConvergenceTemplates;
   framework: FrameworkAssets;
 }
 
@@ -40,9 +47,12 @@ async function readAssets(root: string): Promise<Assets> {
       });
     }
   };
-  const [holder, agent] = await Promise.all([
+  const [holder, agent, reconcileService, reconcileTimer, watchService] = await Promise.all([
     read(join('systemd', HOLDER_UNIT)),
     read(join('systemd', AGENT_TEMPLATE_UNIT)),
+    read(join('systemd', RECONCILE_SERVICE)),
+    read(join('systemd', RECONCILE_TIMER)),
+    read(join('systemd', WATCH_SERVICE)),
   ]);
 
   let scripts: string[];
@@ -61,5 +71,9 @@ async function readAssets(root: string): Promise<Assets> {
   const files = await Promise.all(
     relPaths.map(async (relPath) => ({ relPath, content: await read(join('framework', relPath)) })),
   );
-  return { templates: { holder, agent }, framework: { files } };
+  return {
+    templates: { holder, agent },
+    convergence: { reconcileService, reconcileTimer, watchService },
+    framework: { files },
+  };
 }

@@ -56,7 +56,11 @@ export function buildCli(): Command {
     .description('observe, plan and apply so the machine matches the manifests')
     .option('--dry-run', 'show the plan, change nothing', false)
     .option('--prune', 'stop, disable and archive agents no manifest names', false)
-    .option('--detailed-exitcode', 'with --dry-run: exit 0 in sync, 2 when changes are pending, 1 on error', false)
+    .option(
+      '--detailed-exitcode',
+      'with --dry-run: exit 0 in sync, 2 when changes are pending, 1 on error',
+      false,
+    )
     .option('--json', 'machine-readable output', false)
     .option('--watch', 'keep running: reconcile on manifest edits and on an interval', false)
     .addOption(new Option('--interval <seconds>', 'watch mode resync interval').default('30'))
@@ -74,7 +78,9 @@ export function buildCli(): Command {
     .option('--detailed-exitcode', 'exit 0 in sync, 2 when changes are pending', false)
     .action(async (_opts: unknown, cmd: Command) => {
       const { planCommand } = await import('./commands/reconcile.js');
-      const o = cmd.optsWithGlobals<GlobalOptions & { out?: string; prune: boolean; json: boolean; detailedExitcode: boolean }>();
+      const o = cmd.optsWithGlobals<
+        GlobalOptions & { out?: string; prune: boolean; json: boolean; detailedExitcode: boolean }
+      >();
       process.exitCode = await planCommand(o);
     });
 
@@ -95,7 +101,9 @@ export function buildCli(): Command {
     .option('-n, --limit <n>', 'show the last N entries', '20')
     .action(async (_opts: unknown, cmd: Command) => {
       const { historyCommand } = await import('./commands/history.js');
-      process.exitCode = await historyCommand(cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>());
+      process.exitCode = await historyCommand(
+        cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>(),
+      );
     });
 
   return program;

@@ -8,7 +8,7 @@ import { ManifestError, UserError } from './errors.js';
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildCli();
   try {
-    await program.parseAsync(argv as string[], { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -29,8 +29,11 @@ export interface PathFlags {
 
 export function resolvePaths(flags: PathFlags, env: NodeJS.ProcessEnv = process.env): FleetPaths {
   const userHome = env.HOME && env.HOME !== '' ? env.HOME : homedir();
-  const xdgConfig = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME !== '' ? env.XDG_CONFIG_HOME : join(userHome, '.config');
-  const mosaicHome = resolve(flags.home ?? (env.MOSAIC_HOME && env.MOSAIC_HOME !== '' ? env.MOSAIC_HOME : join(xdgConfig, 'mosaic')));
+  const xdgConfig =
+    env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME !== '' ? env.XDG_CONFIG_HOME : join(userHome, '.config');
+  const mosaicHome = resolve(
+    flags.home ?? (env.MOSAIC_HOME && env.MOSAIC_HOME !== '' ? env.MOSAIC_HOME : join(xdgConfig, 'mosaic')),
+  );
   const fleetDir = join(mosaicHome, 'fleet');
   return {
     userHome,

@@ -11,7 +11,7 @@ import type { ReconcilerState } from '../model/observed.js';
 import type { Action, UnitAction } from '../model/plan.js';
 import { sha256 } from '../plan/digest.js';
 import { exactSession, socketArgs } from '../render/names.js';
-import { actionTarget } from '../render/plan-text.js';
+import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { writeFileAtomic } from './atomic.js';
 import type { ActionOutcome } from './journal.js';
 import { writeState } from './state.js';
@@ -212,7 +212,12 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
   };
   const blocked = (a: Action) => globalFailure || (agentOf(a) !== null && failedAgents.has(agentOf(a) ?? ''));
   const fail = (a: Action, error: unknown) => {
-    record({ action: a, outcome: 'failed', message: `failed to ${pastTense(a)}`, error: message(error) });
+    record({
+      action: a,
+      outcome: 'failed',
+      message: `failed: ${actionVerb(a)} ${actionTarget(a)}`,
+      error: message(error),
+    });
     const agent = agentOf(a);
     if (agent === null) globalFailure = true;
     else failedAgents.add(agent);

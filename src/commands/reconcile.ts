@@ -12,7 +12,9 @@ import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
 import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
-import { hostContext, resolvePaths, type FleetPaths } from '../paths.js';
+import { join } from 'node:path';
+import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
+import type { FleetInvocation } from '../render/convergence.js';
 import { observedDigest } from '../plan/digest.js';
 import { plan as makePlan } from '../plan/planner.js';
 import { planToJson } from '../render/plan-json.js';
@@ -33,6 +35,11 @@ export interface Session {
 
 export function renderContext(paths: FleetPaths): RenderContext {
   return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
+}
+
+/** How a unit runs this same reconciler: this node binary and this package's entry point, absolute. */
+export function fleetInvocation(paths: FleetPaths): FleetInvocation {
+  return { argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')], manifests: paths.manifests };
 }
 
 /** The systemd and tmux conditions a plan cannot be made (or applied) without. */
@@ -67,6 +74,8 @@ export async function makeSession(
     ctx: renderContext(paths),
     templates: assets.templates,
     framework: assets.framework,
+    convergence: assets.convergence,
+    invocation: fleetInvocation(paths),
     prune,
   });
   return { paths, runner, desired, observed, plan };

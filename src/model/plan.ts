@@ -62,12 +62,7 @@ export interface ArchiveFileAction extends Base {
 }
 
 export type Action =
-  | WriteFileAction
-  | DaemonReloadAction
-  | UnitAction
-  | RespawnAction
-  | KillSessionAction
-  | ArchiveFileAction;
+  WriteFileAction | DaemonReloadAction | UnitAction | RespawnAction | KillSessionAction | ArchiveFileAction;
 
 export type ActionKind = Action['kind'];
 

@@ -105,9 +105,21 @@ export async function observeSystemd(unitDir: string, runner: Runner): Promise<S
     const read = { kind: 'read' as const, timeoutMs: TIMEOUT_MS };
     const [a, b] = await Promise.all([
       runner.run(['systemctl', '--user', 'list-units', '--all', '--no-pager', '-o', 'json', PATTERN], read),
-      runner.run(['systemctl', '--user', 'list-unit-files', '--no-pager', '-o', 'json', PATTERN], read),
+      // list-unit-files exits 1 when nothing matches (a fresh machine) while still printing `[]`.
+      runner.run(['systemctl', '--user', 'list-unit-files', '--no-pager', '-o', 'json', PATTERN], {
+        ...read,
+        reject: false,
+      }),
     ]);
     listed = parseJsonArray(a.stdout, 'systemctl list-units');
+    if (b.exitCode !== 0 && b.stdout.trim() !== '[]') {
+      throw new CommandError(
+        `Command failed with exit code ${b.exitCode}: ${b.command.join(' ')}\n${b.stderr.trim()}`,
+        b.command,
+        b.exitCode,
+        b.stderr,
+      );
+    }
     files = parseJsonArray(b.stdout, 'systemctl list-unit-files');
   } catch (error) {
     return { ok: false, error: unreachable(error), units, needDaemonReload: false };

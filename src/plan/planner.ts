@@ -24,6 +24,14 @@ import { renderEnvFile, parseEnvFile } from '../render/env.js';
 import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
 import { agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
 import { renderUnits, type RenderContext, type RenderedFile, type UnitTemplates } from '../render/units.js';
+import {
+  CONVERGENCE_UNITS,
+  RECONCILE_TIMER,
+  renderConvergenceUnits,
+  WATCH_SERVICE,
+  type ConvergenceTemplates,
+  type FleetInvocation,
+} from '../render/convergence.js';
 import { observedDigest, sha256 } from './digest.js';
 import { agentStatus, type AgentStatus } from './health.js';
 
@@ -33,6 +41,9 @@ export interface PlanInput {
   ctx: RenderContext;
   templates: UnitTemplates;
   framework: FrameworkAssets;
+  convergence: ConvergenceTemplates;
+  /** How units run this reconciler (timer / watch service ExecStart). */
+  invocation: FleetInvocation;
   /** Stop, disable, kill and archive agents no manifest names. */
   prune: boolean;
   /** Archive file names carry this stamp (passed in: the planner has no clock). Default: observed.nowMs. */
@@ -131,6 +142,7 @@ export function plan(input: PlanInput): Plan {
   const rendered = [
     ...renderFrameworkFiles(input.framework, ctx),
     ...(local.length > 0 ? renderUnits(localFleet, ctx, input.templates) : []),
+    ...renderConvergenceUnits(desired, ctx, input.convergence, input.invocation),
   ];
   for (const file of rendered) {
     const a = fileAction(file, observed.files[file.path], written, null);
@@ -223,10 +235,42 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  // Unattended convergence: the timer (not its oneshot service) or the watch service is enabled and running.
+  const convergenceUnit =
+    desired.reconcile.mode === 'timer'
+      ? RECONCILE_TIMER
+      : desired.reconcile.mode === 'watch'
+        ? WATCH_SERVICE
+        : null;
+  if (convergenceUnit !== null) {
+    if (!enabled(convergenceUnit)) {
+      actions.push(
+        unitAction(
+          'enable',
+          convergenceUnit,
+          null,
+          `reconcile.mode is ${desired.reconcile.mode}: not enabled`,
+        ),
+      );
+    }
+    if (!active(convergenceUnit)) {
+      actions.push(
+        unitAction(
+          'start',
+          convergenceUnit,
+          null,
+          `reconcile.mode is ${desired.reconcile.mode}: not running`,
+        ),
+      );
+    } else if (unitFileChanged(convergenceUnit)) {
+      actions.push(unitAction('restart', convergenceUnit, null, 'unit changed'));
+    }
+  }
+
   const respawns: Action[] = [];
   for (const agent of wanted) {
     const unit = agentUnitName(agent.name);
-    const status = agentStatus(agent, observed);
+    const status = agentStatus(agent, observed, desired.runtimes[agent.runtime]);
     if (!active(unit)) {
       const state = units[unit]?.activeState;
       actions.push(
@@ -260,6 +304,27 @@ export function plan(input: PlanInput): Plan {
     if (active(unit)) actions.push(unitAction('stop', unit, agent.name, 'agent is disabled in the manifest'));
     if (units[unit]?.unitFileState === 'enabled') {
       actions.push(unitAction('disable', unit, agent.name, 'agent is disabled in the manifest'));
+    }
+  }
+
+  // Convergence units the manifest no longer asks for: stopped, disabled, and moved aside (never deleted).
+  const keepConvergence = new Set(
+    renderConvergenceUnits(desired, ctx, input.convergence, input.invocation).map((f) => f.path),
+  );
+  for (const name of CONVERGENCE_UNITS) {
+    const path = `${ctx.unitDir}/${name}`;
+    if (keepConvergence.has(path)) continue;
+    const why = `reconcile.mode is ${desired.reconcile.mode}`;
+    if (active(name)) actions.push(unitAction('stop', name, null, why));
+    if (units[name]?.unitFileState === 'enabled') actions.push(unitAction('disable', name, null, why));
+    if (observed.files[path]?.content != null) {
+      actions.push({
+        kind: 'archive-file',
+        agent: null,
+        path,
+        to: `${ctx.mosaicHome}/fleet/archive/${name}.${input.stamp ?? String(observed.nowMs)}`,
+        reason: `${why}: unit no longer wanted (archived, not deleted)`,
+      });
     }
   }
 

@@ -63,8 +63,8 @@ describe('shipped examples', () => {
       ['reviewer0', 'stub', 'reviewer', 'sonnet', 'mosaic-fleet', '_holder'],
     ]);
     expect(fleet.sockets).toEqual([{ socketName: 'mosaic-fleet', holderSession: '_holder' }]);
-    // defaults.working_directory ~/src, expanded against the user's home.
-    expect(new Set(fleet.agents.map((a) => a.workingDirectory))).toEqual(new Set(['/home/op/src']));
+    // defaults.working_directory ~ (the home), expanded against the user's home.
+    expect(new Set(fleet.agents.map((a) => a.workingDirectory))).toEqual(new Set(['/home/op']));
     // The agent-level heartbeat overrides one field; the rest come from the file's defaults.
     expect(agent(fleet, 'reviewer0').heartbeat).toEqual({
       staleAfterSeconds: 90,
