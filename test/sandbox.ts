@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -174,7 +174,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       '-m',
       'sh',
       '-c',
-      `mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec ${SYSTEMD_BINARY} --user`,
+      `${OWN_CGROUP_SCRIPT} mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec ${SYSTEMD_BINARY} --user`,
     ],
     { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -203,6 +203,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       }
     }
     await killOwnTmuxServers(runner, join(tmuxTmp, `tmux-${uid}`));
+    if (child.pid !== undefined) await removeOwnCgroups(child.pid);
     if (process.env.FLEET_KEEP_SANDBOX !== '1') await rm(root, { recursive: true, force: true });
   };
 
@@ -247,6 +248,40 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     await sleep(READY_POLL_MS);
   }
   return sandbox;
+}
+
+/**
+ * Each manager gets cgroups of its own. A user manager treats the cgroup it starts in as its root and creates
+ * `app.slice/<unit>` below it; two sandboxes started from the same cgroup would share those paths, and one
+ * manager stopping `mosaic-tmux-holder.service` would kill the other's tmux server. So before exec the shell
+ * moves itself (soon the manager: exec keeps the pid) into `fleet-sandbox-<pid>` in every writable hierarchy.
+ */
+const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
+const OWN_CGROUP_SCRIPT = `for r in ${CGROUP_ROOTS.join(' ')}; do if [ -f "$r/cgroup.procs" ] && mkdir "$r/fleet-sandbox-$$" 2>/dev/null; then echo $$ > "$r/fleet-sandbox-$$/cgroup.procs" || true; fi; done;`;
+
+/** Remove the sandbox manager's cgroups, deepest first, once nothing runs in them (best effort). */
+async function removeOwnCgroups(managerPid: number): Promise<void> {
+  const removeTree = async (dir: string): Promise<void> => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const e of entries) await removeTree(join(dir, e));
+    for (let i = 0; i < 20; i++) {
+      try {
+        await rmdir(dir);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        await sleep(50);
+      }
+    }
+  };
+  for (const root of CGROUP_ROOTS) await removeTree(join(root, `fleet-sandbox-${managerPid}`));
 }
 
 /** Kill the tmux servers whose sockets are in this sandbox's private directory, and nothing else. */

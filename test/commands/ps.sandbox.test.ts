@@ -135,7 +135,10 @@ describeSandbox('fleet ps on a real fleet', (sandbox) => {
     const sb = sandbox();
     const before = await row('victim');
     expect(before.flags).toEqual([]);
-    process.kill(before.panePid ?? -1, 'SIGKILL');
+    const pid = before.panePid ?? 0;
+    // Never kill(0) or kill(-1): those signal this process group, or every process we may signal.
+    expect(pid).toBeGreaterThan(1);
+    process.kill(pid, 'SIGKILL');
     const dead = await waitFor('victim dead', async () => {
       const s = await row('victim');
       return s.paneDead ? s : null;

@@ -54,7 +54,10 @@ async function waitHealthy(sb: Sandbox, timeoutMs = 20_000): Promise<Record<stri
       return last;
     await new Promise((r) => setTimeout(r, 300));
   }
-  throw new Error(`agents not healthy in time: ${JSON.stringify(last, null, 2)}`);
+  const flags = Object.values(last).map((a) => `${a.name}: ${a.flags.join(',')}`);
+  throw new Error(
+    `agents not healthy in time: ${flags.join('; ')}\n--- manager output ---\n${sb.managerOutput().slice(-6000)}`,
+  );
 }
 
 /** Every file under a directory, relative path -> bytes (as base64) and mode. */
@@ -93,7 +96,7 @@ async function reconcileHeals(
   expect(run.code, run.stdout + run.stderr).toBe(0);
   await waitHealthy(sb);
   const again = await fleet(sb, 'reconcile', '--dry-run', '--detailed-exitcode');
-  expect(again.code, again.stdout).toBe(0);
+  expect(again.code, `${again.stdout}\n--- manager output ---\n${sb.managerOutput().slice(-4000)}`).toBe(0);
   return { dry, run };
 }
 

@@ -306,6 +306,7 @@ describe('stub-agent.sh', () => {
     });
     expect(readdirSync(join(mosaicHome, 'fleet', 'run')).filter((f) => f.startsWith('.'))).toEqual([]);
 
+    expect(pid).toBeGreaterThan(1); // never kill(0)/kill(-1)
     process.kill(pid, 'SIGTERM');
     const dead = await waitFor('the stub to exit', async () => {
       const p = await pane(SOCKET, 'hb');
