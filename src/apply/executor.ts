@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { assertNever } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ReconcilerState } from '../model/observed.js';
-import type { Action, UnitAction } from '../model/plan.js';
+import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
 import { sha256 } from '../plan/digest.js';
 import { exactSession, socketArgs } from '../render/names.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
@@ -22,6 +22,8 @@ export interface ApplyContext {
   state: ReconcilerState;
   /** Unix ms, for backup and archive names and back-off bookkeeping. */
   nowMs: number;
+  /** Crash-loop back-off policy: every respawn attempt (done or failed) pushes the agent's next attempt out. */
+  backoff: BackoffPolicy;
   /** Called after each action completes (progress output, watch-mode log lines). */
   onResult?: (result: ActionResult) => void;
 }
@@ -208,6 +210,15 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
   const failedAgents = new Set<string>();
   const record = (r: ActionResult) => {
     results.push(r);
+    if (r.action.kind === 'respawn' && r.outcome !== 'not-run') {
+      // A failed attempt counts too: a unit that cannot even restart must not be hammered either.
+      const attempt = r.action.attempt;
+      ctx.state.backoff[r.action.agent] = {
+        attempts: attempt,
+        lastAttemptMs: ctx.nowMs,
+        nextAttemptMs: ctx.nowMs + backoffDelayMs(ctx.backoff, attempt),
+      };
+    }
     ctx.onResult?.(r);
   };
   const blocked = (a: Action) => globalFailure || (agentOf(a) !== null && failedAgents.has(agentOf(a) ?? ''));

@@ -10,7 +10,8 @@ import { createRunner, type Runner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
 import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
-import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
+import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION, type BackoffPolicy, type Plan } from '../model/plan.js';
+import { writeState } from '../apply/state.js';
 import { observe } from '../observe/index.js';
 import { join } from 'node:path';
 import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
@@ -57,14 +58,33 @@ export async function observeFor(
   return observe({ paths, sockets: desired.sockets.map((s) => s.socketName) }, runner);
 }
 
-/** Load, observe and plan. Read-only: usable for a dry-run without the lock. */
-export async function makeSession(
-  g: GlobalOptions,
+/**
+ * Crash-loop back-off policy. `FLEET_BACKOFF_INITIAL_SECONDS` / `FLEET_BACKOFF_MAX_SECONDS` /
+ * `FLEET_BACKOFF_RESET_SECONDS` override the defaults (10 s doubling to 5 min, reset after 2 healthy minutes).
+ */
+export function backoffPolicy(env: NodeJS.ProcessEnv = process.env): BackoffPolicy {
+  const seconds = (name: string, fallbackMs: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallbackMs;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new UserError(`${name} must be a positive number of seconds, got "${raw}"`);
+    return Math.round(n * 1000);
+  };
+  return {
+    initialMs: seconds('FLEET_BACKOFF_INITIAL_SECONDS', DEFAULT_BACKOFF.initialMs),
+    maxMs: seconds('FLEET_BACKOFF_MAX_SECONDS', DEFAULT_BACKOFF.maxMs),
+    resetAfterMs: seconds('FLEET_BACKOFF_RESET_SECONDS', DEFAULT_BACKOFF.resetAfterMs),
+  };
+}
+
+/** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
+export async function planFor(
+  desired: DesiredFleet,
+  paths: FleetPaths,
   prune: boolean,
-  runner: Runner = createRunner(),
+  runner: Runner,
 ): Promise<Session> {
-  const paths = resolvePaths(g);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
   const assets = await loadAssets();
   const observed = await observeFor(desired, paths, runner);
   requireTools(observed);
@@ -77,8 +97,39 @@ export async function makeSession(
     convergence: assets.convergence,
     invocation: fleetInvocation(paths),
     prune,
+    backoff: backoffPolicy(),
   });
   return { paths, runner, desired, observed, plan };
+}
+
+/** Load, observe and plan. Read-only. */
+export async function makeSession(
+  g: GlobalOptions,
+  prune: boolean,
+  runner: Runner = createRunner(),
+): Promise<Session> {
+  const paths = resolvePaths(g);
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  return planFor(desired, paths, prune, runner);
+}
+
+/** Whether a plan leaves work undone: actions to apply, or respawns held back by back-off. */
+export function pending(plan: Plan): boolean {
+  return plan.actions.length > 0 || plan.deferred.length > 0;
+}
+
+/**
+ * Converge under the lock (taken by the caller): apply the plan's actions, journal them, and persist back-off
+ * bookkeeping even when there is nothing to apply (a healthy agent's back-off record expiring is not an action).
+ */
+export async function converge(s: Session, command: string, json: boolean): Promise<ApplyResult | null> {
+  if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, json);
+  if (s.plan.backoffResets.length > 0) {
+    const state = structuredClone(s.observed.state);
+    for (const name of s.plan.backoffResets) delete state.backoff[name];
+    await writeState(s.paths.stateDir, state);
+  }
+  return null;
 }
 
 function colorOk(): boolean {
@@ -104,10 +155,13 @@ export async function applyAndJournal(
   json: boolean,
 ): Promise<ApplyResult> {
   const started = new Date();
+  const state = structuredClone(session.observed.state);
+  for (const name of plan.backoffResets) delete state.backoff[name];
   const result = await applyPlan(plan.actions, {
     runner: session.runner,
+    backoff: backoffPolicy(),
     stateDir: session.paths.stateDir,
-    state: structuredClone(session.observed.state),
+    state,
     nowMs: session.observed.nowMs,
     onResult: (r) => {
       if (json) return;
@@ -161,9 +215,8 @@ function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyRe
 
 export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   if (o.watch) {
-    throw new UserError(
-      '--watch is not available yet in this version: run `fleet reconcile` from a timer or by hand',
-    );
+    const { watchCommand } = await import('./watch.js');
+    return watchCommand(o);
   }
   if (o.detailedExitcode && !o.dryRun) {
     throw new UserError(
@@ -175,31 +228,26 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     process.stdout.write(
       o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }),
     );
-    return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
+    return o.detailedExitcode && pending(s.plan) ? 2 : 0;
   }
   const paths = resolvePaths(o);
   // Fail on a bad manifest before taking the lock or touching anything.
   await loadDesired([paths.manifests], hostContext(paths));
-  const lock = await acquireLock(paths.stateDir, `fleet reconcile${o.prune ? ' --prune' : ''}`);
+  const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
+  const lock = await acquireLock(paths.stateDir, command);
   try {
     const s = await makeSession(o, o.prune);
-    if (s.plan.actions.length === 0) {
-      process.stdout.write(
-        o.json ? jsonResult(s.plan, { dry_run: false }) : renderPlanText(s.plan, { color: colorOk() }),
-      );
-      return 0;
-    }
     if (!o.json) {
       process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
-      process.stdout.write('\nApplying:\n');
+      if (s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
     }
-    const result = await applyAndJournal(s, s.plan, `fleet reconcile${o.prune ? ' --prune' : ''}`, o.json);
-    if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result));
-    else {
+    const result = await converge(s, command, o.json);
+    if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
+    else if (result) {
       printResults(result, false);
       if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
     }
-    return result.ok ? 0 : 1;
+    return result === null || result.ok ? 0 : 1;
   } finally {
     await lock.release();
   }
@@ -238,7 +286,7 @@ export async function planCommand(
   );
   if (o.out && !o.json)
     process.stdout.write(`\nSaved the plan to ${o.out}. Apply exactly it with: fleet apply ${o.out}\n`);
-  return o.detailedExitcode && s.plan.actions.length > 0 ? 2 : 0;
+  return o.detailedExitcode && pending(s.plan) ? 2 : 0;
 }
 
 async function readSavedPlan(file: string): Promise<SavedPlan> {

@@ -44,6 +44,8 @@ export interface RespawnAction extends Base {
   unit: string;
   socketName: string;
   session: string;
+  /** Which consecutive attempt this is (1 = first since the agent was last healthy): drives the back-off. */
+  attempt: number;
 }
 
 export interface KillSessionAction extends Base {
@@ -80,6 +82,28 @@ export interface SkippedAgent {
   reason: string;
 }
 
+/** A respawn the crash-loop back-off holds back until `nextAttemptMs`. */
+export interface DeferredRespawn {
+  agent: string;
+  reason: string;
+  attempts: number;
+  nextAttemptMs: number;
+}
+
+/** Crash-loop back-off: the gap after attempt n is min(initial * 2^(n-1), max). */
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+  /** An agent healthy for this long after its last respawn starts again from the first gap. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 10_000, maxMs: 300_000, resetAfterMs: 120_000 };
+
+export function backoffDelayMs(policy: BackoffPolicy, attempt: number): number {
+  return Math.min(policy.initialMs * 2 ** Math.max(0, attempt - 1), policy.maxMs);
+}
+
 export interface PlanSummary {
   add: number;
   change: number;
@@ -96,6 +120,10 @@ export interface Plan {
   orphans: Orphan[];
   skipped: SkippedAgent[];
   warnings: string[];
+  /** Respawns held back by the crash-loop back-off: the fleet is not converged, but acting now would thrash. */
+  deferred: DeferredRespawn[];
+  /** Agents whose back-off record is over (healthy long enough, or gone): dropped from the state file. */
+  backoffResets: string[];
   /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */
   patch: Operation[];
   summary: PlanSummary;

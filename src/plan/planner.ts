@@ -11,6 +11,8 @@ import type { DesiredAgent, DesiredFleet } from '../model/desired.js';
 import type { Observed, ObservedFile } from '../model/observed.js';
 import type {
   Action,
+  BackoffPolicy,
+  DeferredRespawn,
   Orphan,
   Plan,
   PlanSummary,
@@ -18,7 +20,7 @@ import type {
   UnitAction,
   WriteFileAction,
 } from '../model/plan.js';
-import { PLAN_FORMAT_VERSION } from '../model/plan.js';
+import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { assertNever } from '../errors.js';
 import { renderEnvFile, parseEnvFile } from '../render/env.js';
 import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
@@ -46,6 +48,8 @@ export interface PlanInput {
   invocation: FleetInvocation;
   /** Stop, disable, kill and archive agents no manifest names. */
   prune: boolean;
+  /** Crash-loop back-off for respawns (default 10 s doubling to 5 min, reset after 2 healthy minutes). */
+  backoff?: BackoffPolicy;
   /** Archive file names carry this stamp (passed in: the planner has no clock). Default: observed.nowMs. */
   stamp?: string;
 }
@@ -267,7 +271,10 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  const policy = input.backoff ?? DEFAULT_BACKOFF;
   const respawns: Action[] = [];
+  const deferred: DeferredRespawn[] = [];
+  const backoffResets: string[] = [];
   for (const agent of wanted) {
     const unit = agentUnitName(agent.name);
     const status = agentStatus(agent, observed, desired.runtimes[agent.runtime]);
@@ -285,16 +292,33 @@ export function plan(input: PlanInput): Plan {
     }
     const runtime = desired.runtimes[agent.runtime];
     const why = respawnReason(agent, status, runtime?.heartbeat ?? false);
-    if (why !== null) {
-      respawns.push({
-        kind: 'respawn',
-        agent: agent.name,
-        unit,
-        socketName: agent.socketName,
-        session: agent.name,
-        reason: why,
-      });
+    const entry = observed.state.backoff[agent.name];
+    if (why === null) {
+      // Healthy again for long enough: the next crash starts from the first, short gap.
+      if (entry !== undefined && observed.nowMs - entry.lastAttemptMs >= policy.resetAfterMs) {
+        backoffResets.push(agent.name);
+      }
+      continue;
     }
+    if (entry !== undefined && entry.nextAttemptMs > observed.nowMs) {
+      // Respawning on every resync would thrash a program that dies at once: wait out the gap.
+      deferred.push({
+        agent: agent.name,
+        reason: why,
+        attempts: entry.attempts,
+        nextAttemptMs: entry.nextAttemptMs,
+      });
+      continue;
+    }
+    respawns.push({
+      kind: 'respawn',
+      agent: agent.name,
+      unit,
+      socketName: agent.socketName,
+      session: agent.name,
+      reason: entry === undefined ? why : `${why} (attempt ${entry.attempts + 1})`,
+      attempt: (entry?.attempts ?? 0) + 1,
+    });
   }
   actions.push(...respawns);
 
@@ -326,6 +350,11 @@ export function plan(input: PlanInput): Plan {
         reason: `${why}: unit no longer wanted (archived, not deleted)`,
       });
     }
+  }
+
+  const wantedNames = new Set(wanted.map((a) => a.name));
+  for (const name of Object.keys(observed.state.backoff).sort()) {
+    if (!wantedNames.has(name) && !backoffResets.includes(name)) backoffResets.push(name);
   }
 
   const orphans = findOrphans(desired, observed, ctx);
@@ -374,6 +403,8 @@ export function plan(input: PlanInput): Plan {
     orphans: input.prune ? [] : orphans,
     skipped,
     warnings,
+    deferred,
+    backoffResets: [...backoffResets].sort(),
     patch,
     summary: summarize(actions),
   };

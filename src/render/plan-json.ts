@@ -10,7 +10,7 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
     ...extra,
     observed_digest: plan.observedDigest,
     summary: plan.summary,
-    changes_pending: plan.actions.length > 0,
+    changes_pending: plan.actions.length > 0 || plan.deferred.length > 0,
     actions: plan.actions.map((a) => ({
       kind: a.kind,
       target: actionTarget(a),
@@ -35,6 +35,12 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
       env_file: o.envFile,
     })),
     skipped: plan.skipped,
+    deferred: plan.deferred.map((d) => ({
+      agent: d.agent,
+      reason: d.reason,
+      attempts: d.attempts,
+      next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
+    })),
     warnings: plan.warnings,
     patch: plan.patch,
   };

@@ -103,6 +103,9 @@ function colorDiff(style: TextStyle, diff: string): string {
 
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
+  if (plan.actions.length === 0 && plan.deferred.length > 0) {
+    return `No changes to apply now; ${plan.deferred.length} respawn(s) deferred by back-off.`;
+  }
   if (plan.actions.length === 0) return 'No changes. The fleet matches the manifests.';
   return `Plan: ${s.add} to add, ${s.change} to change, ${s.remove} to remove, ${s.other} unit/session ${s.other === 1 ? 'action' : 'actions'}.`;
 }
@@ -139,6 +142,15 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     out.push('');
     out.push('Skipped (another host):');
     for (const s of plan.skipped) out.push(`  ${s.agent}: ${s.reason}`);
+  }
+  if (plan.deferred.length > 0) {
+    out.push('');
+    out.push('Deferred by crash-loop back-off (not converged; retried when the gap has passed):');
+    for (const d of plan.deferred) {
+      out.push(
+        `  ${d.agent}: ${d.reason}; ${d.attempts} attempt(s) so far, next at ${new Date(d.nextAttemptMs).toISOString()}`,
+      );
+    }
   }
   for (const w of plan.warnings) {
     out.push('');

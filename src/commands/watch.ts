@@ -1,0 +1,194 @@
+/**
+ * `fleet reconcile --watch`: level-triggered convergence in a long-running process. Reconciles when a manifest
+ * is saved (debounced) and on a resync interval (drift that makes no file event: dead panes, stale heartbeats,
+ * disabled units). A bad or half-saved manifest is reported and the last good desired state stays in force.
+ * One log line per event and per action (JSON lines with --json), fit for journald. SIGINT/SIGTERM let the
+ * cycle in flight finish, then exit 0.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { ReconcileOptions } from '../cli.js';
+import { formatDiagnostic, ManifestError, UserError } from '../errors.js';
+import { createRunner } from '../exec.js';
+import { loadDesired } from '../manifest/load.js';
+import type { DesiredFleet } from '../model/desired.js';
+import { hostContext, resolvePaths } from '../paths.js';
+import { actionTarget, actionVerb } from '../render/plan-text.js';
+import { acquireLock } from '../apply/lock.js';
+import { converge, planFor } from './reconcile.js';
+
+const DEBOUNCE_MS = 300;
+/** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
+const LOCK_WAIT_MS = 5_000;
+
+type Fields = Record<string, string | number | boolean | null | undefined>;
+
+function logger(json: boolean) {
+  return (event: string, fields: Fields = {}, text?: string): void => {
+    const ts = new Date().toISOString();
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ts, event, ...fields })}\n`);
+      return;
+    }
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`)
+      .join(' ');
+    process.stdout.write(`${ts} ${text ?? event}${extra ? ` ${extra}` : ''}\n`);
+  };
+}
+
+export async function watchCommand(o: ReconcileOptions): Promise<number> {
+  if (o.dryRun) throw new UserError('--watch applies changes; it cannot be combined with --dry-run');
+  const intervalS = Number(o.interval ?? '30');
+  if (!Number.isFinite(intervalS) || intervalS < 1) {
+    throw new UserError(`--interval must be at least 1 second, got "${o.interval}"`);
+  }
+  const log = logger(o.json);
+  const paths = resolvePaths(o);
+  const ctx = hostContext(paths);
+  const runner = createRunner();
+  const command = `fleet reconcile --watch${o.prune ? ' --prune' : ''}`;
+
+  let desired: DesiredFleet | null = null;
+  const load = async (why: string): Promise<void> => {
+    try {
+      desired = await loadDesired([paths.manifests], ctx);
+      log('manifests-loaded', { why, agents: desired.agents.length, files: desired.sources.length });
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      for (const d of error.diagnostics) log('manifest-invalid', { diagnostic: formatDiagnostic(d) });
+      log(
+        'keeping-last-good',
+        { agents: desired?.agents.length ?? 0 },
+        desired === null
+          ? 'no valid manifests yet: waiting for a fix before acting'
+          : 'manifests invalid: the last good desired state stays in force',
+      );
+    }
+  };
+
+  let stopping = false;
+  let running: Promise<void> | null = null;
+  let again = false;
+
+  const cycle = async (trigger: string): Promise<void> => {
+    if (desired === null) return;
+    let lock;
+    try {
+      lock = await acquireLock(paths.stateDir, command, LOCK_WAIT_MS);
+    } catch (error) {
+      log('lock-busy', { error: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+    try {
+      const s = await planFor(desired, paths, o.prune, runner);
+      log('plan', {
+        trigger,
+        actions: s.plan.actions.length,
+        deferred: s.plan.deferred.length,
+        orphans: s.plan.orphans.length,
+      });
+      for (const a of s.plan.actions) {
+        log(
+          'planned',
+          { kind: a.kind, target: actionTarget(a), reason: a.reason },
+          `plan: ${actionVerb(a)} ${actionTarget(a)}`,
+        );
+      }
+      for (const d of s.plan.deferred) {
+        log('deferred', {
+          agent: d.agent,
+          reason: d.reason,
+          next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
+        });
+      }
+      const result = await converge(s, command, true);
+      for (const r of result?.results ?? []) {
+        log(
+          'action',
+          { kind: r.action.kind, target: actionTarget(r.action), outcome: r.outcome, error: r.error },
+          r.message,
+        );
+      }
+      if (result !== null) log('applied', { ok: result.ok });
+    } catch (error) {
+      // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
+      log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
+    } finally {
+      await lock.release();
+    }
+  };
+
+  /** Cycles never overlap: a trigger during a cycle runs one more cycle after it. */
+  const trigger = (why: string): void => {
+    if (stopping) return;
+    if (running !== null) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      try {
+        let reason = why;
+        do {
+          again = false;
+          await cycle(reason);
+          reason = 'coalesced';
+        } while (again && !stopping);
+      } finally {
+        running = null;
+      }
+    })();
+  };
+
+  await load('start');
+  const isDir = await stat(paths.manifests).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  let debounce: NodeJS.Timeout | null = null;
+  const watcher: FSWatcher = watch(paths.manifests, {
+    ignoreInitial: true,
+    depth: 0,
+    // Editors save by rename; wait until the file stops changing before reading it.
+    awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
+    ignored: (p, st) => isDir && st?.isFile() === true && !/\.ya?ml$/.test(p),
+  });
+  watcher.on('all', (event, file) => {
+    if (isDir && file !== paths.manifests && !/\.ya?ml$/.test(file)) return;
+    log('manifest-event', { event, file: basename(file) });
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      debounce = null;
+      void load('edit').then(() => trigger('manifest-change'));
+    }, DEBOUNCE_MS);
+  });
+  watcher.on('error', (error) =>
+    log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
+  );
+
+  const resync = setInterval(() => trigger('resync'), intervalS * 1000);
+  log('watching', { manifests: paths.manifests, interval_s: intervalS });
+  trigger('start');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log('stopping', { signal }, `${signal}: finishing the cycle in flight, then exiting`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  clearInterval(resync);
+  if (debounce) clearTimeout(debounce);
+  await watcher.close();
+  // `running` is set from callbacks; read it through a function so the type is not narrowed to null here.
+  const inFlight = (): Promise<void> | null => running;
+  const last = inFlight();
+  if (last !== null) await last;
+  log('stopped');
+  return 0;
+}

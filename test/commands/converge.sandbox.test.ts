@@ -1,0 +1,261 @@
+/**
+ * Convergence without anybody running `fleet reconcile` by hand: watch mode, the reconcile timer the reconciler
+ * installs itself, crash-loop back-off, and the lock that keeps concurrent reconcilers from interleaving.
+ * Real systemd user manager + real tmux (the sandbox).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { describeSandbox, type Sandbox } from '../sandbox.js';
+import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function roster(socket: string, agents: string[], extra = ''): string {
+  return [
+    'version: 1',
+    'tmux:',
+    `  socket_name: ${socket}`,
+    extra,
+    'agents:',
+    ...agents.map((a) => (a.includes('\n') ? a : `  - name: ${a}\n    runtime: stub\n    model_hint: m1`)),
+    '',
+  ].join('\n');
+}
+
+function writeRoster(sb: Sandbox, text: string): void {
+  const dir = join(sb.paths.mosaicHome, 'fleet');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'roster.yaml'), text);
+}
+
+function fleet(sb: Sandbox, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runFleet({ ...sb.env, ...env }, args, { logDir: sb.root });
+}
+
+async function sessions(sb: Sandbox, socket: string): Promise<Map<string, { pid: number; dead: boolean }>> {
+  const r = await sb.run(
+    ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
+    {
+      reject: false,
+    },
+  );
+  const out = new Map<string, { pid: number; dead: boolean }>();
+  if (r.exitCode !== 0) return out;
+  for (const line of r.stdout.split('\n').filter(Boolean)) {
+    const [name, pid, dead] = line.split(' ');
+    out.set(name ?? '', { pid: Number(pid), dead: dead === '1' });
+  }
+  return out;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null>,
+  ms: number,
+  extra = () => '',
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${extra()}`);
+    await sleep(250);
+  }
+}
+
+interface Journal {
+  entries: {
+    started_at: string;
+    finished_at: string;
+    command: string;
+    actions: { kind: string; message: string }[];
+  }[];
+}
+
+async function journal(sb: Sandbox): Promise<Journal> {
+  const r = await fleet(sb, ['history', '--json', '-n', '1000']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Journal;
+}
+
+function startWatcher(sb: Sandbox, args: string[] = []): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [FLEET_BIN, 'reconcile', '--watch', '--json', ...args], {
+    env: sb.env,
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  return { child, output: () => out };
+}
+
+async function stopWatcher(w: { child: ChildProcess }): Promise<number | null> {
+  if (w.child.exitCode !== null) return w.child.exitCode;
+  const exited = new Promise<number | null>((resolve) => w.child.once('exit', (code) => resolve(code)));
+  w.child.kill('SIGTERM');
+  return exited;
+}
+
+describeSandbox('watch mode', (sandbox) => {
+  it('adds an agent on save, keeps the fleet through an invalid edit, converges after the fix, exits 0 on SIGTERM', async () => {
+    const sb = sandbox();
+    const socket = 'watchfleet';
+    writeRoster(sb, roster(socket, ['w1']));
+    const w = startWatcher(sb, ['--interval', '2']);
+    try {
+      await waitFor(
+        'w1 running',
+        async () => ((await sessions(sb, socket)).get('w1')?.dead === false ? true : null),
+        30_000,
+        w.output,
+      );
+
+      writeRoster(sb, roster(socket, ['w1', 'w2']));
+      await waitFor(
+        'w2 running after the save',
+        async () => ((await sessions(sb, socket)).get('w2')?.dead === false ? true : null),
+        30_000,
+        w.output,
+      );
+
+      // A half-saved file: reported with its line, nothing is torn down.
+      writeFileSync(
+        join(sb.paths.mosaicHome, 'fleet', 'roster.yaml'),
+        'version: 1\nagents:\n  - name: [w1\n',
+      );
+      await waitFor(
+        'the invalid manifest reported',
+        () => Promise.resolve(w.output().includes('"event":"manifest-invalid"') ? true : null),
+        15_000,
+        w.output,
+      );
+      expect(w.output()).toMatch(/roster\.yaml:\d+:\d+: /);
+      const before = await sessions(sb, socket);
+      await sleep(4_500); // two resyncs with the last good desired state
+      const after = await sessions(sb, socket);
+      expect(after.get('w1')).toEqual(before.get('w1'));
+      expect(after.get('w2')).toEqual(before.get('w2'));
+      expect(w.output()).not.toMatch(/"kind":"(stop|disable|kill-session|archive-file)"/);
+
+      writeRoster(sb, roster(socket, ['w1', 'w2', 'w3']));
+      await waitFor(
+        'w3 running after the fix',
+        async () => ((await sessions(sb, socket)).get('w3')?.dead === false ? true : null),
+        30_000,
+        w.output,
+      );
+    } finally {
+      const code = await stopWatcher(w);
+      expect(code, w.output()).toBe(0);
+    }
+    expect(w.output()).toContain('"event":"stopped"');
+  });
+
+  it('never interleaves with a manual reconcile (one lock per home)', async () => {
+    const sb = sandbox();
+    const socket = 'watchfleet';
+    const w = startWatcher(sb, ['--interval', '1']);
+    try {
+      const manual = await Promise.all([1, 2, 3].map(() => fleet(sb, ['reconcile'])));
+      for (const m of manual) {
+        // Either it ran under the lock or it waited and named the holder; never a half-applied mix.
+        if (m.code !== 0) expect(m.stderr).toMatch(/another reconciler holds the lock/);
+      }
+      await sleep(1_500);
+    } finally {
+      expect(await stopWatcher(w), w.output()).toBe(0);
+    }
+    // The watcher really ran cycles alongside the manual runs.
+    expect(w.output()).toContain('"event":"watching"');
+    expect(w.output().match(/"event":"plan"/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    const spans = (await journal(sb)).entries
+      .map((e) => [Date.parse(e.started_at), Date.parse(e.finished_at)] as const)
+      .sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) {
+      expect(spans[i]?.[0] ?? 0).toBeGreaterThanOrEqual(spans[i - 1]?.[1] ?? 0);
+    }
+    expect((await sessions(sb, socket)).size).toBeGreaterThan(0);
+  });
+});
+
+describeSandbox('timer-driven convergence', (sandbox) => {
+  it('installs the reconcile timer with a plain `fleet reconcile`; the timer heals a killed pane', async () => {
+    const sb = sandbox();
+    const socket = 'timerfleet';
+    writeRoster(sb, roster(socket, ['t1'], 'reconcile:\n  mode: timer\n  interval_seconds: 10'));
+    const first = await fleet(sb, ['reconcile']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/create .*mosaic-fleet-reconcile\.timer/);
+    const timer = await sb.run(['systemctl', '--user', 'is-active', 'mosaic-fleet-reconcile.timer'], {
+      reject: false,
+    });
+    expect(timer.stdout.trim()).toBe('active');
+    const enabled = await sb.run(['systemctl', '--user', 'is-enabled', 'mosaic-fleet-reconcile.timer'], {
+      reject: false,
+    });
+    expect(enabled.stdout.trim()).toBe('enabled');
+    expect((await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode'])).code).toBe(0);
+
+    const pid = (await sessions(sb, socket)).get('t1')?.pid ?? 0;
+    expect(pid).toBeGreaterThan(1); // never kill(0)
+    process.kill(pid, 'SIGKILL');
+    await waitFor(
+      'the timer to respawn t1',
+      async () => {
+        const s = (await sessions(sb, socket)).get('t1');
+        return s && !s.dead && s.pid !== pid ? true : null;
+      },
+      60_000,
+    );
+    const byTimer = (await journal(sb)).entries.filter((e) => e.actions.some((a) => a.kind === 'respawn'));
+    expect(byTimer.length).toBeGreaterThanOrEqual(1);
+
+    // Back to no unattended convergence: the timer is stopped, disabled and its units archived.
+    writeRoster(sb, roster(socket, ['t1']));
+    const off = await fleet(sb, ['reconcile']);
+    expect(off.code, off.stdout + off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/archive .*mosaic-fleet-reconcile\.timer/);
+    const after = await sb.run(['systemctl', '--user', 'is-active', 'mosaic-fleet-reconcile.timer'], {
+      reject: false,
+    });
+    expect(after.stdout.trim()).not.toBe('active');
+  });
+});
+
+describeSandbox('crash-loop back-off', (sandbox) => {
+  it('retries an agent whose command exits at once with growing gaps, not on every resync, and shows BACKOFF', async () => {
+    const sb = sandbox();
+    const socket = 'loopfleet';
+    writeRoster(sb, roster(socket, ['  - name: crashy\n    runtime: stub\n    command: "exit 3"']));
+    const env = { FLEET_BACKOFF_INITIAL_SECONDS: '1', FLEET_BACKOFF_MAX_SECONDS: '60' };
+    let runs = 0;
+    let sawBackoff = false;
+    const deadline = Date.now() + 9_000;
+    while (Date.now() < deadline) {
+      const r = await fleet(sb, ['reconcile'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      runs++;
+      const ps = await fleet(sb, ['ps', '--json'], env);
+      const doc = JSON.parse(ps.stdout) as { agents: { name: string; flags: string[] }[] };
+      if (doc.agents.find((a) => a.name === 'crashy')?.flags.includes('BACKOFF')) sawBackoff = true;
+      await sleep(150);
+    }
+    const attempts = (await journal(sb)).entries
+      .filter((e) => e.actions.some((a) => a.kind === 'respawn'))
+      .map((e) => Date.parse(e.started_at));
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    expect(attempts.length).toBeLessThan(runs / 2);
+    const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] ?? 0));
+    // 1 s, 2 s, 4 s, ...: every gap at least its nominal length, and growing.
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(1000 * 2 ** i - 50));
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i] ?? 0).toBeGreaterThan(gaps[i - 1] ?? 0);
+    expect(sawBackoff).toBe(true);
+    const state = JSON.parse(readFileSync(join(sb.paths.stateDir, 'state.json'), 'utf8')) as {
+      backoff: Record<string, { attempts: number }>;
+    };
+    expect(state.backoff.crashy?.attempts).toBe(attempts.length);
+  });
+});
