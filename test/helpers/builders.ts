@@ -99,18 +99,22 @@ let nextPid = 1000;
 export class ObservedBuilder {
   readonly o: Observed;
 
-  constructor() {
-    this.o = {
-      nowMs: NOW_MS,
-      hostname: HOSTNAME,
-      paths: { mosaicHome: HOME, unitDir: UNIT_DIR },
-      systemd: { ok: true, error: null, units: {}, needDaemonReload: false, linger: true },
-      tmux: { ok: true, error: null, sockets: {} },
-      heartbeats: {},
-      files: {},
-      envFileAgents: [],
-      state: { version: 1, written: {}, backoff: {} },
-    };
+  constructor(base?: Observed) {
+    // From a base observation (e.g. a converged one) so a test can change one thing on top of it.
+    this.o =
+      base !== undefined
+        ? structuredClone(base)
+        : {
+            nowMs: NOW_MS,
+            hostname: HOSTNAME,
+            paths: { mosaicHome: HOME, unitDir: UNIT_DIR },
+            systemd: { ok: true, error: null, units: {}, needDaemonReload: false, linger: true },
+            tmux: { ok: true, error: null, sockets: {} },
+            heartbeats: {},
+            files: {},
+            envFileAgents: [],
+            state: { version: 1, written: {}, backoff: {} },
+          };
   }
 
   unit(name: string, spec: UnitSpec = {}): this {
@@ -172,6 +176,40 @@ export class ObservedBuilder {
     if (!s.sessions.includes(name)) s.sessions.push(name);
     s.sessions.sort();
     s.panes.push(pane);
+    return this;
+  }
+
+  /** Remove a session (and its panes) from a socket: "the session is missing". */
+  withoutSession(socketName: string, name: string): this {
+    const s = this.o.tmux.sockets[socketName];
+    if (s !== undefined) {
+      s.sessions = s.sessions.filter((x) => x !== name);
+      s.panes = s.panes.filter((p) => p.session !== name);
+    }
+    return this;
+  }
+
+  /** Remove a file (and, for an env file, the agent from `envFileAgents`). */
+  withoutFile(path: string): this {
+    delete this.o.files[path];
+    const m = /\/fleet\/agents\/([^/]+)\.env$/.exec(path);
+    if (m) this.o.envFileAgents = this.o.envFileAgents.filter((a) => a !== m[1]);
+    return this;
+  }
+
+  linger(on: boolean | null): this {
+    this.o.systemd.linger = on;
+    return this;
+  }
+
+  needDaemonReload(on = true): this {
+    this.o.systemd.needDaemonReload = on;
+    return this;
+  }
+
+  /** Record that the reconciler last wrote `content` to `path` (state file), so edits can be told apart. */
+  written(path: string, sha: string): this {
+    this.o.state.written[path] = sha;
     return this;
   }
 
@@ -237,6 +275,6 @@ export class ObservedBuilder {
   }
 }
 
-export function observedBuilder(): ObservedBuilder {
-  return new ObservedBuilder();
+export function observedBuilder(base?: Observed): ObservedBuilder {
+  return new ObservedBuilder(base);
 }
