@@ -13,6 +13,7 @@ import type { Observed } from '../model/observed.js';
 import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { writeState } from '../apply/state.js';
 import { observe } from '../observe/index.js';
+import { preflight } from '../observe/preflight.js';
 import { join } from 'node:path';
 import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import type { FleetInvocation } from '../render/convergence.js';
@@ -231,8 +232,9 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     return o.detailedExitcode && pending(s.plan) ? 2 : 0;
   }
   const paths = resolvePaths(o);
-  // Fail on a bad manifest before taking the lock or touching anything.
+  // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
   await loadDesired([paths.manifests], hostContext(paths));
+  preflight();
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await acquireLock(paths.stateDir, command);
   try {
@@ -321,6 +323,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
       `${file} was made for home ${saved.mosaic_home} and unit dir ${saved.unit_dir}, not ${paths.mosaicHome} and ${paths.unitDir}`,
     );
   }
+  preflight();
   const lock = await acquireLock(paths.stateDir, `fleet apply ${file}`);
   try {
     const runner = createRunner();
