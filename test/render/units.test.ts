@@ -1,3 +1,9 @@
+import {
+  RECONCILE_SERVICE,
+  RECONCILE_TIMER,
+  renderConvergenceUnits,
+  WATCH_SERVICE,
+} from '../../src/render/convergence.js';
 import { chmod, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -182,6 +188,33 @@ describe('systemd-analyze --user verify', () => {
       // Unknown keys are only warnings for verify, so "no output at all" is the bar, not just exit 0.
       expect(await verify(name), name).toEqual({ exitCode: 0, output: '' });
     }
+  });
+
+  it('accepts the reconcile timer, its service and the watch service, with no warnings', async (t) => {
+    skipUnless(t);
+    const fleetJs = join(root, 'pkg dir', 'bin', 'fleet.js');
+    await mkdir(dirname(fleetJs), { recursive: true });
+    await writeFile(fleetJs, '');
+    const inv = { argv: [process.execPath, fleetJs], manifests: join(ctx.mosaicHome, 'fleet') };
+    const timer = { ...FLEET, reconcile: { mode: 'timer' as const, intervalSeconds: 90 } };
+    const watchMode = { ...FLEET, reconcile: { mode: 'watch' as const, intervalSeconds: 90 } };
+    await install([
+      ...renderFrameworkFiles(assets.framework, ctx),
+      ...renderUnits(FLEET, ctx, assets.templates),
+      ...renderConvergenceUnits(timer, ctx, assets.convergence, inv),
+      ...renderConvergenceUnits(watchMode, ctx, assets.convergence, inv),
+    ]);
+    for (const name of [RECONCILE_SERVICE, RECONCILE_TIMER, WATCH_SERVICE]) {
+      expect(await verify(name), name).toEqual({ exitCode: 0, output: '' });
+    }
+    expect(
+      renderConvergenceUnits(
+        { ...FLEET, reconcile: { mode: 'none', intervalSeconds: 90 } },
+        ctx,
+        assets.convergence,
+        inv,
+      ),
+    ).toEqual([]);
   });
 
   it('bites: a missing script, a bad setting or an unquoted path each fail', async (t) => {
