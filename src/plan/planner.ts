@@ -7,7 +7,7 @@
  */
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import type { DesiredAgent, DesiredFleet } from '../model/desired.js';
+import type { DesiredAgent, DesiredFleet, DesiredSocket } from '../model/desired.js';
 import type { Observed, ObservedFile } from '../model/observed.js';
 import type {
   Action,
@@ -127,8 +127,10 @@ export function plan(input: PlanInput): Plan {
   const { desired, observed, ctx } = input;
   const written = observed.state.written;
   const units = observed.systemd.units;
-  const local = desired.agents.filter((a) => isLocalAgent(a, observed.hostname));
-  const skipped: SkippedAgent[] = desired.agents
+  // Sorted here too, not only by the normalizer: the plan's order must not depend on how the caller built the fleet.
+  const byName = [...desired.agents].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const local = byName.filter((a) => isLocalAgent(a, observed.hostname));
+  const skipped: SkippedAgent[] = byName
     .filter((a) => !isLocalAgent(a, observed.hostname))
     .map((a) => ({
       agent: a.name,
@@ -395,7 +397,7 @@ export function plan(input: PlanInput): Plan {
     );
   }
 
-  const patch = statePatch(observed, actions);
+  const patch = statePatch(observed, actions, localFleet.sockets);
   return {
     formatVersion: PLAN_FORMAT_VERSION,
     observedDigest: observedDigest(observed),
@@ -509,7 +511,11 @@ function sessionKey(socketName: string, session: string): string {
 function project(observed: Observed): StateProjection {
   const units: StateProjection['units'] = {};
   for (const u of Object.values(observed.systemd.units)) {
-    if (!u.name.startsWith('mosaic-agent@') && u.name !== HOLDER_UNIT) continue;
+    const ours =
+      u.name.startsWith('mosaic-agent@') ||
+      u.name === HOLDER_UNIT ||
+      (CONVERGENCE_UNITS as readonly string[]).includes(u.name);
+    if (!ours) continue;
     if (u.name.endsWith('@.service')) continue;
     units[u.name] = {
       active: u.activeState === 'active' || u.activeState === 'activating',
@@ -532,7 +538,11 @@ function project(observed: Observed): StateProjection {
 }
 
 /** RFC 6902 patch from the observed projection to what it will be once the actions are applied. */
-function statePatch(observed: Observed, actions: readonly Action[]): Operation[] {
+function statePatch(
+  observed: Observed,
+  actions: readonly Action[],
+  holderSockets: readonly DesiredSocket[],
+): Operation[] {
   const before = project(observed);
   const after: StateProjection = structuredClone(before);
   const unit = (name: string) => (after.units[name] ??= { active: false, enabled: false });
@@ -556,6 +566,10 @@ function statePatch(observed: Observed, actions: readonly Action[]): Operation[]
       case 'start':
       case 'restart':
         unit(a.unit).active = true;
+        if (a.unit === HOLDER_UNIT) {
+          for (const s of holderSockets)
+            after.sessions[sessionKey(s.socketName, s.holderSession)] = 'running';
+        }
         if (a.agent !== null) {
           const agent = a.agent;
           const socket = socketOfAgent(observed, actions, agent);

@@ -827,10 +827,10 @@ describe('planner: determinism', () => {
     expect(planFor(b, broken, { prune: true })).toEqual(planFor(a, broken, { prune: true }));
   });
 
-  // Planner bug (or contract gap): the planner relies on DesiredFleet.agents being sorted by name (normalizeFleet
+  // Regression (fixed: plan() sorts agents itself): the planner relies on DesiredFleet.agents being sorted by name (normalizeFleet
   // sorts; the type documents it) and emits enables/starts/respawns in the order it is given. A DesiredFleet built
   // any other way gets a differently ordered plan. Sorting `local` by name in plan() would make it order-free.
-  it.fails('agents given to the planner in another order give the same plan', () => {
+  it('agents given to the planner in another order give the same plan', () => {
     const reversed: DesiredFleet = { ...BASE, agents: [...BASE.agents].reverse() };
     expect(reversed.agents.map((a) => a.name)).toEqual(['lead', 'coder0']);
     expect(planFor(reversed, broken, { prune: true })).toEqual(planFor(BASE, broken, { prune: true }));
@@ -928,16 +928,16 @@ describe('planner: the JSON patch describes exactly the changes', () => {
     });
   });
 
-  // Planner bug (patch projection): starting the holder creates its holder session on every fleet socket, but
+  // Regression (fixed): starting the holder creates its holder session on every fleet socket, but
   // statePatch only adds sessions for agent units, so a fresh home's patch never mentions `_holder`.
-  it.fails('a fresh home: the holder session is added too', () => {
+  it('a fresh home: the holder session is added too', () => {
     const p = planFor(BASE, observedBuilder().build());
     expect(p.patch).toContainEqual({ op: 'add', path: `/sessions/${SOCKET}~1_holder`, value: 'running' });
   });
 
-  // Planner bug (patch projection): project() keeps only agent and holder units, so a retired convergence timer
+  // Regression (fixed): project() keeps only agent and holder units, so a retired convergence timer
   // (enabled + active before) is patched as `add {active: false, enabled: false}` instead of two replaces.
-  it.fails('retiring the reconcile timer → its unit goes inactive and disabled (replace, not add)', () => {
+  it('retiring the reconcile timer → its unit goes inactive and disabled (replace, not add)', () => {
     const timer = roster({ reconcile: { mode: 'timer', intervalSeconds: 120 } });
     const p = planFor(BASE, convergedFor(timer));
     expect(p.patch).toEqual(
