@@ -216,9 +216,10 @@ export async function runDemo(
       check();
       showCommand(['fleet', ...args]);
       const r = await fleetRaw(args);
+      // Interrupted meanwhile: the output of a command cut short by the cleanup would only confuse.
+      check();
       const text = shape(shorten(r.stdout + (r.stderr === '' ? '' : `\n${r.stderr}`)));
       write(indent(text));
-      check();
       if (r.exitCode !== 0) throw new Error(`\`fleet ${args.join(' ')}\` exited with ${r.exitCode}`);
       return r;
     };
