@@ -827,9 +827,8 @@ describe('planner: determinism', () => {
     expect(planFor(b, broken, { prune: true })).toEqual(planFor(a, broken, { prune: true }));
   });
 
-  // Regression (fixed: plan() sorts agents itself): the planner relies on DesiredFleet.agents being sorted by name (normalizeFleet
-  // sorts; the type documents it) and emits enables/starts/respawns in the order it is given. A DesiredFleet built
-  // any other way gets a differently ordered plan. Sorting `local` by name in plan() would make it order-free.
+  // Regression: the planner once relied on DesiredFleet.agents arriving sorted (normalizeFleet sorts) and emitted
+  // enables/starts/respawns in the order given; it now sorts the agents itself.
   it('agents given to the planner in another order give the same plan', () => {
     const reversed: DesiredFleet = { ...BASE, agents: [...BASE.agents].reverse() };
     expect(reversed.agents.map((a) => a.name)).toEqual(['lead', 'coder0']);
@@ -928,15 +927,15 @@ describe('planner: the JSON patch describes exactly the changes', () => {
     });
   });
 
-  // Regression (fixed): starting the holder creates its holder session on every fleet socket, but
-  // statePatch only adds sessions for agent units, so a fresh home's patch never mentions `_holder`.
+  // Regression: starting the holder creates a holder session on every fleet socket; the patch once added sessions
+  // for agent units only, so a fresh home's patch never mentioned `_holder`.
   it('a fresh home: the holder session is added too', () => {
     const p = planFor(BASE, observedBuilder().build());
     expect(p.patch).toContainEqual({ op: 'add', path: `/sessions/${SOCKET}~1_holder`, value: 'running' });
   });
 
-  // Regression (fixed): project() keeps only agent and holder units, so a retired convergence timer
-  // (enabled + active before) is patched as `add {active: false, enabled: false}` instead of two replaces.
+  // Regression: the patch projection once kept only agent and holder units, so a retired convergence timer
+  // (enabled + active before) was patched as `add {active: false, enabled: false}` instead of two replaces.
   it('retiring the reconcile timer → its unit goes inactive and disabled (replace, not add)', () => {
     const timer = roster({ reconcile: { mode: 'timer', intervalSeconds: 120 } });
     const p = planFor(BASE, convergedFor(timer));
