@@ -173,14 +173,20 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   trigger('start');
 
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      if (stopping) return;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second signal: the operator insists. Leave now; the next run converges from wherever this stopped.
+        log('forced-exit', { signal });
+        process.exit(1);
+      }
       stopping = true;
       log('stopping', { signal }, `${signal}: finishing the cycle in flight, then exiting`);
       resolve();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other listener remains,
+    // which would kill us in the middle of the cycle we promised to finish.
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   clearInterval(resync);
   if (debounce) clearTimeout(debounce);

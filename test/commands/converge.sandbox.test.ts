@@ -92,9 +92,12 @@ function startWatcher(sb: Sandbox, args: string[] = []): { child: ChildProcess; 
   return { child, output: () => out };
 }
 
-async function stopWatcher(w: { child: ChildProcess }): Promise<number | null> {
+/** The watcher's exit code after SIGTERM, or the signal that killed it. */
+async function stopWatcher(w: { child: ChildProcess }): Promise<number | string | null> {
   if (w.child.exitCode !== null) return w.child.exitCode;
-  const exited = new Promise<number | null>((resolve) => w.child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | string | null>((resolve) =>
+    w.child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   w.child.kill('SIGTERM');
   return exited;
 }
