@@ -3,7 +3,7 @@
  * for many units). Every executor checks before it acts; a failed action stops the actions that depend on it, and
  * the result says what was done and what was not. The next run converges from wherever this one stopped.
  */
-import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertNever } from '../errors.js';
 import type { Runner } from '../exec.js';
@@ -154,7 +154,14 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
       );
       if (!exists) return {};
       await mkdir(dirname(a.to), { recursive: true });
-      await rename(a.path, a.to);
+      try {
+        await rename(a.path, a.to);
+      } catch (error) {
+        // The unit dir and the Mosaic home may be on different filesystems: copy, then remove the original.
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        await copyFile(a.path, a.to);
+        await rm(a.path);
+      }
       delete ctx.state.written[a.path];
       return {};
     }

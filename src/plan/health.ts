@@ -306,8 +306,10 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
     // is shown as such, because respawning cannot make a program that never heartbeat start doing so.
     if (heartbeat.expected && heartbeat.health === 'stale' && pane !== null && !pane.dead) flags.add('STALE');
   }
-  // Back-off is reported while it holds, whatever else is true, so the operator sees why nothing is retried.
-  if (backoff !== null && !backoff.due) flags.add('BACKOFF');
+  // Back-off is reported while it holds and the agent needs a respawn, so the operator sees why nothing is
+  // retried; a healthy agent's lingering record (kept until its reset period passes) is no news.
+  const needsRespawn = flags.has('DEAD') || flags.has('MISSING') || flags.has('DRIFT') || flags.has('STALE');
+  if (backoff !== null && !backoff.due && needsRespawn) flags.add('BACKOFF');
 
   const nowSec = Math.floor(observed.nowMs / 1000);
   const shownProcess = shown ?? pane?.processes[0] ?? null;

@@ -337,19 +337,22 @@ export function plan(input: PlanInput): Plan {
   const keepConvergence = new Set(
     renderConvergenceUnits(desired, ctx, input.convergence, input.invocation).map((f) => f.path),
   );
-  for (const name of CONVERGENCE_UNITS) {
+  // Stop and disable every retired unit before moving any file aside (a timer must not fire a missing service).
+  const retired = CONVERGENCE_UNITS.filter((name) => !keepConvergence.has(`${ctx.unitDir}/${name}`));
+  const retireWhy = `reconcile.mode is ${desired.reconcile.mode}`;
+  for (const name of retired) if (active(name)) actions.push(unitAction('stop', name, null, retireWhy));
+  for (const name of retired) {
+    if (units[name]?.unitFileState === 'enabled') actions.push(unitAction('disable', name, null, retireWhy));
+  }
+  for (const name of retired) {
     const path = `${ctx.unitDir}/${name}`;
-    if (keepConvergence.has(path)) continue;
-    const why = `reconcile.mode is ${desired.reconcile.mode}`;
-    if (active(name)) actions.push(unitAction('stop', name, null, why));
-    if (units[name]?.unitFileState === 'enabled') actions.push(unitAction('disable', name, null, why));
     if (observed.files[path]?.content != null) {
       actions.push({
         kind: 'archive-file',
         agent: null,
         path,
         to: `${ctx.mosaicHome}/fleet/archive/${name}.${input.stamp ?? String(observed.nowMs)}`,
-        reason: `${why}: unit no longer wanted (archived, not deleted)`,
+        reason: `${retireWhy}: unit no longer wanted (archived, not deleted)`,
       });
     }
   }
@@ -388,6 +391,11 @@ export function plan(input: PlanInput): Plan {
         });
       }
     }
+  }
+
+  // Unit files moved aside: systemd must forget them too (one more reload, after the removals).
+  if (actions.some((a) => a.kind === 'archive-file' && a.path.startsWith(`${ctx.unitDir}/`))) {
+    actions.push({ kind: 'daemon-reload', reason: 'unit files removed' });
   }
 
   const warnings: string[] = [];

@@ -225,6 +225,8 @@ describeSandbox('timer-driven convergence', (sandbox) => {
       reject: false,
     });
     expect(after.stdout.trim()).not.toBe('active');
+    const settled = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
+    expect(settled.code, settled.stdout).toBe(0);
   });
 });
 

@@ -738,20 +738,21 @@ describe('planner: reconcile.mode (unattended convergence)', () => {
 
   it('back to none: the timer is stopped, disabled, and both files archived (never deleted)', () => {
     const p = planFor(BASE, convergedFor(timer));
-    // Unit by unit: the (inactive, static) oneshot service is only archived; the timer is stopped first.
+    // Every retired unit is stopped and disabled before any file is moved aside; then systemd forgets them.
     expect(lines(p)).toEqual([
+      { kind: 'stop', target: 'mosaic-fleet-reconcile.timer', reason: 'reconcile.mode is none' },
+      { kind: 'disable', target: 'mosaic-fleet-reconcile.timer', reason: 'reconcile.mode is none' },
       {
         kind: 'archive-file',
         target: `${UNIT_DIR}/mosaic-fleet-reconcile.service`,
         reason: 'reconcile.mode is none: unit no longer wanted (archived, not deleted)',
       },
-      { kind: 'stop', target: 'mosaic-fleet-reconcile.timer', reason: 'reconcile.mode is none' },
-      { kind: 'disable', target: 'mosaic-fleet-reconcile.timer', reason: 'reconcile.mode is none' },
       {
         kind: 'archive-file',
         target: `${UNIT_DIR}/mosaic-fleet-reconcile.timer`,
         reason: 'reconcile.mode is none: unit no longer wanted (archived, not deleted)',
       },
+      { kind: 'daemon-reload', target: 'systemd --user', reason: 'unit files removed' },
     ]);
     expect(p.actions[3]).toMatchObject({ to: `${HOME}/fleet/archive/mosaic-fleet-reconcile.timer.STAMP` });
   });
@@ -769,6 +770,7 @@ describe('planner: reconcile.mode (unattended convergence)', () => {
       'stop mosaic-fleet-watch.service',
       'disable mosaic-fleet-watch.service',
       'archive-file mosaic-fleet-watch.service',
+      'daemon-reload systemd --user',
     ]);
   });
 });
