@@ -184,6 +184,19 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       lines.push('');
       for (const a of drifts) lines.push(`${paint('DRIFT', 'red')} ${a.agent}: ${a.driftReason}`);
     }
+    // When the next respawn is due, so nobody wonders why a dead pane is left alone.
+    const waiting = report.agents.filter((a) => a.flags.includes('BACKOFF') && a.backoff !== null);
+    if (waiting.length > 0) {
+      lines.push('');
+      for (const a of waiting) {
+        const b = a.backoff;
+        if (b === null) continue;
+        const inS = Math.max(0, Math.ceil((b.nextAttemptMs - report.nowMs) / 1000));
+        lines.push(
+          `${paint('BACKOFF', 'yellow')} ${a.agent}: ${b.attempts} respawn attempt(s) so far; next in ${duration(inS)} (${new Date(b.nextAttemptMs).toISOString()})`,
+        );
+      }
+    }
   }
   if (report.unmanaged.length > 0) {
     lines.push('');

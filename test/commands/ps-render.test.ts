@@ -95,6 +95,24 @@ describe('ps table', () => {
   });
 });
 
+describe('ps back-off', () => {
+  it('says when the next respawn of a crash-looping agent is due', () => {
+    const a = agent('crashy');
+    const desired = fleet([a]);
+    const o = observedBuilder()
+      .unit(agentUnitName('crashy'))
+      .session(SOCKET, 'crashy', { dead: true, deadStatus: 3, pid: 4646 })
+      .backoff('crashy', { attempts: 3, lastAttemptMs: NOW_MS - 5_000, nextAttemptMs: NOW_MS + 35_000 })
+      .build();
+    const r: PsReport = { ...report(), agents: fleetStatus(desired, o), unmanaged: [], problems: [] };
+    const text = renderPsTable(r, { color: false });
+    expect(text).toMatch(/^crashy .*DEAD,BACKOFF$/m);
+    expect(text).toContain(
+      `BACKOFF crashy: 3 respawn attempt(s) so far; next in 35s (${new Date(NOW_MS + 35_000).toISOString()})`,
+    );
+  });
+});
+
 describe('ps JSON', () => {
   it('is one snake_case document with a format version', () => {
     const doc = JSON.parse(renderPsJson(report())) as Record<string, unknown>;
