@@ -13,12 +13,13 @@
  * sockets live in its own private directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createRunner, type RunOptions, type RunResult, type Runner } from './exec.js';
+import { onPath } from './observe/preflight.js';
 import { resolvePaths, type FleetPaths } from './paths.js';
 
 const SYSTEMD_BINARY = '/lib/systemd/systemd';
@@ -72,19 +73,6 @@ export interface Sandbox {
    * progress then goes straight on to the tmux servers, the cgroups and the temp dir.
    */
   forceStop(): void;
-}
-
-function onPath(program: string, pathValue: string | undefined): boolean {
-  for (const dir of (pathValue ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
 }
 
 /** Why the sandbox cannot start on this machine, from cheap static checks; null when it might. */

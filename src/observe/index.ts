@@ -14,6 +14,7 @@ import { readDirFiles, readHeartbeats, readLinger, readObservedFile, readState, 
 import { readProcessTable } from './proc.js';
 import { observeSystemd } from './systemd.js';
 import { attachProcesses, observeSocket } from './tmux.js';
+import { parseEnvFile } from '../render/env.js';
 
 export interface ObserveInput {
   paths: FleetPaths;
@@ -38,49 +39,60 @@ function currentUser(): string | null {
 async function observeTmux(
   socketNames: string[],
   runner: Runner,
-): Promise<{ sockets: Record<string, ObservedSocket>; error: string | null }> {
+): Promise<{ sockets: Record<string, ObservedSocket>; error: string | null; missing: boolean }> {
   const sockets: Record<string, ObservedSocket> = {};
   let error: string | null = null;
   for (const socketName of [...new Set(socketNames)].sort()) {
     const result = await observeSocket(socketName, runner);
     if (result.kind === 'no-tmux') {
       // Every socket would say the same; asking again only adds spawns.
-      return { sockets: {}, error: result.error };
+      return { sockets: {}, error: result.error, missing: true };
     }
     sockets[socketName] = result.socket;
     if (result.kind === 'error') error ??= result.error;
   }
-  return { sockets, error };
+  return { sockets, error, missing: false };
 }
 
 export async function observe(input: ObserveInput, runner: Runner): Promise<Observed> {
   const nowMs = input.nowMs ?? Date.now();
   const { paths } = input;
 
-  // systemd and tmux are independent: ask them concurrently (the spawn count is the same either way).
-  const [systemd, tmux] = await Promise.all([
-    observeSystemd(paths.unitDir, runner),
-    observeTmux(input.sockets, runner),
-  ]);
-  const { sockets, error: tmuxError } = tmux;
+  // systemd, tmux and the filesystem are independent: ask them all at once (the spawn count is the same).
+  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger] =
+    await Promise.all([
+      observeSystemd(paths.unitDir, runner),
+      observeTmux(input.sockets, runner),
+      readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-')),
+      readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.')),
+      readTree(paths.toolsDir),
+      readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json')),
+      readHeartbeats(paths.runDir, nowMs),
+      readState(paths.stateDir),
+      readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
+    ]);
+  const { sockets } = tmux;
+  let tmuxError = tmux.error;
+  // Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one
+  // more list-panes per such socket, only when there is one), so orphans and their sessions are seen and pruned.
+  if (!tmux.missing) {
+    const extra = new Set<string>();
+    for (const f of envFiles) {
+      const socket =
+        f.content === null ? undefined : parseEnvFile(f.content).entries.get('MOSAIC_TMUX_SOCKET');
+      if (socket !== undefined && !(socket in sockets)) extra.add(socket);
+    }
+    if (extra.size > 0) {
+      const more = await observeTmux([...extra], runner);
+      Object.assign(sockets, more.sockets);
+      tmuxError ??= more.error;
+    }
+  }
   const panes = Object.values(sockets).flatMap((s) => s.panes);
   if (panes.length > 0) attachProcesses(panes, readProcessTable(input.procRoot));
 
   const files: Record<string, ObservedFile> = {};
-  const add = (f: ObservedFile): void => {
-    files[f.path] = f;
-  };
-  (await readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-'))).forEach(add);
-  const envFiles = await readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.'));
-  envFiles.forEach(add);
-  (await readTree(paths.toolsDir)).forEach(add);
-  add(await readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json')));
-
-  const [heartbeats, state, linger] = await Promise.all([
-    readHeartbeats(paths.runDir, nowMs),
-    readState(paths.stateDir),
-    readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
-  ]);
+  for (const f of [...unitFiles, ...envFiles, ...toolFiles, schema]) files[f.path] = f;
 
   return {
     nowMs,

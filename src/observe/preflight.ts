@@ -7,7 +7,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { UserError } from '../errors.js';
 
-function onPath(program: string, pathValue: string | undefined): boolean {
+/** Whether an executable `program` is in one of PATH's directories (no spawn). */
+export function onPath(program: string, pathValue: string | undefined): boolean {
   for (const dir of (pathValue ?? '').split(delimiter)) {
     if (dir === '') continue;
     try {

@@ -324,34 +324,37 @@ export function plan(input: PlanInput): Plan {
   }
   actions.push(...respawns);
 
-  // 5. Removals: agents the manifest keeps but disables; orphans only with --prune.
+  // 5. Removals: agents the manifest keeps but disables; convergence units no longer asked for; orphans only
+  // with --prune. Grouped by kind (every stop, then every disable, kill and archive) so systemd gets one call
+  // per kind however many agents go, and nothing is moved aside while a unit that uses it still runs.
+  const stops: Action[] = [];
+  const disables: Action[] = [];
+  const kills: Action[] = [];
+  const archives: Action[] = [];
+  const stamp = input.stamp ?? String(observed.nowMs);
+  const retire = (unit: string, agent: string | null, why: string) => {
+    if (active(unit)) stops.push(unitAction('stop', unit, agent, why));
+    if (units[unit]?.unitFileState === 'enabled') disables.push(unitAction('disable', unit, agent, why));
+  };
+
   for (const agent of local.filter((a) => !a.enabled)) {
-    const unit = agentUnitName(agent.name);
-    if (active(unit)) actions.push(unitAction('stop', unit, agent.name, 'agent is disabled in the manifest'));
-    if (units[unit]?.unitFileState === 'enabled') {
-      actions.push(unitAction('disable', unit, agent.name, 'agent is disabled in the manifest'));
-    }
+    retire(agentUnitName(agent.name), agent.name, 'agent is disabled in the manifest');
   }
 
-  // Convergence units the manifest no longer asks for: stopped, disabled, and moved aside (never deleted).
   const keepConvergence = new Set(
     renderConvergenceUnits(desired, ctx, input.convergence, input.invocation).map((f) => f.path),
   );
-  // Stop and disable every retired unit before moving any file aside (a timer must not fire a missing service).
-  const retired = CONVERGENCE_UNITS.filter((name) => !keepConvergence.has(`${ctx.unitDir}/${name}`));
   const retireWhy = `reconcile.mode is ${desired.reconcile.mode}`;
-  for (const name of retired) if (active(name)) actions.push(unitAction('stop', name, null, retireWhy));
-  for (const name of retired) {
-    if (units[name]?.unitFileState === 'enabled') actions.push(unitAction('disable', name, null, retireWhy));
-  }
-  for (const name of retired) {
+  for (const name of CONVERGENCE_UNITS) {
     const path = `${ctx.unitDir}/${name}`;
+    if (keepConvergence.has(path)) continue;
+    retire(name, null, retireWhy);
     if (observed.files[path]?.content != null) {
-      actions.push({
+      archives.push({
         kind: 'archive-file',
         agent: null,
         path,
-        to: `${ctx.mosaicHome}/fleet/archive/${name}.${input.stamp ?? String(observed.nowMs)}`,
+        to: `${ctx.mosaicHome}/fleet/archive/${name}.${stamp}`,
         reason: `${retireWhy}: unit no longer wanted (archived, not deleted)`,
       });
     }
@@ -364,34 +367,31 @@ export function plan(input: PlanInput): Plan {
 
   const orphans = findOrphans(desired, observed, ctx);
   if (input.prune) {
-    const stamp = input.stamp ?? String(observed.nowMs);
+    const why = 'no manifest names this agent';
     for (const o of orphans) {
-      if (o.unit && active(o.unit))
-        actions.push(unitAction('stop', o.unit, o.agent, 'no manifest names this agent'));
-      if (o.unit && units[o.unit]?.unitFileState === 'enabled') {
-        actions.push(unitAction('disable', o.unit, o.agent, 'no manifest names this agent'));
-      }
+      if (o.unit) retire(o.unit, o.agent, why);
       // The unit's ExecStop kills the session; kill it directly only when the unit will not (not active).
       if (o.session !== null && o.socketName !== null && !(o.unit && active(o.unit))) {
-        actions.push({
+        kills.push({
           kind: 'kill-session',
           agent: o.agent,
           socketName: o.socketName,
           session: o.session,
-          reason: 'no manifest names this agent',
+          reason: why,
         });
       }
       if (o.envFile) {
-        actions.push({
+        archives.push({
           kind: 'archive-file',
           agent: o.agent,
           path: o.envFile,
           to: `${ctx.mosaicHome}/fleet/archive/${o.agent}.${stamp}.env`,
-          reason: 'no manifest names this agent (archived, not deleted)',
+          reason: `${why} (archived, not deleted)`,
         });
       }
     }
   }
+  actions.push(...stops, ...disables, ...kills, ...archives);
 
   // Unit files moved aside: systemd must forget them too (one more reload, after the removals).
   if (actions.some((a) => a.kind === 'archive-file' && a.path.startsWith(`${ctx.unitDir}/`))) {

@@ -6,35 +6,19 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshotTree } from '../helpers/snapshot.js';
 import { REPO, runFleet } from '../helpers/cli.js';
 
 let root = '';
 let env: Record<string, string | undefined> = {};
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
-        out[`${relative(dir, p)}/`] = 'dir';
-        walk(p);
-      } else out[relative(dir, p)] = readFileSync(p).toString('base64');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'fleet-bad-'));
@@ -62,13 +46,13 @@ async function expectRefused(
   message: RegExp,
   extraEnv: Record<string, string | undefined> = {},
 ) {
-  const before = snapshot(root);
+  const before = snapshotTree(root);
   const r = await runFleet({ ...env, ...extraEnv }, args, { logDir: tmpdir() });
   expect(r.code, r.stdout + r.stderr).toBe(1);
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   expect(r.mutating).toEqual([]);
-  expect(snapshot(root)).toEqual(before);
+  expect(snapshotTree(root)).toEqual(before);
   return r;
 }
 

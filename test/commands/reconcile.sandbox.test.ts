@@ -13,9 +13,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
+import { snapshotTree } from '../helpers/snapshot.js';
 import { REPO, runFleet, type CliResult } from '../helpers/cli.js';
 
 const SOCKET = 'mosaic-fleet';
@@ -33,8 +34,13 @@ interface PsAgent {
   heartbeat: { health: string; age_seconds: number | null };
 }
 
+/**
+ * These tests break the same agents again and again within seconds, on purpose; with the default crash-loop
+ * back-off (10 s) a second break of one agent would be deferred, which is converge.sandbox.test.ts's subject,
+ * not this file's. A 1 ms gap keeps every drift healing with one reconcile here.
+ */
 function fleet(sb: Sandbox, ...args: string[]): Promise<CliResult> {
-  return runFleet(sb.env, args, { logDir: sb.root });
+  return runFleet({ ...sb.env, FLEET_BACKOFF_INITIAL_SECONDS: '0.001' }, args, { logDir: sb.root });
 }
 
 async function ps(sb: Sandbox): Promise<Record<string, PsAgent>> {
@@ -58,23 +64,6 @@ async function waitHealthy(sb: Sandbox, timeoutMs = 20_000): Promise<Record<stri
   throw new Error(
     `agents not healthy in time: ${flags.join('; ')}\n--- manager output ---\n${sb.managerOutput().slice(-6000)}`,
   );
-}
-
-/** Every file under a directory, relative path -> bytes (as base64) and mode. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isSymbolicLink()) out[relative(dir, p)] = 'symlink';
-      else if (e.isFile())
-        out[relative(dir, p)] = `${statSync(p).mode.toString(8)}:${readFileSync(p).toString('base64')}`;
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 function unitsChanged(r: CliResult, verb: string): string[] {
@@ -152,7 +141,7 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(inSync.code, inSync.stdout + inSync.stderr).toBe(0);
 
     await sb.systemctl('disable', 'mosaic-agent@lead.service');
-    const before = { home: snapshot(sb.paths.mosaicHome), units: snapshot(sb.paths.unitDir) };
+    const before = { home: snapshotTree(sb.paths.mosaicHome), units: snapshotTree(sb.paths.unitDir) };
     const dry = await fleet(sb, 'reconcile', '--dry-run', '--detailed-exitcode');
     expect(dry.code).toBe(2);
     expect(dry.stdout).toMatch(/\+ enable mosaic-agent@lead\.service/);
@@ -172,7 +161,9 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     ]);
     expect(dry.mutating).toEqual([]);
     expect(json.mutating).toEqual([]);
-    expect({ home: snapshot(sb.paths.mosaicHome), units: snapshot(sb.paths.unitDir) }).toEqual(before);
+    expect({ home: snapshotTree(sb.paths.mosaicHome), units: snapshotTree(sb.paths.unitDir) }).toEqual(
+      before,
+    );
 
     await reconcileHeals(sb, /enable mosaic-agent@lead\.service/);
   });
@@ -306,7 +297,7 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(without).not.toContain('reviewer0');
     writeFileSync(roster, without);
     writeFileSync(join(sb.paths.runDir, 'keep-me.txt'), 'operator file\n');
-    const runBefore = snapshot(sb.paths.runDir);
+    const runBefore = snapshotTree(sb.paths.runDir);
 
     const plain = await fleet(sb, 'reconcile');
     expect(plain.code, plain.stderr).toBe(0);
@@ -330,7 +321,7 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(readdirSync(sb.paths.archiveDir).some((f) => f.startsWith('reviewer0.'))).toBe(true);
     expect(readFileSync(roster, 'utf8')).toBe(without);
     // run/ keeps everything; the pruned agent's last heartbeat stays where the operator can read it.
-    const runAfter = snapshot(sb.paths.runDir);
+    const runAfter = snapshotTree(sb.paths.runDir);
     expect(runAfter['keep-me.txt']).toBe(runBefore['keep-me.txt']);
     expect(Object.keys(runAfter)).toEqual(
       expect.arrayContaining(Object.keys(runBefore).filter((k) => !k.startsWith('.'))),

@@ -629,6 +629,19 @@ describe('planner: orphans', () => {
     expect(planFor(onlyCoder, applyInMemory(onlyCoder, running, p), { prune: true }).actions).toEqual([]);
   });
 
+  it('with --prune, many orphans are removed kind by kind, so systemd gets one stop and one disable', () => {
+    const many = fleet([agent('coder0', { modelHint: 'sonnet' }), agent('old'), agent('older')]);
+    const p = planFor(onlyCoder, convergedFor(many), { prune: true });
+    expect(lines(p).map((l) => `${l.kind} ${l.target.split('/').pop() ?? ''}`)).toEqual([
+      `stop ${unitOf('old')}`,
+      `stop ${unitOf('older')}`,
+      `disable ${unitOf('old')}`,
+      `disable ${unitOf('older')}`,
+      'archive-file old.env',
+      'archive-file older.env',
+    ]);
+  });
+
   it('with --prune and the unit not active: kill the session directly (exact target), disable, archive', () => {
     const observed = observedBuilder(running)
       .unit(unitOf('old'), { active: 'inactive', fileState: 'enabled' })
