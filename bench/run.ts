@@ -22,7 +22,7 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadAssets } from '../src/assets.js';
-import { backoffPolicy, fleetInvocation, renderContext } from '../src/commands/reconcile.js';
+import { planInput } from '../src/commands/reconcile.js';
 import { createRunner, type RecordedCommand, type Runner } from '../src/exec.js';
 import { loadDesired } from '../src/manifest/load.js';
 import { observe } from '../src/observe/index.js';
@@ -341,17 +341,7 @@ async function measureSize(sb: Sandbox, n: number, log: (s: string) => void): Pr
   const observed = lastObserved;
   let planActions = 0;
   const planned = await repeat(Math.max(REPS, 20), () => {
-    const p = plan({
-      desired,
-      observed,
-      ctx: renderContext(paths),
-      templates: assets.templates,
-      framework: assets.framework,
-      convergence: assets.convergence,
-      invocation: fleetInvocation(paths),
-      prune: false,
-      backoff: backoffPolicy(sb.env),
-    });
+    const p = plan(planInput(desired, observed, paths, false, assets, sb.env));
     planActions = p.actions.length;
     return Promise.resolve(planActions);
   });

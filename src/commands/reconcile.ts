@@ -3,7 +3,7 @@
  * Orchestration only; the decisions are in src/plan/, the effects in src/apply/.
  */
 import { readFile } from 'node:fs/promises';
-import { loadAssets } from '../assets.js';
+import { loadAssets, type Assets } from '../assets.js';
 import type { GlobalOptions, ReconcileOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { createRunner, type Runner } from '../exec.js';
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import { observedDigest } from '../plan/digest.js';
-import { plan as makePlan } from '../plan/planner.js';
+import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import { planToJson } from '../render/plan-json.js';
 import { actionTarget, renderPlanText, summaryLine } from '../render/plan-text.js';
 import type { RenderContext } from '../render/units.js';
@@ -79,6 +79,28 @@ export function backoffPolicy(env: NodeJS.ProcessEnv = process.env): BackoffPoli
   };
 }
 
+/** Everything the pure planner needs, from the loaded pieces. */
+export function planInput(
+  desired: DesiredFleet,
+  observed: Observed,
+  paths: FleetPaths,
+  prune: boolean,
+  assets: Assets,
+  env: NodeJS.ProcessEnv = process.env,
+): PlanInput {
+  return {
+    desired,
+    observed,
+    ctx: renderContext(paths),
+    templates: assets.templates,
+    framework: assets.framework,
+    convergence: assets.convergence,
+    invocation: fleetInvocation(paths),
+    prune,
+    backoff: backoffPolicy(env),
+  };
+}
+
 /** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
 export async function planFor(
   desired: DesiredFleet,
@@ -89,17 +111,7 @@ export async function planFor(
   const assets = await loadAssets();
   const observed = await observeFor(desired, paths, runner);
   requireTools(observed);
-  const plan = makePlan({
-    desired,
-    observed,
-    ctx: renderContext(paths),
-    templates: assets.templates,
-    framework: assets.framework,
-    convergence: assets.convergence,
-    invocation: fleetInvocation(paths),
-    prune,
-    backoff: backoffPolicy(),
-  });
+  const plan = makePlan(planInput(desired, observed, paths, prune, assets));
   return { paths, runner, desired, observed, plan };
 }
 
