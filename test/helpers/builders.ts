@@ -23,7 +23,7 @@ import { agentUnitName } from '../../src/render/names.js';
 export const NOW_MS = 1_800_000_000_000;
 export const NOW_SEC = NOW_MS / 1000;
 export const HOME = '/home/op/.config/mosaic';
-export const UNIT_DIR = '/home/op/.config/systemd/user';
+export const UNIT_DIR = '/home/op/xdg-config/systemd/user';
 export const HOSTNAME = 'testhost';
 export const SOCKET = 'mosaic-fleet';
 

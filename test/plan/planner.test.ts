@@ -115,9 +115,9 @@ describe('planner: fresh home', () => {
           @@ -0,0 +1,2 @@
           +#!/bin/sh
           +echo start "$1"
-      + create /home/op/.config/systemd/user/mosaic-agent@.service  # unit file not installed
+      + create /home/op/xdg-config/systemd/user/mosaic-agent@.service  # unit file not installed
           --- /dev/null
-          +++ b/home/op/.config/systemd/user/mosaic-agent@.service
+          +++ b/home/op/xdg-config/systemd/user/mosaic-agent@.service
           @@ -0,0 +1,7 @@
           +[Unit]
           +Wants=mosaic-tmux-holder.service
@@ -126,9 +126,9 @@ describe('planner: fresh home', () => {
           +EnvironmentFile=/home/op/.config/mosaic/fleet/agents/%i.env
           +ExecStart=/home/op/.config/mosaic/tools/fleet/start-agent-session.sh %i
           +ExecStop=/home/op/.config/mosaic/tools/fleet/stop-agent-session.sh %i
-      + create /home/op/.config/systemd/user/mosaic-tmux-holder.service  # unit file not installed
+      + create /home/op/xdg-config/systemd/user/mosaic-tmux-holder.service  # unit file not installed
           --- /dev/null
-          +++ b/home/op/.config/systemd/user/mosaic-tmux-holder.service
+          +++ b/home/op/xdg-config/systemd/user/mosaic-tmux-holder.service
           @@ -0,0 +1,4 @@
           +[Service]
           +Type=oneshot

@@ -2,7 +2,7 @@
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type { RenderContext } from '../../src/render/units.js';
 
-export function ctxFor(mosaicHome: string, unitDir = '/home/op/.config/systemd/user'): RenderContext {
+export function ctxFor(mosaicHome: string, unitDir = '/home/op/xdg-config/systemd/user'): RenderContext {
   return { mosaicHome, unitDir, toolsDir: `${mosaicHome}/tools/fleet` };
 }
 
