@@ -56,7 +56,14 @@ export async function observeFor(
   paths: FleetPaths,
   runner: Runner,
 ): Promise<Observed> {
-  return observe({ paths, sockets: desired.sockets.map((s) => s.socketName) }, runner);
+  return observe(
+    {
+      paths,
+      sockets: desired.sockets.map((s) => s.socketName),
+      dirs: desired.agents.map((a) => a.workingDirectory),
+    },
+    runner,
+  );
 }
 
 /**

@@ -126,5 +126,7 @@ export interface Observed {
   files: Record<string, ObservedFile>;
   /** Agent names that have an env file in `<home>/fleet/agents/` (to find orphans). */
   envFileAgents: string[];
+  /** Whether each directory the caller asked about (agents' working directories) exists; absent = not asked. */
+  dirs?: Record<string, boolean>;
   state: ReconcilerState;
 }

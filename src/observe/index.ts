@@ -6,6 +6,7 @@
  * A missing tmux or an unreachable systemd manager is recorded as a typed condition, never thrown.
  */
 import { hostname, userInfo } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
 import type { ObservedFile, ObservedSocket, Observed } from '../model/observed.js';
@@ -20,6 +21,8 @@ export interface ObserveInput {
   paths: FleetPaths;
   /** tmux sockets to look at ('' = the default socket): the fleet's sockets, from the desired state. */
   sockets: string[];
+  /** Directories whose existence matters (agents' working directories): stat'ed, never created. */
+  dirs?: string[];
   /** "Now" for ages and back-off; default the clock at the start of observation. */
   nowMs?: number;
   /** Test seams: where the process table and logind's linger markers are, and whose linger to read. */
@@ -54,12 +57,25 @@ async function observeTmux(
   return { sockets, error, missing: false };
 }
 
+async function dirsExist(dirs: readonly string[]): Promise<Record<string, boolean>> {
+  const unique = [...new Set(dirs)];
+  const found = await Promise.all(
+    unique.map((d) =>
+      stat(d).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ),
+    ),
+  );
+  return Object.fromEntries(unique.map((d, i) => [d, found[i] ?? false]));
+}
+
 export async function observe(input: ObserveInput, runner: Runner): Promise<Observed> {
   const nowMs = input.nowMs ?? Date.now();
   const { paths } = input;
 
   // systemd, tmux and the filesystem are independent: ask them all at once (the spawn count is the same).
-  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger] =
+  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs] =
     await Promise.all([
       observeSystemd(paths.unitDir, runner),
       observeTmux(input.sockets, runner),
@@ -70,6 +86,7 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
       readHeartbeats(paths.runDir, nowMs),
       readState(paths.stateDir),
       readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
+      dirsExist(input.dirs ?? []),
     ]);
   const { sockets } = tmux;
   let tmuxError = tmux.error;
@@ -102,6 +119,7 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
     tmux: { ok: tmuxError === null, error: tmuxError, sockets },
     heartbeats,
     files,
+    dirs,
     envFileAgents: envFiles.map((f) => f.path.slice(paths.agentsDir.length + 1, -'.env'.length)).sort(),
     state,
   };

@@ -399,6 +399,14 @@ export function plan(input: PlanInput): Plan {
   }
 
   const warnings: string[] = [];
+  for (const agent of wanted) {
+    // The session script refuses to guess a directory; say why the start will fail before it does.
+    if (observed.dirs?.[agent.workingDirectory] === false) {
+      warnings.push(
+        `${agent.name}: working directory ${agent.workingDirectory} does not exist; its session cannot start until it does`,
+      );
+    }
+  }
   if (observed.systemd.linger === false && wanted.length > 0) {
     warnings.push(
       'linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)',

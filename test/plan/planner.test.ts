@@ -788,6 +788,20 @@ describe('planner: reconcile.mode (unattended convergence)', () => {
   });
 });
 
+describe('planner: working directories', () => {
+  it('warns when the working directory of an agent does not exist (the start would fail), and only then', () => {
+    const o = observedBuilder().build();
+    const dir = BASE.agents[0]?.workingDirectory ?? '';
+    o.dirs = { [dir]: false };
+    const p = planFor(BASE, o);
+    expect(p.warnings).toContain(
+      `${BASE.agents[0]?.name ?? ''}: working directory ${dir} does not exist; its session cannot start until it does`,
+    );
+    o.dirs = { [dir]: true };
+    expect(planFor(BASE, o).warnings.filter((w) => w.includes('working directory'))).toEqual([]);
+  });
+});
+
 describe('planner: linger', () => {
   it('warns when linger is off (tells, never changes it)', () => {
     const p = planFor(BASE, observedBuilder(CONVERGED).linger(false).build());
