@@ -467,12 +467,15 @@ export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: Rend
     const envPath = `${ctx.mosaicHome}/fleet/agents/${name}.env`;
     const envFile = observed.files[envPath];
     const hasEnv = observed.envFileAgents.includes(name);
-    // Look for its session on the socket its env file names first, then on every observed socket.
+    // Its session lives on the socket its env file names, and only there: a session of the same name on another
+    // server is someone else's (the operator's own `old` on the default socket). Without an env file naming a
+    // socket, any observed socket is the best evidence there is.
     const preferred = envSocketOf(envFile);
     const sockets = Object.values(observed.tmux.sockets);
     const found =
-      sockets.find((s) => s.socketName === preferred && s.sessions.includes(name)) ??
-      sockets.find((s) => s.sessions.includes(name));
+      preferred !== null
+        ? sockets.find((s) => s.socketName === preferred && s.sessions.includes(name))
+        : sockets.find((s) => s.sessions.includes(name));
     if (!hasUnit && !hasEnv && !found) continue;
     orphans.push({
       agent: name,

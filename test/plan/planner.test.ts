@@ -673,6 +673,20 @@ describe('planner: orphans', () => {
     ]);
   });
 
+  it("an orphan's session is looked for only on the socket its env file names, never killed on another", () => {
+    // `old`'s env file says it lived on the fleet socket; a session `old` on the default socket is the operator's.
+    const observed = observedBuilder(running)
+      .withoutSession(SOCKET, 'old')
+      .unit(unitOf('old'), { active: 'inactive', fileState: 'disabled' })
+      .session('', 'old', { argv: ['bash'] })
+      .build();
+    const p = planFor(onlyCoder, observed, { prune: true });
+    expect(lines(p).filter((l) => l.kind === 'kill-session')).toEqual([]);
+    expect(planFor(onlyCoder, observed).orphans).toEqual([
+      { agent: 'old', unit: unitOf('old'), session: null, socketName: null, envFile: ENV_PATH('old') },
+    ]);
+  });
+
   it('a session that no unit or env file claims is not ours: never an orphan, never killed', () => {
     const observed = observedBuilder(CONVERGED)
       .session(SOCKET, 'scratch', { argv: ['bash'] })
