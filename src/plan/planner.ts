@@ -195,9 +195,11 @@ export function plan(input: PlanInput): Plan {
     agent,
     reason,
   });
+  // Only `enabled` survives a reboot (`enabled-runtime` lives in /run; `linked` is not enabled at all), the same
+  // rule `fleet ps` flags BOOT-ENABLE by. `static` units cannot be enabled: asking would never converge.
   const enabled = (unit: string) => {
     const s = units[unit]?.unitFileState;
-    return s === 'enabled' || s === 'enabled-runtime' || s === 'static' || s === 'linked';
+    return s === 'enabled' || s === 'static';
   };
   const active = (unit: string) => {
     const s = units[unit]?.activeState;

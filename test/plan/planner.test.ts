@@ -236,6 +236,24 @@ const driftCases: DriftCase[] = [
     want: [{ kind: 'enable', target: unitOf('coder0'), reason: 'not enabled: would not start after reboot' }],
   },
   {
+    // `enable --runtime` lives in /run and is gone after a reboot: `fleet ps` flags BOOT-ENABLE, so the plan heals it.
+    name: 'units enabled only for this boot (enabled-runtime)',
+    change: (_b, o) => {
+      for (const name of [HOLDER, unitOf('coder0')]) {
+        const u = o.systemd.units[name];
+        if (u) u.unitFileState = 'enabled-runtime';
+      }
+    },
+    want: [
+      {
+        kind: 'enable',
+        target: HOLDER,
+        reason: 'not enabled: the tmux holder would not come back after reboot',
+      },
+      { kind: 'enable', target: unitOf('coder0'), reason: 'not enabled: would not start after reboot' },
+    ],
+  },
+  {
     name: 'holder unit disabled',
     change: (_b, o) => {
       const u = o.systemd.units[HOLDER];
