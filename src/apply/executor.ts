@@ -276,6 +276,15 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     } catch {
       // One call for many units failed: find out which, one by one (only on failure, so the happy path stays batched).
       for (const a of runnable) {
+        // A global failure earlier in this same batch (the holder) blocks the rest of it, as it would a later step.
+        if (blocked(a)) {
+          record({
+            action: a,
+            outcome: 'not-run',
+            message: `not run: ${pastTense(a)} (an earlier action failed)`,
+          });
+          continue;
+        }
         try {
           await systemctl(ctx, verb, [unitOf(a)]);
           record({ action: a, outcome: 'done', message: pastTense(a) });

@@ -284,6 +284,23 @@ describe('executor: failures', () => {
     expect(result.results.map((r) => r.outcome)).toEqual(['failed', 'not-run', 'not-run']);
   });
 
+  it('a holder failing inside a batched start still blocks the agents batched after it', async () => {
+    // The planner puts `start holder` and the agents' starts next to each other: one `systemctl start` call.
+    const { stateDir } = tempRoot();
+    const runner = recordingRunner((argv) => argv.includes('mosaic-tmux-holder.service'));
+    const result = await run(
+      [unit('start', 'holder'), unit('start', 'a'), unit('start', 'b')],
+      runner,
+      stateDir,
+    );
+    expect(result.results.map((r) => r.outcome)).toEqual(['failed', 'not-run', 'not-run']);
+    // The unit-by-unit retry (to name the failing unit) stops at the global failure.
+    expect(runner.calls).toEqual([
+      'systemctl --user start mosaic-tmux-holder.service mosaic-agent@a.service mosaic-agent@b.service',
+      'systemctl --user start mosaic-tmux-holder.service',
+    ]);
+  });
+
   it('kill-session targets the exact session on the right socket, and "already gone" is success', async () => {
     const { stateDir } = tempRoot();
     // Any tmux failure other than "already gone" (this fake's stderr says "unit broken").
