@@ -177,6 +177,9 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
         {
           kind: 'mutate',
           reject: false,
+          // Run from inside a tmux pane, $TMUX names the enclosing server and a plain `tmux` (the default socket)
+          // would kill a session of that name there: only the socket rule may pick the server.
+          env: { TMUX: undefined },
         },
       );
       // Already gone is what we wanted.
