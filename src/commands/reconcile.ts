@@ -17,7 +17,7 @@ import { preflight } from '../observe/preflight.js';
 import { join } from 'node:path';
 import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import type { FleetInvocation } from '../render/convergence.js';
-import { observedDigest } from '../plan/digest.js';
+import { actionsDigest, observedDigest } from '../plan/digest.js';
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import { planToJson } from '../render/plan-json.js';
 import { actionTarget, renderPlanText, summaryLine } from '../render/plan-text.js';
@@ -347,13 +347,22 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
   try {
     const runner = createRunner();
     const desired = await loadDesired([saved.manifests], hostContext(paths));
-    const observed = await observeFor(desired, paths, runner);
-    requireTools(observed);
-    if (observedDigest(observed) !== saved.plan.observedDigest) {
+    // Stale when the machine changed (units, sessions, files), or when planning now would act differently (a pane
+    // that drifted since, a manifest edited since): then the reviewed plan is no longer what apply would do.
+    const fresh = await planFor(desired, paths, saved.prune, runner);
+    const observed = fresh.observed;
+    const stale =
+      observedDigest(observed) !== saved.plan.observedDigest
+        ? 'the machine changed since it was made'
+        : actionsDigest(fresh.plan.actions) !== actionsDigest(saved.plan.actions)
+          ? 'planning now would do something else (the manifests or the fleet changed since it was made)'
+          : null;
+    if (stale !== null) {
       throw new UserError(
-        `the saved plan ${file} is stale: the machine changed since it was made (${saved.created_at}); run \`fleet plan\` again`,
+        `the saved plan ${file} is stale: ${stale} (${saved.created_at}); run \`fleet plan\` again`,
       );
     }
+
     if (saved.plan.actions.length === 0) {
       process.stdout.write(
         o.json ? jsonResult(saved.plan, { dry_run: false }) : `${summaryLine(saved.plan)}\n`,

@@ -2,7 +2,9 @@
  * Stable hashing of plan inputs. Pure (node:crypto is computation, not I/O).
  */
 import { createHash } from 'node:crypto';
+import { assertNever } from '../errors.js';
 import type { Observed } from '../model/observed.js';
+import type { Action } from '../model/plan.js';
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -22,6 +24,40 @@ export function stableStringify(value: unknown): string {
 }
 
 /**
+ * What a list of actions would do, without what changes between two plans of the same situation (reasons, archive
+ * time stamps, file contents before the write): `fleet apply` re-plans and refuses when this differs from the
+ * saved plan's, e.g. a pane that drifted since the plan was made.
+ */
+export function actionsDigest(actions: readonly Action[]): string {
+  return sha256(
+    stableStringify(
+      actions.map((a) => {
+        switch (a.kind) {
+          case 'write-file':
+            return [a.kind, a.path, a.mode, sha256(a.after)];
+          case 'archive-file':
+            return [a.kind, a.path];
+          case 'daemon-reload':
+            return [a.kind];
+          case 'enable':
+          case 'disable':
+          case 'start':
+          case 'restart':
+          case 'stop':
+            return [a.kind, a.unit];
+          case 'respawn':
+            return [a.kind, a.unit];
+          case 'kill-session':
+            return [a.kind, a.socketName, a.session];
+          default:
+            return assertNever(a, 'action');
+        }
+      }),
+    ),
+  );
+}
+
+/**
  * The part of an observation a plan depends on, without what moves on its own (heartbeat ages, activity times).
  * A saved plan is applied only while this digest still matches: anything that would change the plan changes it.
  */
@@ -37,7 +73,8 @@ export function observedDigest(observed: Observed): string {
       p.pane,
       p.panePid,
       p.dead,
-      p.processes.map((x) => x.argv.join(' ')),
+      // Not the pane's process tree: a busy runtime starts and ends children all the time, which would make every
+      // saved plan stale. Whether the tree still matches the roster is checked by re-planning (actionsDigest).
     ]),
   );
   const sessions = Object.values(observed.tmux.sockets).map((s) => [

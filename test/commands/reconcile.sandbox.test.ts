@@ -267,6 +267,8 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const made = await fleet(sb, 'plan', '--out', planFile);
     expect(made.code, made.stderr).toBe(0);
     expect(made.mutating).toEqual([]);
+    // Agents keep working meanwhile (the stub's `sleep` children come and go every 5 s): not a change to refuse.
+    await new Promise((r) => setTimeout(r, 5_500));
     const applied = await fleet(sb, 'apply', planFile);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
     expect(
@@ -287,6 +289,20 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     expect(refused.mutating).toEqual([]);
     await reconcileHeals(sb, /respawn .*lead/);
+
+    // The manifest changes after the plan was made: the machine is the same, but the plan no longer is.
+    await sb.systemctl('disable', 'mosaic-agent@reviewer0.service');
+    const outdated = join(sb.root, 'outdated.plan.json');
+    expect((await fleet(sb, 'plan', '--out', outdated)).code).toBe(0);
+    const roster = join(sb.paths.mosaicHome, 'fleet', 'roster.yaml');
+    const text = readFileSync(roster, 'utf8');
+    writeFileSync(roster, text.replace(/(name: lead[\s\S]*?model_hint:\s*)(\S+)/, '$1other-model'));
+    const refusedToo = await fleet(sb, 'apply', outdated);
+    expect(refusedToo.code).toBe(1);
+    expect(refusedToo.stderr).toMatch(/stale: planning now would do something else/);
+    expect(refusedToo.mutating).toEqual([]);
+    writeFileSync(roster, text);
+    await reconcileHeals(sb, /enable mosaic-agent@reviewer0\.service/);
   });
 
   it('lists a removed agent as an orphan, and prunes it only with --prune', async () => {
