@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { assertNever } from '../errors.js';
+import { assertNever, UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ReconcilerState } from '../model/observed.js';
 import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
@@ -13,6 +13,7 @@ import { sha256 } from '../plan/digest.js';
 import { exactSession, socketArgs } from '../render/names.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { writeFileAtomic } from './atomic.js';
+import { WATCH_SERVICE } from '../render/convergence.js';
 import type { ActionOutcome } from './journal.js';
 import { writeState } from './state.js';
 
@@ -76,6 +77,14 @@ function pastTense(a: Action): string {
 /** Unit actions of one kind that follow each other are sent to systemd in one call. */
 type Step = { batch: UnitAction['kind'] | 'respawn'; actions: Action[] } | { single: Action };
 
+/**
+ * The watch service runs this very reconciler: stopping or restarting it waits for the watcher to exit, and the
+ * watcher waits for this cycle to finish. Such a job is queued without waiting (`--no-block`), on its own.
+ */
+function isSelf(a: Action): boolean {
+  return (a.kind === 'stop' || a.kind === 'restart') && a.unit === WATCH_SERVICE;
+}
+
 function steps(actions: readonly Action[]): Step[] {
   const out: Step[] = [];
   for (const a of actions) {
@@ -90,7 +99,8 @@ function steps(actions: readonly Action[]): Step[] {
           ? 'respawn'
           : null;
     const last = out[out.length - 1];
-    if (batchKind !== null && last && 'batch' in last && last.batch === batchKind) last.actions.push(a);
+    if (batchKind !== null && isSelf(a)) out.push({ single: a });
+    else if (batchKind !== null && last && 'batch' in last && last.batch === batchKind) last.actions.push(a);
     else if (batchKind !== null) out.push({ batch: batchKind, actions: [a] });
     else out.push({ single: a });
   }
@@ -194,15 +204,20 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
     case 'restart':
     case 'stop':
     case 'respawn':
-      await systemctl(ctx, a.kind === 'respawn' ? 'restart' : a.kind, [unitOf(a)]);
+      await systemctl(ctx, a.kind === 'respawn' ? 'restart' : a.kind, [unitOf(a)], isSelf(a));
       return {};
     default:
       return assertNever(a, 'action');
   }
 }
 
-async function systemctl(ctx: ApplyContext, verb: UnitAction['kind'], units: string[]): Promise<void> {
-  await ctx.runner.run(['systemctl', '--user', verb, ...units], {
+async function systemctl(
+  ctx: ApplyContext,
+  verb: UnitAction['kind'],
+  units: string[],
+  noBlock = false,
+): Promise<void> {
+  await ctx.runner.run(['systemctl', '--user', ...(noBlock ? ['--no-block'] : []), verb, ...units], {
     kind: 'mutate',
     timeoutMs: SYSTEMCTL_TIMEOUT_MS,
   });
@@ -297,6 +312,15 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       }
     }
   }
-  await writeState(ctx.stateDir, ctx.state);
+  try {
+    await writeState(ctx.stateDir, ctx.state);
+  } catch (error) {
+    // The actions above are done; only the bookkeeping is lost (the next run may back up one file too many).
+    throw new UserError(
+      `applied, but could not write the reconciler state in ${ctx.stateDir}: ${message(error)}`,
+      1,
+      { cause: error },
+    );
+  }
   return { ok: results.every((r) => r.outcome === 'done'), results };
 }

@@ -30,7 +30,15 @@ function alive(pid: number): boolean {
 
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    const owner = JSON.parse(await readFile(path, 'utf8')) as Partial<LockOwner> | null;
+    // Anything but an owner record is garbage (a torn write, a hand edit): treated like an unreadable file.
+    if (typeof owner !== 'object' || owner === null || typeof owner.pid !== 'number') return null;
+    return {
+      pid: owner.pid,
+      host: String(owner.host ?? ''),
+      command: String(owner.command ?? ''),
+      since: String(owner.since ?? ''),
+    };
   } catch {
     return null;
   }

@@ -11,7 +11,15 @@ export async function historyCommand(o: GlobalOptions & { json: boolean; limit: 
   if (!Number.isFinite(limit) || limit < 1)
     throw new UserError(`--limit must be a positive number, got "${o.limit}"`);
   const paths = resolvePaths(o);
-  const entries = (await readJournal(paths.stateDir)).slice(-limit);
+  let all;
+  try {
+    all = await readJournal(paths.stateDir);
+  } catch (error) {
+    throw new UserError(`cannot read the journal in ${paths.stateDir}: ${(error as Error).message}`, 1, {
+      cause: error,
+    });
+  }
+  const entries = all.slice(-limit);
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ format_version: 1, entries }, null, 2)}\n`);
     return 0;

@@ -102,6 +102,28 @@ function write(path: string, after: string, over: Partial<WriteFileAction> = {})
 const outcomes = (r: ApplyResult) => r.results.map((x) => `${x.outcome}: ${x.message}`);
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+describe('executor: the watch service restarting itself', () => {
+  it('queues a stop/restart of mosaic-fleet-watch.service with --no-block, on its own, not batched', async () => {
+    const { stateDir } = tempRoot();
+    const runner = recordingRunner();
+    const result = await run(
+      [
+        unit('restart', 'a'),
+        { ...unit('restart', 'holder'), unit: 'mosaic-fleet-watch.service' },
+        unit('restart', 'b'),
+      ],
+      runner,
+      stateDir,
+    );
+    expect(result.ok).toBe(true);
+    expect(runner.calls).toEqual([
+      'systemctl --user restart mosaic-agent@a.service',
+      'systemctl --user --no-block restart mosaic-fleet-watch.service',
+      'systemctl --user restart mosaic-agent@b.service',
+    ]);
+  });
+});
+
 describe('executor: batching', () => {
   it('sends consecutive enables, starts, restarts and respawns to systemd in one call each', async () => {
     const { stateDir } = tempRoot();

@@ -45,6 +45,14 @@ describe('reconciler lock', () => {
     await second.release();
   });
 
+  it('treats a lock file that holds no owner record (a torn write, `5`) as garbage, not as pid undefined', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'lock'), '5');
+    const lock = await acquireLock(dir, 'after-garbage', 200);
+    expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({ command: 'after-garbage' });
+    await lock.release();
+  });
+
   it('takes over a lock whose owner process is gone', async () => {
     const dir = tempDir();
     const child = spawn(process.execPath, ['-e', '0']);
