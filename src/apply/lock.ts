@@ -2,7 +2,8 @@
  * One reconciler at a time per Mosaic home. The lock is a file created with O_EXCL holding the owner's pid,
  * host and command; a lock whose owner process is gone (same host) is stale and taken over.
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -46,6 +47,26 @@ async function readOwner(path: string): Promise<LockOwner | null> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Remove a stale lock without removing a fresh one: two reconcilers can find the same dead owner at once, and the
+ * first may already have taken the lock when the second acts. So the file is first renamed aside (atomic), then
+ * checked: if what was moved is not the dead owner's record, it is somebody's live lock and is put back.
+ */
+async function takeOverStale(path: string, dead: LockOwner): Promise<void> {
+  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return; // already gone: somebody else took it over
+  }
+  const moved = await readOwner(aside);
+  if (moved !== null && (moved.pid !== dead.pid || moved.since !== dead.since)) {
+    // A live lock: restore it, unless a third reconciler already holds a new one (then it keeps the lock).
+    await link(aside, path).catch(() => undefined);
+  }
+  await rm(aside, { force: true });
+}
+
 /** Take the lock, waiting up to `waitMs` for another reconciler to finish; then fail naming the holder. */
 export async function acquireLock(stateDir: string, command: string, waitMs = 10_000): Promise<Lock> {
   await mkdir(stateDir, { recursive: true });
@@ -77,7 +98,7 @@ export async function acquireLock(stateDir: string, command: string, waitMs = 10
     const owner = await readOwner(path);
     if (owner && owner.host === me.host && !alive(owner.pid)) {
       // The owner died without releasing (crash, SIGKILL): the lock is stale.
-      await rm(path, { force: true });
+      await takeOverStale(path, owner);
       continue;
     }
     if (owner === null) {

@@ -53,6 +53,30 @@ describe('reconciler lock', () => {
     await lock.release();
   });
 
+  it('lets exactly one of many contenders take over a stale lock at a time', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, ['-e', '0']);
+    const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid ?? 0)));
+    writeFileSync(
+      join(dir, 'lock'),
+      JSON.stringify({ pid: deadPid, host: hostname(), command: 'crashed', since: new Date().toISOString() }),
+    );
+    let holders = 0;
+    let most = 0;
+    await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(async (i) => {
+        const lock = await acquireLock(dir, `contender ${i}`, 10_000);
+        holders++;
+        most = Math.max(most, holders);
+        await new Promise((r) => setTimeout(r, 30));
+        holders--;
+        await lock.release();
+      }),
+    );
+    expect(most).toBe(1);
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+  });
+
   it('takes over a lock whose owner process is gone', async () => {
     const dir = tempDir();
     const child = spawn(process.execPath, ['-e', '0']);
