@@ -340,7 +340,19 @@ export function plan(input: PlanInput): Plan {
   };
 
   for (const agent of local.filter((a) => !a.enabled)) {
-    retire(agentUnitName(agent.name), agent.name, 'agent is disabled in the manifest');
+    const unit = agentUnitName(agent.name);
+    retire(unit, agent.name, 'agent is disabled in the manifest');
+    // A session with no running unit to end it (started by hand, or its stop failed): end it directly.
+    const session = observed.tmux.sockets[agent.socketName]?.sessions.includes(agent.name) ?? false;
+    if (session && !active(unit)) {
+      kills.push({
+        kind: 'kill-session',
+        agent: agent.name,
+        socketName: agent.socketName,
+        session: agent.name,
+        reason: 'agent is disabled in the manifest',
+      });
+    }
   }
 
   const keepConvergence = new Set(

@@ -554,6 +554,14 @@ describe('planner: agents the manifest disables', () => {
     expect(lines(planFor(disabled, stopped))).toEqual([]);
   });
 
+  it("ends a disabled agent's session that no running unit would end (started by hand, or a failed stop)", () => {
+    const stopped = applyInMemory(disabled, running, planFor(disabled, running));
+    const byHand = observedBuilder(stopped).session(SOCKET, 'old', { pid: 4747 }).build();
+    expect(lines(planFor(disabled, byHand))).toEqual([
+      { kind: 'kill-session', target: `${SOCKET}:old`, reason: 'agent is disabled in the manifest' },
+    ]);
+  });
+
   it('when every agent is disabled, the holder is neither enabled nor started, and linger is not nagged', () => {
     const none = fleet([agent('old', { enabled: false })]);
     const p = planFor(none, observedBuilder().linger(false).build());
