@@ -67,22 +67,35 @@ export async function observeFor(
 }
 
 /**
- * Crash-loop back-off policy. `FLEET_BACKOFF_INITIAL_SECONDS` / `FLEET_BACKOFF_MAX_SECONDS` /
- * `FLEET_BACKOFF_RESET_SECONDS` override the defaults (10 s doubling to 5 min, reset after 2 healthy minutes).
+ * Crash-loop back-off policy: the manifest's `reconcile.backoff` (default 10 s doubling to 5 min, reset after 2
+ * healthy minutes), each value overridable by `FLEET_BACKOFF_INITIAL_SECONDS` / `FLEET_BACKOFF_MAX_SECONDS` /
+ * `FLEET_BACKOFF_RESET_SECONDS` in the environment (for tests and emergencies).
  */
-export function backoffPolicy(env: NodeJS.ProcessEnv = process.env): BackoffPolicy {
-  const seconds = (name: string, fallbackMs: number): number => {
+export function backoffPolicy(env: NodeJS.ProcessEnv = process.env, desired?: DesiredFleet): BackoffPolicy {
+  const fromManifest = desired?.reconcile.backoff;
+  const seconds = (name: string, manifestSeconds: number | undefined, fallbackMs: number): number => {
     const raw = env[name];
-    if (raw === undefined || raw === '') return fallbackMs;
+    if (raw === undefined || raw === '') {
+      return manifestSeconds === undefined ? fallbackMs : Math.round(manifestSeconds * 1000);
+    }
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0)
+    if (!Number.isFinite(n) || n <= 0) {
       throw new UserError(`${name} must be a positive number of seconds, got "${raw}"`);
+    }
     return Math.round(n * 1000);
   };
   return {
-    initialMs: seconds('FLEET_BACKOFF_INITIAL_SECONDS', DEFAULT_BACKOFF.initialMs),
-    maxMs: seconds('FLEET_BACKOFF_MAX_SECONDS', DEFAULT_BACKOFF.maxMs),
-    resetAfterMs: seconds('FLEET_BACKOFF_RESET_SECONDS', DEFAULT_BACKOFF.resetAfterMs),
+    initialMs: seconds(
+      'FLEET_BACKOFF_INITIAL_SECONDS',
+      fromManifest?.initialSeconds,
+      DEFAULT_BACKOFF.initialMs,
+    ),
+    maxMs: seconds('FLEET_BACKOFF_MAX_SECONDS', fromManifest?.maxSeconds, DEFAULT_BACKOFF.maxMs),
+    resetAfterMs: seconds(
+      'FLEET_BACKOFF_RESET_SECONDS',
+      fromManifest?.resetSeconds,
+      DEFAULT_BACKOFF.resetAfterMs,
+    ),
   };
 }
 
@@ -104,7 +117,7 @@ export function planInput(
     convergence: assets.convergence,
     invocation: fleetInvocation(paths),
     prune,
-    backoff: backoffPolicy(env),
+    backoff: backoffPolicy(env, desired),
   };
 }
 
@@ -169,7 +182,7 @@ export function printResults(result: ApplyResult, json: boolean): void {
 
 /** Apply under the lock (taken by the caller) and journal the run. */
 export async function applyAndJournal(
-  session: Pick<Session, 'paths' | 'runner' | 'observed'>,
+  session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired'>,
   plan: Plan,
   command: string,
   json: boolean,
@@ -179,7 +192,7 @@ export async function applyAndJournal(
   for (const name of plan.backoffResets) delete state.backoff[name];
   const result = await applyPlan(plan.actions, {
     runner: session.runner,
-    backoff: backoffPolicy(),
+    backoff: backoffPolicy(process.env, session.desired),
     stateDir: session.paths.stateDir,
     state,
     nowMs: session.observed.nowMs,
@@ -371,7 +384,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
     }
     if (!o.json) process.stdout.write(`Applying ${file}:\n`);
     const result = await applyAndJournal(
-      { paths, runner, observed },
+      { paths, runner, observed, desired },
       saved.plan,
       `fleet apply ${file}`,
       o.json,

@@ -32,7 +32,12 @@ export const DEFAULT_HEARTBEAT: HeartbeatPolicy = {
   graceSeconds: 60,
   respawnOnStale: false,
 };
-export const DEFAULT_RECONCILE: ReconcileSettings = { mode: 'none', intervalSeconds: 120 };
+export const DEFAULT_BACKOFF_SECONDS = { initialSeconds: 10, maxSeconds: 300, resetSeconds: 120 };
+export const DEFAULT_RECONCILE: ReconcileSettings = {
+  mode: 'none',
+  intervalSeconds: 120,
+  backoff: DEFAULT_BACKOFF_SECONDS,
+};
 
 /** `~` and `~/x` -> the user's home; the result is normalized (no `..`, no trailing slash). */
 export function expandHome(path: string, userHome: string): string {
@@ -93,6 +98,11 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       reconcile = {
         mode: roster.reconcile.mode ?? DEFAULT_RECONCILE.mode,
         intervalSeconds: roster.reconcile.interval_seconds ?? DEFAULT_RECONCILE.intervalSeconds,
+        backoff: {
+          initialSeconds: roster.reconcile.backoff?.initial_seconds ?? DEFAULT_BACKOFF_SECONDS.initialSeconds,
+          maxSeconds: roster.reconcile.backoff?.max_seconds ?? DEFAULT_BACKOFF_SECONDS.maxSeconds,
+          resetSeconds: roster.reconcile.backoff?.reset_seconds ?? DEFAULT_BACKOFF_SECONDS.resetSeconds,
+        },
       };
     }
 

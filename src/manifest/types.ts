@@ -43,6 +43,10 @@ export interface RawRoster {
   };
   defaults?: { working_directory?: string | null; heartbeat?: RawHeartbeat };
   runtimes?: Record<string, RawRuntime>;
-  reconcile?: { mode?: 'none' | 'timer' | 'watch'; interval_seconds?: number };
+  reconcile?: {
+    mode?: 'none' | 'timer' | 'watch';
+    interval_seconds?: number;
+    backoff?: { initial_seconds?: number; max_seconds?: number; reset_seconds?: number };
+  };
   agents?: RawAgent[];
 }

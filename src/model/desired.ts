@@ -58,6 +58,8 @@ export interface ReconcileSettings {
   mode: ConvergenceMode;
   /** Timer interval in seconds (default 120). */
   intervalSeconds: number;
+  /** Crash-loop back-off, in seconds (defaults 10, 300, 120); absent = the defaults. */
+  backoff?: { initialSeconds: number; maxSeconds: number; resetSeconds: number };
 }
 
 export interface DesiredSocket {

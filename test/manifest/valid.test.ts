@@ -49,7 +49,11 @@ describe('shipped examples', () => {
       },
     ]);
     expect(fleet.sockets).toEqual([{ socketName: '', holderSession: '_holder' }]);
-    expect(fleet.reconcile).toEqual({ mode: 'none', intervalSeconds: 120 });
+    expect(fleet.reconcile).toEqual({
+      mode: 'none',
+      intervalSeconds: 120,
+      backoff: { initialSeconds: 10, maxSeconds: 300, resetSeconds: 120 },
+    });
     expect(fleet.tenantId).toBeNull();
   });
 
@@ -264,7 +268,7 @@ describe('normalization edge cases (test/fixtures/manifests/edge)', () => {
 
   it('reconcile from the one file that sets it; tenant from the one file that names one', async () => {
     const fleet = await loadDesired([EDGE], CTX);
-    expect(fleet.reconcile).toEqual({ mode: 'timer', intervalSeconds: 600 });
+    expect(fleet.reconcile).toMatchObject({ mode: 'timer', intervalSeconds: 600 });
     expect(fleet.tenantId).toBe('t1');
     expect(agent(fleet, 'zed').tenantId).toBeNull();
   });
