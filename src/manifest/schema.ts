@@ -4,8 +4,10 @@
  * semantic.ts so their messages can say what is wrong in the operator's terms.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
+import { AJV_OPTIONS } from './schema-options.js';
 import { InternalError, type Diagnostic } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { diagnosticAt, displayPath, locate, type ParsedManifest, type PathSegment } from './parse.js';
@@ -17,8 +19,25 @@ export function rosterSchemaPath(): string {
 // Compiled once per process: watch mode calls loadDesired on every edit, and compiling costs milliseconds.
 let cachedValidator: ValidateFunction | undefined;
 
+const requireHere = createRequire(import.meta.url);
+
+/** The validator generated at build time (scripts/build-validator.mjs), when this runs from dist/. */
+function prebuilt(): ValidateFunction | undefined {
+  try {
+    return requireHere('./roster-validator.generated.cjs') as ValidateFunction;
+  } catch {
+    return undefined;
+  }
+}
+
 export function rosterValidator(): ValidateFunction {
   if (cachedValidator) return cachedValidator;
+  cachedValidator = prebuilt() ?? compileValidator();
+  return cachedValidator;
+}
+
+/** Compile the shipped schema now (loads ajv's compiler: only when no prebuilt validator is there). */
+export function compileValidator(): ValidateFunction {
   const path = rosterSchemaPath();
   let schema: unknown;
   try {
@@ -27,9 +46,8 @@ export function rosterValidator(): ValidateFunction {
     // The schema ships with the package; if it is missing the installation is broken, not the manifest.
     throw new InternalError(`cannot read the roster schema ${path}`, { cause: error });
   }
-  const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
-  cachedValidator = ajv.compile(schema as object);
-  return cachedValidator;
+  const { Ajv } = requireHere('ajv') as { Ajv: typeof AjvClass };
+  return new Ajv(AJV_OPTIONS).compile(schema as object);
 }
 
 /** Schema diagnostics for one parsed manifest (whose YAML is sound). */
