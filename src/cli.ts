@@ -4,10 +4,7 @@
 import { Command, Option } from 'commander';
 import type { PathFlags } from './paths.js';
 
-export interface GlobalOptions extends PathFlags {
-  /** Allow only these hosts' agents to be acted on; default: this machine's hostname. */
-  host?: string | undefined;
-}
+export type GlobalOptions = PathFlags;
 
 export interface ReconcileOptions extends GlobalOptions {
   dryRun: boolean;

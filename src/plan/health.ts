@@ -188,8 +188,8 @@ function agentPane(observed: Observed, agent: DesiredAgent): ObservedPane | null
   return socket.panes.find((p) => p.session === agent.name) ?? null;
 }
 
-function isLocal(agent: DesiredAgent, hostname: string): boolean {
-  // No host, this machine's name (short or fully qualified), or loopback: the same rule the planner applies.
+/** Whether an agent runs on this machine: no host, this machine's name (short or fully qualified), or loopback. */
+export function isLocalAgent(agent: DesiredAgent, hostname: string): boolean {
   if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
   const short = (h: string): string => h.split('.')[0] ?? h;
   return agent.host === hostname || short(agent.host) === short(hostname);
@@ -263,7 +263,7 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
   const runtime = runtimeSpec ?? builtinRuntime(agent.runtime, observed);
   const unitName = agentUnitName(agent.name);
   const unit = observed.systemd.ok ? observed.systemd.units[unitName] : undefined;
-  const local = isLocal(agent, observed.hostname);
+  const local = isLocalAgent(agent, observed.hostname);
   const tmuxKnown = observed.tmux.ok && observed.tmux.sockets[agent.socketName] !== undefined;
   const pane = local ? agentPane(observed, agent) : null;
   const socket = observed.tmux.sockets[agent.socketName];

@@ -35,7 +35,7 @@ import {
   type FleetInvocation,
 } from '../render/convergence.js';
 import { observedDigest, sha256 } from './digest.js';
-import { agentStatus, type AgentStatus } from './health.js';
+import { agentStatus, isLocalAgent, type AgentStatus } from './health.js';
 
 export interface PlanInput {
   desired: DesiredFleet;
@@ -56,13 +56,6 @@ export interface PlanInput {
 
 /** File modes the reconciler writes with. Env files may hold the operator's secrets. */
 const ENV_MODE = 0o600;
-
-export function isLocalAgent(agent: DesiredAgent, hostname: string): boolean {
-  // No host, or this machine's name (short or fully qualified), or the conventional loopback names.
-  if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
-  const short = hostname.split('.')[0];
-  return agent.host === hostname || agent.host === short || agent.host.split('.')[0] === short;
-}
 
 function fileAction(
   file: RenderedFile | { path: string; content: string; mode: number; role: 'env' },
