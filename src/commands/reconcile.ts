@@ -23,7 +23,7 @@ import { planToJson } from '../render/plan-json.js';
 import { actionTarget, renderPlanText, summaryLine } from '../render/plan-text.js';
 import type { RenderContext } from '../render/units.js';
 import { applyPlan, type ApplyResult } from '../apply/executor.js';
-import { acquireLock, type Lock } from '../apply/lock.js';
+import { acquireLock } from '../apply/lock.js';
 import { appendJournal, type JournalEntry } from '../apply/journal.js';
 import { writeFileAtomic } from '../apply/atomic.js';
 
@@ -169,8 +169,8 @@ function colorOk(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 }
 
-export function printResults(result: ApplyResult, json: boolean): void {
-  if (json) return;
+/** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */
+export function printResults(result: ApplyResult): void {
   const failed = result.results.filter((r) => r.outcome !== 'done');
   if (failed.length > 0) {
     process.stderr.write(
@@ -265,12 +265,12 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   }
   const paths = resolvePaths(o);
   // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
-  await loadDesired([paths.manifests], hostContext(paths));
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
   preflight();
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await acquireLock(paths.stateDir, command);
   try {
-    const s = await makeSession(o, o.prune);
+    const s = await planFor(desired, paths, o.prune, createRunner());
     if (!o.json) {
       process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
       if (s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
@@ -278,7 +278,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     const result = await converge(s, command, o.json);
     if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
     else if (result) {
-      printResults(result, false);
+      printResults(result);
       if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
     }
     return result === null || result.ok ? 0 : 1;
@@ -390,11 +390,9 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
       o.json,
     );
     if (o.json) process.stdout.write(jsonResult(saved.plan, { dry_run: false }, result));
-    else printResults(result, false);
+    else printResults(result);
     return result.ok ? 0 : 1;
   } finally {
     await lock.release();
   }
 }
-
-export type { Lock };
