@@ -4,25 +4,16 @@
  * carries); exit 1 only when it cannot report: bad manifests (thrown, turned into one message by main), or
  * systemd/tmux unreachable (the report is still printed, with the problem, and the problem goes to stderr).
  */
-import { userInfo } from 'node:os';
 import type { GlobalOptions } from '../cli.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
-import { observe } from '../observe/index.js';
+import { currentUser, observe } from '../observe/index.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { renderPsJson, renderPsTable, type PsReport } from '../render/ps.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
-}
-
-function currentUser(): string | null {
-  try {
-    return userInfo().username;
-  } catch {
-    return null;
-  }
 }
 
 /** Build the report without printing (for tests and other commands). */

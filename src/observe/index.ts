@@ -31,7 +31,8 @@ export interface ObserveInput {
   user?: string | null;
 }
 
-function currentUser(): string | null {
+/** This process's user name, or null when the system cannot say (no passwd entry in a container). */
+export function currentUser(): string | null {
   try {
     return userInfo().username;
   } catch {
