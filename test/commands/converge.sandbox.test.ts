@@ -237,12 +237,14 @@ describeSandbox('crash-loop back-off', (sandbox) => {
     writeRoster(sb, roster(socket, ['  - name: crashy\n    runtime: stub\n    command: "exit 3"']));
     const env = { FLEET_BACKOFF_INITIAL_SECONDS: '1', FLEET_BACKOFF_MAX_SECONDS: '60' };
     let runs = 0;
+    let deferredRuns = 0;
     let sawBackoff = false;
     const deadline = Date.now() + 9_000;
     while (Date.now() < deadline) {
       const r = await fleet(sb, ['reconcile'], env);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       runs++;
+      if (r.stdout.includes('Deferred by crash-loop back-off')) deferredRuns++;
       const ps = await fleet(sb, ['ps', '--json'], env);
       const doc = JSON.parse(ps.stdout) as { agents: { name: string; flags: string[] }[] };
       if (doc.agents.find((a) => a.name === 'crashy')?.flags.includes('BACKOFF')) sawBackoff = true;
@@ -252,7 +254,9 @@ describeSandbox('crash-loop back-off', (sandbox) => {
       .filter((e) => e.actions.some((a) => a.kind === 'respawn'))
       .map((e) => Date.parse(e.started_at));
     expect(attempts.length).toBeGreaterThanOrEqual(3);
-    expect(attempts.length).toBeLessThan(runs / 2);
+    // Not on every resync: runs that found the pane dead and held back are the proof, whatever the machine's speed.
+    expect(deferredRuns).toBeGreaterThanOrEqual(2);
+    expect(attempts.length).toBeLessThan(runs);
     const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] ?? 0));
     // 1 s, 2 s, 4 s, ...: every gap at least its nominal length, and growing.
     gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(1000 * 2 ** i - 50));
