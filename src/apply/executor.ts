@@ -259,15 +259,14 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     else failedAgents.add(agent);
   };
 
+  const notRun = (a: Action) =>
+    record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+
   for (const step of steps(actions)) {
     if ('single' in step) {
       const a = step.single;
       if (blocked(a)) {
-        record({
-          action: a,
-          outcome: 'not-run',
-          message: `not run: ${pastTense(a)} (an earlier action failed)`,
-        });
+        notRun(a);
         continue;
       }
       try {
@@ -280,11 +279,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     }
     const runnable = step.actions.filter((a) => !blocked(a));
     for (const a of step.actions.filter((x) => blocked(x))) {
-      record({
-        action: a,
-        outcome: 'not-run',
-        message: `not run: ${pastTense(a)} (an earlier action failed)`,
-      });
+      notRun(a);
     }
     if (runnable.length === 0) continue;
     const verb = step.batch === 'respawn' ? 'restart' : step.batch;
@@ -296,11 +291,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       for (const a of runnable) {
         // A global failure earlier in this same batch (the holder) blocks the rest of it, as it would a later step.
         if (blocked(a)) {
-          record({
-            action: a,
-            outcome: 'not-run',
-            message: `not run: ${pastTense(a)} (an earlier action failed)`,
-          });
+          notRun(a);
           continue;
         }
         try {

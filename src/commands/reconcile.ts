@@ -157,12 +157,16 @@ export function pending(plan: Plan): boolean {
  */
 export async function converge(s: Session, command: string, json: boolean): Promise<ApplyResult | null> {
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, json);
-  if (s.plan.backoffResets.length > 0) {
-    const state = structuredClone(s.observed.state);
-    for (const name of s.plan.backoffResets) delete state.backoff[name];
-    await writeState(s.paths.stateDir, state);
-  }
+  if (s.plan.backoffResets.length > 0)
+    await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
+}
+
+/** The state file's content once the plan's expired back-off records are dropped (the observed state is kept). */
+function stateAfterResets(observed: Observed, plan: Plan): Observed['state'] {
+  const state = structuredClone(observed.state);
+  for (const name of plan.backoffResets) delete state.backoff[name];
+  return state;
 }
 
 function colorOk(): boolean {
@@ -188,8 +192,7 @@ export async function applyAndJournal(
   json: boolean,
 ): Promise<ApplyResult> {
   const started = new Date();
-  const state = structuredClone(session.observed.state);
-  for (const name of plan.backoffResets) delete state.backoff[name];
+  const state = stateAfterResets(session.observed, plan);
   const result = await applyPlan(plan.actions, {
     runner: session.runner,
     backoff: backoffPolicy(process.env, session.desired),

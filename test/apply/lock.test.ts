@@ -16,6 +16,16 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A lock left behind by a reconciler that died: its owner pid is a process that has exited. */
+async function writeStaleLock(dir: string): Promise<void> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid ?? 0)));
+  writeFileSync(
+    join(dir, 'lock'),
+    JSON.stringify({ pid: deadPid, host: hostname(), command: 'crashed', since: new Date().toISOString() }),
+  );
+}
+
 describe('reconciler lock', () => {
   it('lets one holder in, makes the second wait, then fail naming the holder', async () => {
     const dir = tempDir();
@@ -55,12 +65,7 @@ describe('reconciler lock', () => {
 
   it('lets exactly one of many contenders take over a stale lock at a time', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, ['-e', '0']);
-    const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid ?? 0)));
-    writeFileSync(
-      join(dir, 'lock'),
-      JSON.stringify({ pid: deadPid, host: hostname(), command: 'crashed', since: new Date().toISOString() }),
-    );
+    await writeStaleLock(dir);
     let holders = 0;
     let most = 0;
     await Promise.all(
@@ -79,12 +84,7 @@ describe('reconciler lock', () => {
 
   it('takes over a lock whose owner process is gone', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, ['-e', '0']);
-    const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid ?? 0)));
-    writeFileSync(
-      join(dir, 'lock'),
-      JSON.stringify({ pid: deadPid, host: hostname(), command: 'crashed', since: new Date().toISOString() }),
-    );
+    await writeStaleLock(dir);
     const lock = await acquireLock(dir, 'fresh', 200);
     expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({ command: 'fresh' });
     await lock.release();

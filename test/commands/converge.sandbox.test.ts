@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/fleet.js';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
 
@@ -48,21 +49,6 @@ async function sessions(sb: Sandbox, socket: string): Promise<Map<string, { pid:
     out.set(name ?? '', { pid: Number(pid), dead: dead === '1' });
   }
   return out;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null>,
-  ms: number,
-  extra = () => '',
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${extra()}`);
-    await sleep(250);
-  }
 }
 
 interface Journal {

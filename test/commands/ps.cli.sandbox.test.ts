@@ -2,11 +2,11 @@
  * The real `fleet ps` binary in the sandbox: it changes nothing, its JSON is the documented document, and the
  * conditions an operator can hit (no tmux, a bad manifest) read as one clear line, never a stack.
  */
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { runFleet } from '../helpers/cli.js';
+import { snapshotTree } from '../helpers/snapshot.js';
 import {
   installAgentTemplate,
   uniqueSocket,
@@ -16,29 +16,6 @@ import {
   writeRoster,
 } from '../helpers/fleet.js';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
-
-/** Every file, directory and symlink under `dir`: type, mode and content hash (times are not compared). */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const name of (await readdir(d)).sort()) {
-      const path = join(d, name);
-      const st = await lstat(path);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out[path] = `link ${await readlink(path)}`;
-      else if (st.isDirectory()) {
-        out[path] = `dir ${mode}`;
-        await walk(path);
-      } else if (st.isFile()) {
-        out[path] = `file ${mode} ${createHash('sha256')
-          .update(await readFile(path))
-          .digest('hex')}`;
-      } else out[path] = `other ${mode}`;
-    }
-  };
-  await walk(dir);
-  return out;
-}
 
 async function machine(sb: Sandbox, socket: string): Promise<unknown> {
   const units = await sb.systemctl('list-units', '--all', '-o', 'json', 'mosaic-*');
@@ -59,7 +36,7 @@ async function machine(sb: Sandbox, socket: string): Promise<unknown> {
     '#{session_name} #{pane_pid} #{pane_dead} #{session_created}',
   );
   return {
-    home: await tree(sb.paths.userHome),
+    home: snapshotTree(sb.paths.userHome),
     units: JSON.parse(units.stdout) as unknown,
     unitFiles: JSON.parse(files.stdout) as unknown,
     enabled: enabled.stdout,

@@ -7,6 +7,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { waitFor } from '../helpers/fleet.js';
 import { createRunner, type RunResult } from '../../src/exec.js';
 import { packageRoot } from '../../src/paths.js';
 import { exactSession, exactWindow } from '../../src/render/names.js';
@@ -128,16 +129,6 @@ async function exitStatus(socket: string, name: string, dead: { status: string }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return 'unknown';
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | null, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('start-agent-session.sh', () => {

@@ -91,6 +91,8 @@ export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
   timeoutMs = 10_000,
+  /** More to say on a timeout (e.g. a watcher's output so far). */
+  detail: () => string = () => '',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -102,7 +104,10 @@ export async function waitFor<T>(
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+      const more = detail();
+      throw new Error(
+        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}${more ? `\n${more}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

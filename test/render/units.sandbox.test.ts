@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/fleet.js';
 import { loadAssets } from '../../src/assets.js';
 import { parseEnvFile, renderEnvFile } from '../../src/render/env.js';
 import { renderFrameworkFiles } from '../../src/render/framework.js';
@@ -31,16 +32,6 @@ async function install(files: Array<Pick<RenderedFile, 'path' | 'content' | 'mod
     await mkdir(dirname(file.path), { recursive: true });
     await writeFile(file.path, file.content);
     await chmod(file.path, file.mode);
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null> | T | null, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -179,7 +170,11 @@ describeSandbox('rendered units and env files under a real systemd user manager'
 
     // The stub got MOSAIC_HOME and its interval from the env file, through tmux, and beats.
     const hbPath = `${ctx.mosaicHome}/fleet/run/coder0.hb`;
-    const hb = await waitFor('a heartbeat', () => (existsSync(hbPath) ? readFileSync(hbPath, 'utf8') : null));
+    const hb = await waitFor(
+      'a heartbeat',
+      () => (existsSync(hbPath) ? readFileSync(hbPath, 'utf8') : null),
+      15_000,
+    );
     expect(hb).toMatch(/^ts=\d+\npid=\d+\nmodel=test model\n$/);
 
     // Restarting the holder must not take the agents' tmux server down with it (KillMode=process).
