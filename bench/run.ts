@@ -22,7 +22,7 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadAssets } from '../src/assets.js';
-import { planInput } from '../src/commands/reconcile.js';
+import { planInput } from '../src/engine/session.js';
 import { createRunner, type RecordedCommand, type Runner } from '../src/exec.js';
 import { loadDesired } from '../src/manifest/load.js';
 import { observe } from '../src/observe/index.js';

@@ -58,7 +58,7 @@ async function readAssets(root: string): Promise<Assets> {
   let scripts: string[];
   try {
     scripts = (await readdir(join(root, 'framework', 'tools', 'fleet')))
-      .filter((f) => f.endsWith('.sh'))
+      .filter((f) => /\.(sh|json|ts)$/.test(f))
       .sort();
   } catch (error) {
     throw new InternalError(`package directory ${join(root, 'framework', 'tools', 'fleet')} cannot be read`, {

@@ -41,11 +41,12 @@ export function buildCli(): Command {
   program
     .command('ps')
     .description('what is really running, one row per agent (read-only)')
+    .argument('[agent...]', 'show only these agents')
     .option('--json', 'one JSON document on stdout', false)
-    .action(async (_opts: unknown, cmd: Command) => {
+    .action(async (agents: string[], _opts: unknown, cmd: Command) => {
       const { psCommand } = await import('./commands/ps.js');
       const o = cmd.optsWithGlobals<GlobalOptions & { json: boolean }>();
-      process.exitCode = await psCommand(o);
+      process.exitCode = await psCommand({ ...o, agents });
     });
 
   program

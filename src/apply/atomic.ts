@@ -3,23 +3,40 @@
  * leaves either the old file or the new one, never half of one; the next run converges.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
 
-export async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
+/**
+ * With `root` (the Mosaic home, or the unit directory for a unit file), no symbolic link between `root` and the
+ * file, nor the file itself, is followed or replaced: the write is refused with an error naming the link
+ * (src/apply/safe-path.ts). Without it (a path the operator chose, e.g. `fleet plan --out`), only the file itself
+ * must not be a link.
+ */
+export async function writeFileAtomic(
+  path: string,
+  content: string,
+  mode: number,
+  root?: string,
+): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  if (root === undefined) await mkdir(dir, { recursive: true });
+  else await mkdirNoFollow(root, dir);
+  await assertNoLink(root ?? dir, path);
   const tmp = join(dir, `.${basename(path)}.fleet-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const fh = await open(tmp, 'wx', mode);
+    // O_EXCL never opens an existing file (nor follows a link planted at the temp name).
+    const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, mode);
     try {
       await fh.writeFile(content, 'utf8');
+      // The umask may have narrowed the mode given to open(); set exactly what was meant, on the open file.
+      await fh.chmod(mode);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    // The umask may have narrowed the mode given to open(); set exactly what was meant.
-    await chmod(tmp, mode);
+    // rename() replaces whatever stands at `path` and never follows a link there.
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });

@@ -3,7 +3,7 @@
  * for many units). Every executor checks before it acts; a failed action stops the actions that depend on it, and
  * the result says what was done and what was not. The next run converges from wherever this one stopped.
  */
-import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertNever, UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
@@ -11,11 +11,22 @@ import type { ReconcilerState } from '../model/observed.js';
 import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
 import { sha256 } from '../plan/digest.js';
 import { exactSession, socketArgs } from '../render/names.js';
+import { parseEnvFile } from '../render/env.js';
+import { describeSocket, OWNER_FORMAT, parseSessionMarkers } from '../observe/tmux.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { writeFileAtomic } from './atomic.js';
 import { WATCH_SERVICE } from '../render/convergence.js';
-import type { ActionOutcome } from './journal.js';
-import { writeState } from './state.js';
+import { journalPath, type ActionOutcome } from './journal.js';
+import {
+  findLinks,
+  homeOfStateDir,
+  mkdirNoFollow,
+  readNoFollow,
+  refuseLinks,
+  rootFor,
+  type FoundLink,
+} from './safe-path.js';
+import { statePath, writeState } from './state.js';
 
 export interface ApplyContext {
   runner: Runner;
@@ -27,6 +38,11 @@ export interface ApplyContext {
   backoff: BackoffPolicy;
   /** Called after each action completes (progress output, watch-mode log lines). */
   onResult?: (result: ActionResult) => void;
+  /**
+   * Where the no-link rule starts for the paths the actions name (src/apply/safe-path.ts): default the Mosaic
+   * home (the state directory's). A path below none of them (a unit file) is checked from its own directory.
+   */
+  roots?: readonly string[];
 }
 
 export interface ActionResult {
@@ -126,12 +142,88 @@ function agentOf(a: Action): string | null {
 }
 
 async function currentContent(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+  const r = await readNoFollow(path);
+  if (r.kind === 'link') refuseLinks([r.link]);
+  if (r.kind === 'other') throw new Error(`${path} is not a regular file`);
+  return r.kind === 'file' ? r.content : null;
+}
+
+function rootsOf(ctx: ApplyContext): readonly string[] {
+  return ctx.roots ?? [homeOfStateDir(ctx.stateDir)];
+}
+
+/**
+ * Before the first action: every path the actions write, archive, back up or journal to, and every directory
+ * on the way from its root, must be no symbolic link. One is refused (LinkRefusedError, naming it) before
+ * anything is written; the executors check again as they act, and open files with O_NOFOLLOW.
+ */
+async function refuseLinksOnTheWay(actions: readonly Action[], ctx: ApplyContext): Promise<void> {
+  const roots = rootsOf(ctx);
+  const home = homeOfStateDir(ctx.stateDir);
+  const checks: [string, string][] = [
+    [home, statePath(ctx.stateDir)],
+    [home, journalPath(ctx.stateDir)],
+  ];
+  for (const a of actions) {
+    if (a.kind === 'write-file') {
+      checks.push([rootFor(a.path, roots), a.path]);
+      if (a.backup) checks.push([home, join(ctx.stateDir, 'backups')]);
+    } else if (a.kind === 'archive-file') {
+      checks.push([rootFor(a.path, roots), a.path], [rootFor(a.to, roots), a.to]);
+    }
   }
+  const found: FoundLink[] = [];
+  for (const [root, path] of checks) {
+    for (const l of await findLinks(root, [path])) if (!found.some((f) => f.path === l.path)) found.push(l);
+  }
+  refuseLinks(found);
+}
+
+/** The socket an env file tells its agent to use; null when it names none. */
+function envSocket(content: string): string | null {
+  return parseEnvFile(content).entries.get('MOSAIC_TMUX_SOCKET') ?? null;
+}
+
+/** Remember that `agent`'s sessions live on `socket` (the only servers where the reconciler may end them). */
+function recordSocket(ctx: ApplyContext, agent: string, socket: string): void {
+  const all = (ctx.state.sessionSockets ??= {});
+  const used = all[agent] ?? [];
+  if (!used.includes(socket)) all[agent] = [...used, socket].sort();
+}
+
+function forgetSockets(ctx: ApplyContext, agent: string, socket?: string): void {
+  const all = ctx.state.sessionSockets;
+  if (all?.[agent] === undefined) return;
+  const left = socket === undefined ? [] : all[agent].filter((s) => s !== socket);
+  if (left.length > 0) all[agent] = left;
+  else delete all[agent];
+  if (Object.keys(all).length === 0) delete ctx.state.sessionSockets;
+}
+
+/**
+ * Check before ending a session: it must still carry the marker the plan saw (the fleet's own), so a same-named
+ * session that took its place since is spared. Returns false when the session is already gone.
+ */
+async function stillOwned(a: Extract<Action, { kind: 'kill-session' }>, ctx: ApplyContext): Promise<boolean> {
+  if (a.owner === undefined) return true;
+  const r = await ctx.runner.run(['tmux', ...socketArgs(a.socketName), 'list-sessions', '-F', OWNER_FORMAT], {
+    kind: 'read',
+    reject: false,
+    env: { TMUX: undefined },
+  });
+  if (r.exitCode !== 0) {
+    if (/no server running|error connecting/i.test(r.stderr)) return false;
+    throw new Error(`tmux list-sessions failed: ${r.stderr.trim()}`);
+  }
+  const marker = parseSessionMarkers(r.stdout).get(a.session);
+  if (marker === undefined) return false;
+  if (marker !== a.owner) {
+    throw new Error(
+      `session ${a.session} on ${describeSocket(a.socketName)} does not carry this fleet's marker ` +
+        `(${marker === '' ? 'none' : `it names ${marker}`}); left alone`,
+    );
+  }
+  return true;
 }
 
 function stampOf(ms: number): string {
@@ -147,32 +239,47 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
         throw new Error(`${a.path} changed since the plan was made; run reconcile again`);
       }
       let backupPath: string | undefined;
-      if (a.backup && a.before !== null) {
+      if (a.backup && now !== null) {
+        // The bytes just read (not a copy by path, which would follow a link): private, like the state dir.
         const dir = join(ctx.stateDir, 'backups');
-        await mkdir(dir, { recursive: true });
         backupPath = join(dir, `${basename(a.path)}.${stampOf(ctx.nowMs)}.bak`);
-        await copyFile(a.path, backupPath);
+        await writeFileAtomic(backupPath, now, 0o600, homeOfStateDir(ctx.stateDir));
       }
-      await writeFileAtomic(a.path, a.after, a.mode);
+      await writeFileAtomic(a.path, a.after, a.mode, rootFor(a.path, rootsOf(ctx)));
       ctx.state.written[a.path] = sha256(a.after);
+      if (a.role === 'env' && a.agent !== null) {
+        const socket = envSocket(a.after);
+        if (socket !== null) recordSocket(ctx, a.agent, socket);
+      }
       return backupPath === undefined ? {} : { backupPath };
     }
     case 'archive-file': {
-      const exists = await stat(a.path).then(
+      const roots = rootsOf(ctx);
+      const exists = await lstat(a.path).then(
         () => true,
         () => false,
       );
       if (!exists) return {};
-      await mkdir(dirname(a.to), { recursive: true });
+      // Neither the file nor the archive may be (or lie behind) a link: a rename or copy would go through it.
+      refuseLinks([
+        ...(await findLinks(rootFor(a.path, roots), [a.path])),
+        ...(await findLinks(rootFor(a.to, roots), [a.to])),
+      ]);
+      await mkdirNoFollow(rootFor(a.to, roots), dirname(a.to));
       try {
         await rename(a.path, a.to);
       } catch (error) {
         // The unit dir and the Mosaic home may be on different filesystems: copy, then remove the original.
         if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-        await copyFile(a.path, a.to);
+        const r = await readNoFollow(a.path);
+        if (r.kind === 'link') refuseLinks([r.link]);
+        if (r.kind !== 'file') throw new Error(`${a.path} is not a regular file`);
+        await writeFileAtomic(a.to, r.content, r.mode, rootFor(a.to, roots));
         await rm(a.path);
       }
       delete ctx.state.written[a.path];
+      // A pruned agent's env file is archived only after its session was ended (or never found): forget its sockets.
+      if (a.agent !== null && a.path.endsWith('.env')) forgetSockets(ctx, a.agent);
       return {};
     }
     case 'daemon-reload':
@@ -182,6 +289,10 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
       });
       return {};
     case 'kill-session': {
+      if (!(await stillOwned(a, ctx))) {
+        if (a.agent !== null) forgetSockets(ctx, a.agent, a.socketName);
+        return {};
+      }
       const r = await ctx.runner.run(
         ['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)],
         {
@@ -196,6 +307,7 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
       if (r.exitCode !== 0 && !/can't find session|no server running|error connecting/i.test(r.stderr)) {
         throw new Error(`tmux kill-session failed: ${r.stderr.trim()}`);
       }
+      if (a.agent !== null) forgetSockets(ctx, a.agent, a.socketName);
       return {};
     }
     case 'enable':
@@ -228,6 +340,7 @@ function message(error: unknown): string {
 }
 
 export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
+  await refuseLinksOnTheWay(actions, ctx);
   const results: ActionResult[] = [];
   // A failure blocks what depends on it: a global action (framework/unit file, daemon-reload, holder) blocks
   // everything after it; an agent's action blocks that agent's later actions.
@@ -235,6 +348,8 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
   const failedAgents = new Set<string>();
   const record = (r: ActionResult) => {
     results.push(r);
+    if (r.action.kind === 'respawn' && r.outcome === 'done')
+      recordSocket(ctx, r.action.agent, r.action.socketName);
     if (r.action.kind === 'respawn' && r.outcome !== 'not-run') {
       // A failed attempt counts too: a unit that cannot even restart must not be hammered either.
       const attempt = r.action.attempt;

@@ -2,8 +2,8 @@
  * The apply journal: one JSON line per run of apply (what, when, result), so an operator can see what the
  * reconciler did while nobody watched. Appended with O_APPEND; a torn last line is skipped on read.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { appendNoFollow, homeOfStateDir, readFileNoFollow } from './safe-path.js';
 
 export type ActionOutcome = 'done' | 'failed' | 'not-run';
 
@@ -33,18 +33,14 @@ export function journalPath(stateDir: string): string {
 }
 
 export async function appendJournal(stateDir: string, entry: JournalEntry): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
-  await appendFile(journalPath(stateDir), `${JSON.stringify(entry)}\n`, { mode: 0o644 });
+  // O_APPEND, and never through a link (journal.jsonl, fleet/reconciler/ or fleet/ as a link is refused).
+  await appendNoFollow(homeOfStateDir(stateDir), journalPath(stateDir), `${JSON.stringify(entry)}\n`, 0o644);
 }
 
 export async function readJournal(stateDir: string): Promise<JournalEntry[]> {
-  let text: string;
-  try {
-    text = await readFile(journalPath(stateDir), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  // A link is refused, not read: the journal is printed, and a link could make it print any file.
+  const text = await readFileNoFollow(journalPath(stateDir));
+  if (text === null) return [];
   const entries: JournalEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;

@@ -3,10 +3,12 @@
  * host and command; a lock whose owner process is gone (same host) is stale and taken over.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { link, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { assertNoLink, homeOfStateDir, mkdirNoFollow, openNoFollow, readFileNoFollow } from './safe-path.js';
 
 export interface LockOwner {
   pid: number;
@@ -31,7 +33,7 @@ function alive(pid: number): boolean {
 
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as Partial<LockOwner> | null;
+    const owner = JSON.parse((await readFileNoFollow(path)) ?? '') as Partial<LockOwner> | null;
     // Anything but an owner record is garbage (a torn write, a hand edit): treated like an unreadable file.
     if (typeof owner !== 'object' || owner === null || typeof owner.pid !== 'number') return null;
     return {
@@ -69,13 +71,16 @@ async function takeOverStale(path: string, dead: LockOwner): Promise<void> {
 
 /** Take the lock, waiting up to `waitMs` for another reconciler to finish; then fail naming the holder. */
 export async function acquireLock(stateDir: string, command: string, waitMs = 10_000): Promise<Lock> {
-  await mkdir(stateDir, { recursive: true });
+  // The lock is the first thing a run writes: fleet/ or fleet/reconciler/ as a link is refused here, before
+  // anything is created through it.
+  const home = homeOfStateDir(stateDir);
+  await mkdirNoFollow(home, stateDir);
   const path = join(stateDir, 'lock');
   const me: LockOwner = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      const fh = await open(path, 'wx', 0o644);
+      const fh = await openNoFollow(path, constants.O_CREAT | constants.O_EXCL, 0o644);
       try {
         await fh.writeFile(`${JSON.stringify(me)}\n`);
         await fh.sync();
@@ -95,6 +100,8 @@ export async function acquireLock(stateDir: string, command: string, waitMs = 10
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
+    // O_EXCL fails on a link as on a file; a link is nobody's lock: refuse it rather than wait, read or remove it.
+    await assertNoLink(home, path);
     const owner = await readOwner(path);
     if (owner && owner.host === me.host && !alive(owner.pid)) {
       // The owner died without releasing (crash, SIGKILL): the lock is stale.

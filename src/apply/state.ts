@@ -5,11 +5,18 @@
 import { join } from 'node:path';
 import type { ReconcilerState } from '../model/observed.js';
 import { writeFileAtomic } from './atomic.js';
+import { homeOfStateDir } from './safe-path.js';
 
 export function statePath(stateDir: string): string {
   return join(stateDir, 'state.json');
 }
 
 export async function writeState(stateDir: string, state: ReconcilerState): Promise<void> {
-  await writeFileAtomic(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`, 0o644);
+  // Never through a link: not state.json, not fleet/reconciler/, not fleet/ (src/apply/safe-path.ts).
+  await writeFileAtomic(
+    statePath(stateDir),
+    `${JSON.stringify(state, null, 2)}\n`,
+    0o644,
+    homeOfStateDir(stateDir),
+  );
 }

@@ -11,22 +11,46 @@ import { currentUser, observe } from '../observe/index.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { renderPsJson, renderPsTable, type PsReport } from '../render/ps.js';
+import { runtimePrograms } from '../plan/planner.js';
+import { UserError } from '../errors.js';
+import { hostname } from 'node:os';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
+  /** Only these agents (all when empty or absent); an unknown name is an error. */
+  agents?: string[];
 }
 
 /** Build the report without printing (for tests and other commands). */
-export async function psReport(o: GlobalOptions, runner: Runner = createRunner()): Promise<PsReport> {
+export async function psReport(
+  o: GlobalOptions & { agents?: string[] },
+  runner: Runner = createRunner(),
+): Promise<PsReport> {
   const paths = resolvePaths(o);
   const desired = await loadDesired([paths.manifests], hostContext(paths));
-  const observed = await observe({ paths, sockets: desired.sockets.map((s) => s.socketName) }, runner);
+  const only = new Set(o.agents ?? []);
+  const unknown = [...only].filter((n) => !desired.agents.some((a) => a.name === n));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `no agent named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in the manifests (${desired.sources.join(', ') || 'none found'})`,
+    );
+  }
+  const ctx = { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
+  const observed = await observe(
+    {
+      paths,
+      sockets: desired.sockets.map((s) => s.socketName),
+      programs: runtimePrograms(desired, ctx, hostname()),
+    },
+    runner,
+  );
+  const agents = fleetStatus(desired, observed).filter((a) => only.size === 0 || only.has(a.agent));
   return {
     nowMs: observed.nowMs,
     host: observed.hostname,
     tenantId: desired.tenantId,
     sources: desired.sources,
-    agents: fleetStatus(desired, observed),
+    agents,
     unmanaged: unmanagedSessions(desired, observed),
     problems: machineProblems(desired, observed, currentUser()),
   };

@@ -1,235 +1,50 @@
 /**
- * `fleet reconcile`, `fleet plan`, `fleet apply`: load -> observe -> plan -> render -> (apply + journal).
- * Orchestration only; the decisions are in src/plan/, the effects in src/apply/.
+ * `fleet reconcile`, `fleet plan`, `fleet apply`: parse options, call the engine (src/engine/), print.
+ * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
 import { readFile } from 'node:fs/promises';
-import { loadAssets, type Assets } from '../assets.js';
 import type { GlobalOptions, ReconcileOptions } from '../cli.js';
 import { UserError } from '../errors.js';
-import { createRunner, type Runner } from '../exec.js';
+import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
-import type { DesiredFleet } from '../model/desired.js';
-import type { Observed } from '../model/observed.js';
-import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION, type BackoffPolicy, type Plan } from '../model/plan.js';
-import { writeState } from '../apply/state.js';
-import { observe } from '../observe/index.js';
+import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
 import { preflight } from '../observe/preflight.js';
-import { join } from 'node:path';
-import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
-import type { FleetInvocation } from '../render/convergence.js';
+import { hostContext, resolvePaths } from '../paths.js';
 import { actionsDigest, observedDigest } from '../plan/digest.js';
-import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import { planToJson } from '../render/plan-json.js';
-import { actionTarget, renderPlanText, summaryLine } from '../render/plan-text.js';
-import type { RenderContext } from '../render/units.js';
-import { applyPlan, type ApplyResult } from '../apply/executor.js';
+import { renderPlanText, summaryLine } from '../render/plan-text.js';
+import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
-import { appendJournal, type JournalEntry } from '../apply/journal.js';
 import { writeFileAtomic } from '../apply/atomic.js';
-
-export interface Session {
-  paths: FleetPaths;
-  runner: Runner;
-  desired: DesiredFleet;
-  observed: Observed;
-  plan: Plan;
-}
-
-export function renderContext(paths: FleetPaths): RenderContext {
-  return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
-}
-
-/** How a unit runs this same reconciler: this node binary and this package's entry point, absolute. */
-export function fleetInvocation(paths: FleetPaths): FleetInvocation {
-  return { argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')], manifests: paths.manifests };
-}
-
-/** The systemd and tmux conditions a plan cannot be made (or applied) without. */
-export function requireTools(observed: Observed): void {
-  if (!observed.systemd.ok)
-    throw new UserError(observed.systemd.error ?? 'cannot reach the systemd user manager');
-  if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
-}
-
-export async function observeFor(
-  desired: DesiredFleet,
-  paths: FleetPaths,
-  runner: Runner,
-): Promise<Observed> {
-  return observe(
-    {
-      paths,
-      sockets: desired.sockets.map((s) => s.socketName),
-      dirs: desired.agents.map((a) => a.workingDirectory),
-    },
-    runner,
-  );
-}
-
-/**
- * Crash-loop back-off policy: the manifest's `reconcile.backoff` (default 10 s doubling to 5 min, reset after 2
- * healthy minutes), each value overridable by `FLEET_BACKOFF_INITIAL_SECONDS` / `FLEET_BACKOFF_MAX_SECONDS` /
- * `FLEET_BACKOFF_RESET_SECONDS` in the environment (for tests and emergencies).
- */
-export function backoffPolicy(env: NodeJS.ProcessEnv = process.env, desired?: DesiredFleet): BackoffPolicy {
-  const fromManifest = desired?.reconcile.backoff;
-  const seconds = (name: string, manifestSeconds: number | undefined, fallbackMs: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') {
-      return manifestSeconds === undefined ? fallbackMs : Math.round(manifestSeconds * 1000);
-    }
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) {
-      throw new UserError(`${name} must be a positive number of seconds, got "${raw}"`);
-    }
-    return Math.round(n * 1000);
-  };
-  return {
-    initialMs: seconds(
-      'FLEET_BACKOFF_INITIAL_SECONDS',
-      fromManifest?.initialSeconds,
-      DEFAULT_BACKOFF.initialMs,
-    ),
-    maxMs: seconds('FLEET_BACKOFF_MAX_SECONDS', fromManifest?.maxSeconds, DEFAULT_BACKOFF.maxMs),
-    resetAfterMs: seconds(
-      'FLEET_BACKOFF_RESET_SECONDS',
-      fromManifest?.resetSeconds,
-      DEFAULT_BACKOFF.resetAfterMs,
-    ),
-  };
-}
-
-/** Everything the pure planner needs, from the loaded pieces. */
-export function planInput(
-  desired: DesiredFleet,
-  observed: Observed,
-  paths: FleetPaths,
-  prune: boolean,
-  assets: Assets,
-  env: NodeJS.ProcessEnv = process.env,
-): PlanInput {
-  return {
-    desired,
-    observed,
-    ctx: renderContext(paths),
-    templates: assets.templates,
-    framework: assets.framework,
-    convergence: assets.convergence,
-    invocation: fleetInvocation(paths),
-    prune,
-    backoff: backoffPolicy(env, desired),
-  };
-}
-
-/** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
-export async function planFor(
-  desired: DesiredFleet,
-  paths: FleetPaths,
-  prune: boolean,
-  runner: Runner,
-): Promise<Session> {
-  const assets = await loadAssets();
-  const observed = await observeFor(desired, paths, runner);
-  requireTools(observed);
-  const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  return { paths, runner, desired, observed, plan };
-}
-
-/** Load, observe and plan. Read-only. */
-export async function makeSession(
-  g: GlobalOptions,
-  prune: boolean,
-  runner: Runner = createRunner(),
-): Promise<Session> {
-  const paths = resolvePaths(g);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
-  return planFor(desired, paths, prune, runner);
-}
-
-/** Whether a plan leaves work undone: actions to apply, or respawns held back by back-off. */
-export function pending(plan: Plan): boolean {
-  return plan.actions.length > 0 || plan.deferred.length > 0;
-}
-
-/**
- * Converge under the lock (taken by the caller): apply the plan's actions, journal them, and persist back-off
- * bookkeeping even when there is nothing to apply (a healthy agent's back-off record expiring is not an action).
- */
-export async function converge(s: Session, command: string, json: boolean): Promise<ApplyResult | null> {
-  if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, json);
-  if (s.plan.backoffResets.length > 0)
-    await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
-  return null;
-}
-
-/** The state file's content once the plan's expired back-off records are dropped (the observed state is kept). */
-function stateAfterResets(observed: Observed, plan: Plan): Observed['state'] {
-  const state = structuredClone(observed.state);
-  for (const name of plan.backoffResets) delete state.backoff[name];
-  return state;
-}
+import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
+import { makeSession, pending, planFor } from '../engine/session.js';
 
 function colorOk(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 }
 
-/** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */
-export function printResults(result: ApplyResult): void {
-  const failed = result.results.filter((r) => r.outcome !== 'done');
-  if (failed.length > 0) {
-    process.stderr.write(
-      `\nApply stopped: ${failed.filter((r) => r.outcome === 'failed').length} failed, ` +
-        `${failed.filter((r) => r.outcome === 'not-run').length} not run. The next reconcile continues from here.\n`,
-    );
-  }
+/** Progress while applying: one line per action, done to stdout, failed or not run to stderr. */
+function printResult(r: ActionResult): void {
+  const line = r.outcome === 'done' ? `  ${r.message}` : `  ${r.message}${r.error ? `: ${r.error}` : ''}`;
+  (r.outcome === 'done' ? process.stdout : process.stderr).write(
+    `${line}${r.backupPath ? ` (previous version saved to ${r.backupPath})` : ''}\n`,
+  );
 }
 
-/** Apply under the lock (taken by the caller) and journal the run. */
-export async function applyAndJournal(
-  session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired'>,
-  plan: Plan,
-  command: string,
-  json: boolean,
-): Promise<ApplyResult> {
-  const started = new Date();
-  const state = stateAfterResets(session.observed, plan);
-  const result = await applyPlan(plan.actions, {
-    runner: session.runner,
-    backoff: backoffPolicy(process.env, session.desired),
-    stateDir: session.paths.stateDir,
-    state,
-    nowMs: session.observed.nowMs,
-    onResult: (r) => {
-      if (json) return;
-      const line = r.outcome === 'done' ? `  ${r.message}` : `  ${r.message}${r.error ? `: ${r.error}` : ''}`;
-      (r.outcome === 'done' ? process.stdout : process.stderr).write(
-        `${line}${r.backupPath ? ` (previous version saved to ${r.backupPath})` : ''}\n`,
-      );
-    },
-  });
-  const entry: JournalEntry = {
-    format_version: 1,
-    started_at: started.toISOString(),
-    finished_at: new Date().toISOString(),
-    command,
-    pid: process.pid,
-    result: result.ok ? 'ok' : 'failed',
-    summary: {
-      done: result.results.filter((r) => r.outcome === 'done').length,
-      failed: result.results.filter((r) => r.outcome === 'failed').length,
-      not_run: result.results.filter((r) => r.outcome === 'not-run').length,
-    },
-    actions: result.results.map((r) => ({
-      kind: r.action.kind,
-      target: actionTarget(r.action),
-      message: r.message,
-      reason: r.action.reason,
-      outcome: r.outcome,
-      ...(r.error ? { error: r.error } : {}),
-    })),
-  };
-  await appendJournal(session.paths.stateDir, entry);
-  return result;
+/** The apply hooks for a run: progress lines in text mode, none with --json (the document says it all). */
+function hooksFor(json: boolean): ConvergeHooks {
+  return json ? {} : { onResult: printResult };
+}
+
+/** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */
+function printResults(result: ApplyResult): void {
+  const counts = outcomeCounts(result);
+  if (counts.failed + counts.notRun > 0) {
+    process.stderr.write(
+      `\nApply stopped: ${counts.failed} failed, ` +
+        `${counts.notRun} not run. The next reconcile continues from here.\n`,
+    );
+  }
 }
 
 function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyResult): string {
@@ -278,7 +93,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
       if (s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
     }
-    const result = await converge(s, command, o.json);
+    const result = await converge(s, command, hooksFor(o.json));
     if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
     else if (result) {
       printResults(result);
@@ -390,7 +205,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
       { paths, runner, observed, desired },
       saved.plan,
       `fleet apply ${file}`,
-      o.json,
+      hooksFor(o.json),
     );
     if (o.json) process.stdout.write(jsonResult(saved.plan, { dry_run: false }, result));
     else printResults(result);

@@ -16,7 +16,8 @@ import type { DesiredFleet } from '../model/desired.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
-import { converge, planFor } from './reconcile.js';
+import { converge } from '../engine/converge.js';
+import { planFor } from '../engine/session.js';
 
 const DEBOUNCE_MS = 300;
 /** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
@@ -104,7 +105,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
         });
       }
-      const result = await converge(s, command, true);
+      const result = await converge(s, command);
       for (const r of result?.results ?? []) {
         log(
           'action',

@@ -14,7 +14,7 @@ import type {
   RuntimeSpec,
   SourceRef,
 } from '../model/desired.js';
-import { builtinRuntimes } from './runtimes.js';
+import { builtinRuntimes, plainRuntime } from './runtimes.js';
 import type { RawHeartbeat, RawRoster } from './types.js';
 
 export interface ManifestInput {
@@ -80,17 +80,19 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       // An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it
       // says so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
       // hasOwn, not just `runtimes[name]`: a runtime called `constructor` must not inherit Object's.
-      const base: RuntimeSpec = (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? {
-        name,
-        command: name,
-        resetCommand: null,
-        heartbeat: false,
-      };
+      const base: RuntimeSpec = (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? plainRuntime(name);
       runtimes[name] = {
         name,
         command: raw.command ?? base.command,
+        programs: raw.programs ?? base.programs,
+        modelArgs: raw.model_args ?? base.modelArgs,
+        args: raw.args ?? base.args,
+        resumeArgs: raw.resume_args ?? base.resumeArgs,
+        resume: raw.resume ?? base.resume,
+        exitKeys: raw.exit_keys ?? base.exitKeys,
         resetCommand: raw.reset_command ?? base.resetCommand,
         heartbeat: raw.heartbeat ?? base.heartbeat,
+        state: raw.state ?? base.state,
       };
     }
 
@@ -125,6 +127,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         holderSession,
         tenantId,
         heartbeat: heartbeatPolicy(fileHeartbeat, a.heartbeat),
+        resume: a.resume ?? null,
         source: agentRefs[i] ?? { file, line: 1, col: 1 },
       });
     });

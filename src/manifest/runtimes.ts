@@ -1,27 +1,136 @@
 /**
- * Runtimes every fleet knows without a manifest entry. Pure.
+ * The runtime adapters every fleet knows without a manifest entry: plain data, in this one place. A roster's
+ * `runtimes:` overrides any field of these or adds runtimes of its own (src/manifest/normalize.ts).
+ * Facts behind each value: DOMAIN.md section 9 and docs/runtimes.md. Pure.
  */
 import { posix } from 'node:path';
 import type { HostContext, RuntimeSpec } from '../model/desired.js';
 
-/** The real AI runtimes; each is its own command. */
-const REAL_RUNTIMES = ['claude', 'codex', 'pi', 'opencode'] as const;
-
 /** The test/demo agent: a script that only writes heartbeats, so a fleet can run without AI runtimes. */
 export const STUB_RUNTIME = 'stub';
 
-export const BUILTIN_RUNTIME_NAMES: readonly string[] = [...REAL_RUNTIMES, STUB_RUNTIME].sort();
+const MODEL_ARGS = ['--model', '{model}'];
+
+/** The real AI runtimes. Each is started by its own name from the user manager's PATH. */
+const REAL: Record<string, Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume'>> = {
+  claude: {
+    // The npm bin is a link to the native binary `bin/claude.exe`.
+    programs: ['claude', 'claude.exe'],
+    modelArgs: MODEL_ARGS,
+    resumeArgs: ['--resume', '{session}'],
+    exitKeys: ['/exit', 'Enter'],
+    resetCommand: '/clear',
+    state: 'claude-hooks',
+  },
+  codex: {
+    // The npm bin is a node script (`codex.js`) whose child is the native `codex`.
+    programs: ['codex', 'codex.js'],
+    modelArgs: ['-m', '{model}'],
+    resumeArgs: ['resume', '{session}'],
+    exitKeys: ['/quit', 'Enter'],
+    resetCommand: '/new',
+    state: 'codex-notify',
+  },
+  pi: {
+    // A node script that sets its process title: argv reads just `pi`.
+    programs: ['pi'],
+    modelArgs: MODEL_ARGS,
+    resumeArgs: ['--session', '{session}'],
+    exitKeys: ['C-d'],
+    resetCommand: '/new',
+    state: 'pi-extension',
+  },
+  opencode: {
+    programs: ['opencode', 'opencode.exe'],
+    modelArgs: ['--model', '{model}'],
+    resumeArgs: ['--session', '{session}'],
+    exitKeys: ['/exit', 'Enter'],
+    resetCommand: '/new',
+    state: 'opencode-events',
+  },
+};
+
+export const BUILTIN_RUNTIME_NAMES: readonly string[] = [...Object.keys(REAL), STUB_RUNTIME].sort();
+
+/** A runtime the fleet knows nothing about: its name is its program, it takes `--model`, and reports nothing. */
+export function plainRuntime(name: string): RuntimeSpec {
+  return {
+    name,
+    command: name,
+    programs: [],
+    modelArgs: MODEL_ARGS,
+    args: [],
+    resumeArgs: [],
+    resume: false,
+    exitKeys: [],
+    resetCommand: null,
+    heartbeat: false,
+    state: 'none',
+  };
+}
 
 export function builtinRuntimes(ctx: HostContext): Record<string, RuntimeSpec> {
   const runtimes: Record<string, RuntimeSpec> = {};
-  for (const name of REAL_RUNTIMES) {
-    runtimes[name] = { name, command: name, resetCommand: null, heartbeat: true };
+  for (const [name, spec] of Object.entries(REAL)) {
+    // heartbeat: the integration (hooks, extension, notify) and the launcher's liveness ticker write it.
+    runtimes[name] = { ...plainRuntime(name), ...spec, heartbeat: true, resume: true };
   }
   runtimes[STUB_RUNTIME] = {
-    name: STUB_RUNTIME,
+    ...plainRuntime(STUB_RUNTIME),
     command: posix.join(ctx.mosaicHome, 'tools', 'fleet', 'stub-agent.sh'),
-    resetCommand: null,
     heartbeat: true,
   };
   return runtimes;
+}
+
+/**
+ * The arguments that wire a runtime's own state signal to the fleet (its hooks, notify, extension), pointing at
+ * files the reconciler installs in `toolsDir`. Nothing here is written into the operator's own runtime config:
+ * every integration is passed on the command line.
+ */
+export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
+  switch (spec.state) {
+    case 'claude-hooks':
+      return ['--settings', posix.join(toolsDir, 'claude-settings.json')];
+    case 'codex-notify':
+      return [
+        '-c',
+        // TOML: a JSON string is a valid TOML basic string.
+        `notify=[${JSON.stringify(posix.join(toolsDir, 'agent-state.sh'))},"codex-notify"]`,
+        // The TUI otherwise copies its 400 MB binary into CODEX_HOME and leaves a daemon outside the pane.
+        '-c',
+        'features.daemon_auto_start=false',
+      ];
+    case 'pi-extension':
+      return ['-e', posix.join(toolsDir, 'pi-extension.ts')];
+    case 'opencode-events':
+    case 'none':
+      return [];
+    default: {
+      const never: never = spec.state;
+      return never;
+    }
+  }
+}
+
+/** The runtime's arguments for an agent: integration, then the model, then the runtime's own `args`. */
+export function runtimeArgs(spec: RuntimeSpec, toolsDir: string, modelHint: string | null): string[] {
+  const model = modelHint === null || modelHint === '' ? [] : spec.modelArgs.map((a) => a.replaceAll('{model}', modelHint));
+  return [...integrationArgs(spec, toolsDir), ...model, ...spec.args];
+}
+
+/**
+ * One line that `xargs` splits back into the same words (the launcher reads it so, never through a shell):
+ * plain words bare, others in single quotes. A word with a single quote or a newline cannot be written so.
+ */
+export function quoteArgs(args: readonly string[]): string {
+  return args
+    .map((a) => {
+      if (/^[A-Za-z0-9_@%+=:,./{}-]+$/.test(a)) return a;
+      if (a.includes("'") || /[\n\r]/.test(a)) {
+        throw new Error(`argument ${JSON.stringify(a)} holds a single quote or a newline`);
+      }
+      return `'${a}'`;
+    })
+    .join(' ');
 }

@@ -12,6 +12,13 @@ export interface RawHeartbeat {
 
 export interface RawRuntime {
   command?: string;
+  programs?: string[];
+  model_args?: string[];
+  args?: string[];
+  resume_args?: string[];
+  resume?: boolean;
+  exit_keys?: string[];
+  state?: 'claude-hooks' | 'codex-notify' | 'pi-extension' | 'opencode-events' | 'none';
   reset_command?: string;
   heartbeat?: boolean;
   description?: string;
@@ -28,6 +35,7 @@ export interface RawAgent {
   host?: string;
   enabled?: boolean;
   heartbeat?: RawHeartbeat;
+  resume?: boolean;
   description?: string;
 }
 

@@ -10,14 +10,51 @@ export interface SourceRef {
   col: number;
 }
 
+/**
+ * How a runtime tells the fleet whether it is busy, idle or waiting (docs/runtimes.md):
+ * claude-hooks   Claude Code hooks, passed with `--settings`
+ * codex-notify   Codex `notify` (and hooks), passed with `-c`
+ * pi-extension   a pi extension, passed with `-e`
+ * opencode-events opencode's event stream, through a plugin passed in its config
+ * none           no state signal (a plain program, the stub)
+ */
+export type StateSource = 'claude-hooks' | 'codex-notify' | 'pi-extension' | 'opencode-events' | 'none';
+
+/**
+ * A runtime adapter: plain data (built-in defaults in src/manifest/runtimes.ts, overridden or extended by a
+ * roster's `runtimes:`). Everything the fleet does with a runtime's program is read from here.
+ */
 export interface RuntimeSpec {
   name: string;
-  /** Program the pane runs for this runtime (default: the runtime's name). Basename is compared for drift. */
+  /** Program the pane runs for this runtime (default: the runtime's name). */
   command: string;
-  /** Command sent to reset a session (seed field; kept for operators' tools). */
+  /**
+   * Program names that count as this runtime in a pane's process tree, besides the command's own basename: the
+   * native binary an npm shim starts (`codex` under `node codex.js`), a process title (`pi`).
+   */
+  programs: string[];
+  /** Arguments that pass the agent's `model_hint`, `{model}` standing for it; [] = the runtime takes none. */
+  modelArgs: string[];
+  /** Arguments always passed after the integration's own (operator's choice). */
+  args: string[];
+  /**
+   * Arguments that resume the previous conversation, `{session}` standing for the id the runtime reported;
+   * placed right after the program. [] = this runtime cannot resume.
+   */
+  resumeArgs: string[];
+  /** Whether a start resumes the agent's previous conversation when one is known (per agent overridable). */
+  resume: boolean;
+  /**
+   * How to ask the runtime to exit its own way: tmux keys sent in order (a literal text, or a key name such as
+   * `Enter` or `C-d` when it is one). [] = it cannot be asked; the session is ended.
+   */
+  exitKeys: string[];
+  /** Command typed to reset a session's conversation (`/clear`); null = none. */
   resetCommand: string | null;
   /** Whether agents of this runtime write heartbeats. Runtimes that do not are never respawned for silence. */
   heartbeat: boolean;
+  /** How the runtime reports busy / idle / waiting. */
+  state: StateSource;
 }
 
 export interface HeartbeatPolicy {
@@ -48,6 +85,8 @@ export interface DesiredAgent {
   holderSession: string;
   tenantId: string | null;
   heartbeat: HeartbeatPolicy;
+  /** The agent's override of its runtime's `resume`; null = the runtime decides. */
+  resume: boolean | null;
   source: SourceRef;
 }
 

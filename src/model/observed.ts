@@ -21,6 +21,16 @@ export interface ObservedProcess {
   ppid: number;
   /** argv from /proc/<pid>/cmdline (falls back to [comm] for kernel threads or zombies). */
   argv: string[];
+  /** The executable (/proc/<pid>/exe, links resolved); null when it cannot be read. */
+  exe?: string | null;
+}
+
+/** A runtime program looked up on the user manager's PATH (as the start script will look it up). */
+export interface ResolvedProgram {
+  /** Where PATH finds it; null when it is not there (or not executable). */
+  path: string | null;
+  /** That path with every link resolved (an npm bin link -> the real script or binary). */
+  realPath: string | null;
 }
 
 export interface ObservedPane {
@@ -53,6 +63,12 @@ export interface ObservedSocket {
   /** Session names on the socket (including ones with no panes listed). */
   sessions: string[];
   panes: ObservedPane[];
+  /**
+   * The fleet's ownership marker per session: the `@mosaic-fleet-home` session option the start script sets when
+   * it creates an agent's session (the Mosaic home it belongs to). Sessions without it are absent. A session is
+   * ended by the reconciler only when this names its own home (and the socket is one the fleet uses or used).
+   */
+  owners?: Record<string, string>;
 }
 
 export interface ObservedHeartbeat {
@@ -75,6 +91,8 @@ export interface ObservedFile {
   content: string | null;
   /** Permission bits (e.g. 0o644); null when missing. */
   mode: number | null;
+  /** Set when a symbolic link stands where the file belongs: its target. The target is never read. */
+  link?: string;
 }
 
 /** A tool we could not reach is a typed condition, not an exception. */
@@ -99,6 +117,11 @@ export interface ReconcilerState {
   /** sha256 of the bytes the reconciler last wrote, per absolute path: tells operator edits apart. */
   written: Record<string, string>;
   backoff: Record<string, BackoffEntry>;
+  /**
+   * Per agent, the tmux sockets the reconciler told it to use (recorded when it writes the agent's env file, or
+   * respawns it): the servers its sessions may be on, and so the only ones where the reconciler may end them.
+   */
+  sessionSockets?: Record<string, string[]>;
 }
 
 export interface Observed {
@@ -126,6 +149,16 @@ export interface Observed {
   files: Record<string, ObservedFile>;
   /** Agent names that have an env file in `<home>/fleet/agents/` (to find orphans). */
   envFileAgents: string[];
+  /**
+   * Symbolic links standing where a file or directory of the fleet belongs (an env file, a tool, a unit the
+   * reconciler writes, fleet/agents/, fleet/reconciler/, fleet/archive/, ...): never followed, never read.
+   * A plan is not made while there is one (src/apply/safe-path.ts).
+   */
+  links?: { path: string; target: string }[];
+  /** The user manager's PATH (`systemctl --user show-environment`); null when it could not be read. */
+  managerPath?: string | null;
+  /** Runtime programs the caller asked about, looked up on `managerPath`, by the name the env file gives. */
+  programs?: Record<string, ResolvedProgram>;
   /** Whether each directory the caller asked about (agents' working directories) exists; absent = not asked. */
   dirs?: Record<string, boolean>;
   state: ReconcilerState;

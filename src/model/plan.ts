@@ -53,6 +53,11 @@ export interface KillSessionAction extends Base {
   agent: string | null;
   socketName: string;
   session: string;
+  /**
+   * The ownership marker the session must still carry when it is ended (the Mosaic home; the `@mosaic-fleet-home`
+   * session option): checked again just before the kill, so a same-named session that took its place is spared.
+   */
+  owner?: string;
 }
 
 /** Move a file aside (never delete): pruned agents' env files. */
@@ -90,6 +95,20 @@ export interface DeferredRespawn {
   nextAttemptMs: number;
 }
 
+/**
+ * A start, restart or respawn the planner will not do now although the agent needs it, because doing it would
+ * end a working session for one known to fail, or start one that cannot run (docs/runtimes.md). Pending: the
+ * fleet is not converged, and a later run does it once the cause is gone.
+ */
+export interface HeldAction {
+  agent: string;
+  action: 'start' | 'restart' | 'respawn';
+  /** Why the agent needs it. */
+  need: string;
+  /** Why it is held back. */
+  reason: string;
+}
+
 /** Crash-loop back-off: the gap after attempt n is min(initial * 2^(n-1), max). */
 export interface BackoffPolicy {
   initialMs: number;
@@ -122,6 +141,8 @@ export interface Plan {
   warnings: string[];
   /** Respawns held back by the crash-loop back-off: the fleet is not converged, but acting now would thrash. */
   deferred: DeferredRespawn[];
+  /** Starts, restarts and respawns held back because the new start is known to fail. */
+  held: HeldAction[];
   /** Agents whose back-off record is over (healthy long enough, or gone): dropped from the state file. */
   backoffResets: string[];
   /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */

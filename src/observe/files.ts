@@ -3,14 +3,23 @@
  * the shipped schema copy, heartbeats, the reconciler's state file, linger. Missing things are data
  * (content null, an empty state), never exceptions: the planner decides what absence means.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { findLink, readNoFollow } from '../apply/safe-path.js';
 import type { BackoffEntry, ObservedFile, ObservedHeartbeat, ReconcilerState } from '../model/observed.js';
 
-export async function readObservedFile(path: string): Promise<ObservedFile> {
+/**
+ * A managed file, never read through a link: a link at the file (or, with `root`, at a directory between `root`
+ * and it) comes back as `{ content: null, link: target }`, its target unread, for the caller to report.
+ */
+export async function readObservedFile(path: string, root?: string): Promise<ObservedFile> {
   try {
-    const [content, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    return { path, content, mode: st.mode & 0o7777 };
+    const dirLink = root === undefined ? null : await findLink(root, path);
+    if (dirLink !== null) return { path: dirLink.path, content: null, mode: null, link: dirLink.target };
+    const r = await readNoFollow(path);
+    if (r.kind === 'file') return { path, content: r.content, mode: r.mode };
+    if (r.kind === 'link') return { path, content: null, mode: null, link: r.link.target };
+    return { path, content: null, mode: null };
   } catch {
     return { path, content: null, mode: null };
   }
@@ -24,15 +33,26 @@ async function list(dir: string): Promise<string[]> {
   }
 }
 
-/** Every regular file (or symlink to one) in `dir` whose name passes `keep`. */
-export async function readDirFiles(dir: string, keep: (name: string) => boolean): Promise<ObservedFile[]> {
+/**
+ * Every regular file in `dir` whose name passes `keep`; a symbolic link among them comes back with `link` set
+ * (dangling or not), never followed. With `root`, a link between `root` and `dir` is returned alone: the
+ * directory behind it is not listed.
+ */
+export async function readDirFiles(
+  dir: string,
+  keep: (name: string) => boolean,
+  root?: string,
+): Promise<ObservedFile[]> {
+  const dirLink = root === undefined ? null : await findLink(root, dir);
+  if (dirLink !== null) return [{ path: dirLink.path, content: null, mode: null, link: dirLink.target }];
   // Read concurrently: hundreds of small files one after another would cost more than every spawn together.
   const read = async (name: string): Promise<ObservedFile | null> => {
     const path = join(dir, name);
     try {
-      if (!(await stat(path)).isFile()) return null;
+      const st = await lstat(path);
+      if (!st.isFile() && !st.isSymbolicLink()) return null;
     } catch {
-      return null; // dangling symlink or vanished
+      return null; // vanished
     }
     return readObservedFile(path);
   };
@@ -40,20 +60,25 @@ export async function readDirFiles(dir: string, keep: (name: string) => boolean)
   return files.filter((f): f is ObservedFile => f !== null);
 }
 
-/** Every file under `dir`, recursively (the framework tools tree is small). */
-export async function readTree(dir: string): Promise<ObservedFile[]> {
+/**
+ * Every file under `dir`, recursively (the framework tools tree is small). Links are not followed: a link (to a
+ * file or a directory) comes back with `link` set; with `root`, so does a link between `root` and `dir`.
+ */
+export async function readTree(dir: string, root?: string): Promise<ObservedFile[]> {
+  const dirLink = root === undefined ? null : await findLink(root, dir);
+  if (dirLink !== null) return [{ path: dirLink.path, content: null, mode: null, link: dirLink.target }];
   const out: ObservedFile[] = [];
   const walk = async (d: string): Promise<void> => {
     for (const name of await list(d)) {
       const path = join(d, name);
       let st;
       try {
-        st = await stat(path);
+        st = await lstat(path);
       } catch {
         continue;
       }
       if (st.isDirectory()) await walk(path);
-      else if (st.isFile()) out.push(await readObservedFile(path));
+      else if (st.isFile() || st.isSymbolicLink()) out.push(await readObservedFile(path));
     }
   };
   await walk(dir);
@@ -107,11 +132,12 @@ export async function readHeartbeats(
       const path = join(runDir, name);
       let content: string | null;
       try {
-        content = await readFile(path, 'utf8');
-      } catch (error) {
-        // It exists (readdir said so) but cannot be read, e.g. a directory: unknown health, not absence.
-        const code = (error as NodeJS.ErrnoException).code;
-        content = code === 'ENOENT' ? null : '';
+        // Not through a link: its target's lines would be shown as heartbeat keys.
+        const r = await readNoFollow(path);
+        // It exists (readdir said so) but is no readable file (a directory, a link): unknown health, not absence.
+        content = r.kind === 'file' ? r.content : r.kind === 'missing' ? null : '';
+      } catch {
+        content = '';
       }
       return parseHeartbeat(agent, path, content, nowMs);
     }),
@@ -146,7 +172,7 @@ export function parseState(text: string | null): ReconcilerState {
   }
   if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== 1)
     return emptyState();
-  const d = data as { written?: unknown; backoff?: unknown };
+  const d = data as { written?: unknown; backoff?: unknown; sessionSockets?: unknown };
   const state = emptyState();
   if (typeof d.written === 'object' && d.written !== null) {
     for (const [k, v] of Object.entries(d.written)) if (typeof v === 'string') state.written[k] = v;
@@ -154,12 +180,21 @@ export function parseState(text: string | null): ReconcilerState {
   if (typeof d.backoff === 'object' && d.backoff !== null) {
     for (const [k, v] of Object.entries(d.backoff)) if (isBackoff(v)) state.backoff[k] = { ...v };
   }
+  if (typeof d.sessionSockets === 'object' && d.sessionSockets !== null) {
+    const sockets: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(d.sessionSockets)) {
+      if (Array.isArray(v)) sockets[k] = v.filter((x): x is string => typeof x === 'string');
+    }
+    if (Object.keys(sockets).length > 0) state.sessionSockets = sockets;
+  }
   return state;
 }
 
 export async function readState(stateDir: string): Promise<ReconcilerState> {
   try {
-    return parseState(await readFile(join(stateDir, 'state.json'), 'utf8'));
+    // Not through a link (observe reports it): a link's target is no memory of ours.
+    const r = await readNoFollow(join(stateDir, 'state.json'));
+    return parseState(r.kind === 'file' ? r.content : null);
   } catch {
     return emptyState();
   }

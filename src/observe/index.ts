@@ -6,12 +6,15 @@
  * A missing tmux or an unreachable systemd manager is recorded as a typed condition, never thrown.
  */
 import { hostname, userInfo } from 'node:os';
-import { stat } from 'node:fs/promises';
+import { access, constants, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
-import type { ObservedFile, ObservedSocket, Observed } from '../model/observed.js';
+import type { ObservedFile, ObservedSocket, Observed, ResolvedProgram } from '../model/observed.js';
 import type { FleetPaths } from '../paths.js';
 import { readDirFiles, readHeartbeats, readLinger, readObservedFile, readState, readTree } from './files.js';
+import { findLinks } from '../apply/safe-path.js';
+import { CONVERGENCE_UNITS } from '../render/convergence.js';
+import { HOLDER_UNIT } from '../render/names.js';
 import { readProcessTable } from './proc.js';
 import { observeSystemd } from './systemd.js';
 import { attachProcesses, observeSocket } from './tmux.js';
@@ -23,6 +26,8 @@ export interface ObserveInput {
   sockets: string[];
   /** Directories whose existence matters (agents' working directories): stat'ed, never created. */
   dirs?: string[];
+  /** Runtime programs to look up on the user manager's PATH (one `show-environment` when there are any). */
+  programs?: string[];
   /** "Now" for ages and back-off; default the clock at the start of observation. */
   nowMs?: number;
   /** Test seams: where the process table and logind's linger markers are, and whose linger to read. */
@@ -71,23 +76,77 @@ async function dirsExist(dirs: readonly string[]): Promise<Record<string, boolea
   return Object.fromEntries(unique.map((d, i) => [d, found[i] ?? false]));
 }
 
+/** The user manager's PATH, as its units get it; null when systemd cannot be asked. */
+async function managerPath(runner: Runner): Promise<string | null> {
+  let r;
+  try {
+    r = await runner.run(['systemctl', '--user', 'show-environment'], {
+      kind: 'read',
+      reject: false,
+      timeoutMs: 10_000,
+    });
+  } catch {
+    return null; // systemctl missing or hanging: observeSystemd reports that
+  }
+  if (r.exitCode !== 0) return null;
+  const line = r.stdout.split('\n').find((l) => l.startsWith('PATH='));
+  return line === undefined ? '' : line.slice('PATH='.length);
+}
+
+/** Look `program` up as `command -v` in the start script would: a path as it is, a name on each PATH entry. */
+export async function resolveProgram(program: string, path: string): Promise<ResolvedProgram> {
+  const candidates = program.includes('/')
+    ? [program]
+    : path
+        .split(':')
+        .filter((d) => d !== '')
+        .map((d) => join(d, program));
+  for (const candidate of candidates) {
+    try {
+      const st = await stat(candidate);
+      if (!st.isFile()) continue;
+      await access(candidate, constants.X_OK);
+      return { path: candidate, realPath: await realpath(candidate).catch(() => candidate) };
+    } catch {
+      // not here: try the next entry
+    }
+  }
+  return { path: null, realPath: null };
+}
+
+async function resolvePrograms(
+  programs: readonly string[],
+  runner: Runner,
+): Promise<{ managerPath: string | null; programs: Record<string, ResolvedProgram> } | null> {
+  if (programs.length === 0) return null;
+  const path = await managerPath(runner);
+  if (path === null) return { managerPath: null, programs: {} };
+  const unique = [...new Set(programs)].sort();
+  const found = await Promise.all(unique.map((p) => resolveProgram(p, path)));
+  return {
+    managerPath: path,
+    programs: Object.fromEntries(unique.map((p, i) => [p, found[i] as ResolvedProgram])),
+  };
+}
+
 export async function observe(input: ObserveInput, runner: Runner): Promise<Observed> {
   const nowMs = input.nowMs ?? Date.now();
   const { paths } = input;
 
   // systemd, tmux and the filesystem are independent: ask them all at once (the spawn count is the same).
-  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs] =
+  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs, resolved] =
     await Promise.all([
       observeSystemd(paths.unitDir, runner),
       observeTmux(input.sockets, runner),
       readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-')),
-      readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.')),
-      readTree(paths.toolsDir),
-      readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json')),
+      readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.'), paths.mosaicHome),
+      readTree(paths.toolsDir, paths.mosaicHome),
+      readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome),
       readHeartbeats(paths.runDir, nowMs),
       readState(paths.stateDir),
       readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
       dirsExist(input.dirs ?? []),
+      resolvePrograms(input.programs ?? [], runner),
     ]);
   const { sockets } = tmux;
   let tmuxError = tmux.error;
@@ -100,6 +159,10 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
         f.content === null ? undefined : parseEnvFile(f.content).entries.get('MOSAIC_TMUX_SOCKET');
       if (socket !== undefined && !(socket in sockets)) extra.add(socket);
     }
+    // And the sockets the reconciler recorded for its agents (an env file may be archived already).
+    for (const used of Object.values(state.sessionSockets ?? {})) {
+      for (const socket of used) if (!(socket in sockets)) extra.add(socket);
+    }
     if (extra.size > 0) {
       const more = await observeTmux([...extra], runner);
       Object.assign(sockets, more.sockets);
@@ -109,8 +172,28 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
   const panes = Object.values(sockets).flatMap((s) => s.panes);
   if (panes.length > 0) attachProcesses(panes, readProcessTable(input.procRoot));
 
+  // Links where the fleet's files or directories belong: reported, never followed (no plan is made with one).
+  // In the unit directory only the units the reconciler writes count: a masked instance is a link to /dev/null.
+  const ownUnits = new Set(['mosaic-agent@.service', HOLDER_UNIT, ...CONVERGENCE_UNITS]);
+  const links = [
+    ...unitFiles.filter((f) => ownUnits.has(f.path.slice(paths.unitDir.length + 1))),
+    ...envFiles,
+    ...toolFiles,
+    schema,
+  ]
+    .filter((f) => f.link !== undefined)
+    .map((f) => ({ path: f.path, target: f.link ?? '' }));
+  const { stateDir, archiveDir } = paths;
+  const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups'].map((n) => join(stateDir, n));
+  for (const l of await findLinks(paths.mosaicHome, [...stateFiles, archiveDir])) {
+    if (!links.some((x) => x.path === l.path)) links.push(l);
+  }
+  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const ownEnvFiles = envFiles.filter((f) => f.link === undefined);
+
   const files: Record<string, ObservedFile> = {};
-  for (const f of [...unitFiles, ...envFiles, ...toolFiles, schema]) files[f.path] = f;
+  for (const f of [...unitFiles, ...ownEnvFiles, ...toolFiles, schema])
+    if (f.link === undefined) files[f.path] = f;
 
   return {
     nowMs,
@@ -121,7 +204,9 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
     heartbeats,
     files,
     dirs,
-    envFileAgents: envFiles.map((f) => f.path.slice(paths.agentsDir.length + 1, -'.env'.length)).sort(),
+    ...(resolved === null ? {} : { managerPath: resolved.managerPath, programs: resolved.programs }),
+    envFileAgents: ownEnvFiles.map((f) => f.path.slice(paths.agentsDir.length + 1, -'.env'.length)).sort(),
+    ...(links.length > 0 ? { links } : {}),
     state,
   };
 }

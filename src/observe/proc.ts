@@ -2,7 +2,7 @@
  * The process table, read from /proc directly: one pass over `stat` files (pid, ppid, comm) instead of a
  * `ps` spawn, and `cmdline` only for the processes under a tmux pane, which are the ones anyone asks about.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObservedProcess } from '../model/observed.js';
 
@@ -73,6 +73,15 @@ function argvOf(table: ProcessTable, entry: ProcEntry): string[] {
   return [entry.comm];
 }
 
+/** The process's executable, links resolved by the kernel; null for kernel threads, zombies, or another user's. */
+function exeOf(table: ProcessTable, entry: ProcEntry): string | null {
+  try {
+    return readlinkSync(join(table.root, String(entry.pid), 'exe'));
+  } catch {
+    return null;
+  }
+}
+
 /** The process `pid` and its descendants, parent before children, siblings by pid. Empty if it is gone. */
 export function processTree(table: ProcessTable, pid: number): ObservedProcess[] {
   const out: ObservedProcess[] = [];
@@ -84,7 +93,7 @@ export function processTree(table: ProcessTable, pid: number): ObservedProcess[]
     const entry = queue.shift() as ProcEntry;
     if (seen.has(entry.pid)) continue;
     seen.add(entry.pid);
-    out.push({ pid: entry.pid, ppid: entry.ppid, argv: argvOf(table, entry) });
+    out.push({ pid: entry.pid, ppid: entry.ppid, argv: argvOf(table, entry), exe: exeOf(table, entry) });
     for (const child of table.children.get(entry.pid) ?? []) {
       const c = table.byPid.get(child);
       if (c !== undefined) queue.push(c);

@@ -32,6 +32,34 @@ const FIELDS = [
 ] as const;
 export const PANE_FORMAT = FIELDS.map((f) => `#{${f}}`).join(SEP);
 
+/**
+ * The fleet's ownership marker: a session option the start script sets in the same tmux command list that
+ * creates an agent's session, holding the Mosaic home it belongs to. Read with one `list-sessions` in the same
+ * tmux call as `list-panes` (no extra spawn). The tag starts with `.`, which no session name can hold, so an
+ * owner line is never taken for a pane line (and has far fewer fields than one).
+ */
+export const OWNER_OPTION = '@mosaic-fleet-home';
+const OWNER_TAG = '.owner';
+export const OWNER_FORMAT = `${OWNER_TAG}${SEP}#{session_name}${SEP}#{${OWNER_OPTION}}`;
+
+/** Every session listed by `list-sessions -F OWNER_FORMAT`, with its marker ('' when it carries none). */
+export function parseSessionMarkers(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith(`${OWNER_TAG}${SEP}`)) continue;
+    const [, session, ...rest] = line.split(SEP);
+    if (session !== undefined && session !== '') out.set(session, rest.join(SEP));
+  }
+  return out;
+}
+
+/** Session -> marker, for the sessions that carry one. */
+export function parseOwners(stdout: string): Record<string, string> {
+  const owners: Record<string, string> = {};
+  for (const [session, marker] of parseSessionMarkers(stdout)) if (marker !== '') owners[session] = marker;
+  return owners;
+}
+
 /** What tmux says when no server listens on the socket (absent socket file, or a stale one). */
 const NO_SERVER =
   /no server running|error connecting to .*\((No such file or directory|Connection refused)\)/;
@@ -106,14 +134,18 @@ export async function observeSocket(socketName: string, runner: Runner): Promise
   const empty: ObservedSocket = { socketName, serverRunning: false, sessions: [], panes: [] };
   let out;
   try {
-    out = await runner.run(['tmux', ...socketArgs(socketName), 'list-panes', '-a', '-F', PANE_FORMAT], {
-      kind: 'read',
-      reject: false,
-      timeoutMs: TIMEOUT_MS,
-      // Inside a tmux pane $TMUX names the enclosing server; without -L tmux would ask that server instead of
-      // the default socket. The socket rule must be the only thing that picks the server.
-      env: { TMUX: undefined },
-    });
+    const owners = [';', 'list-sessions', '-F', OWNER_FORMAT];
+    out = await runner.run(
+      ['tmux', ...socketArgs(socketName), 'list-panes', '-a', '-F', PANE_FORMAT, ...owners],
+      {
+        kind: 'read',
+        reject: false,
+        timeoutMs: TIMEOUT_MS,
+        // Inside a tmux pane $TMUX names the enclosing server; without -L tmux would ask that server instead of
+        // the default socket. The socket rule must be the only thing that picks the server.
+        env: { TMUX: undefined },
+      },
+    );
   } catch (error) {
     if (error instanceof CommandError && error.exitCode === undefined && /not found/i.test(error.message)) {
       return { kind: 'no-tmux', error: 'tmux not found on PATH' };
@@ -132,7 +164,8 @@ export async function observeSocket(socketName: string, runner: Runner): Promise
   }
   const panes = parsePanes(out.stdout);
   const sessions = [...new Set(panes.map((p) => p.session))].sort();
-  return { kind: 'ok', socket: { socketName, serverRunning: true, sessions, panes } };
+  const owners = parseOwners(out.stdout);
+  return { kind: 'ok', socket: { socketName, serverRunning: true, sessions, panes, owners } };
 }
 
 export function describeSocket(socketName: string): string {

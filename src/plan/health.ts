@@ -8,6 +8,25 @@ import type { BackoffEntry, Observed, ObservedPane, ObservedProcess } from '../m
 import { builtinRuntimes } from '../manifest/runtimes.js';
 import { agentUnitName } from '../render/names.js';
 
+/**
+ * What the runtime itself last said it was doing (docs/runtimes.md), from the heartbeat its hooks or extension
+ * wrote: starting (launched, no event yet), busy (a turn in progress), idle (waiting for a prompt), waiting (for a
+ * permission answer), exited (it said it quit), unknown (the signal is stale, malformed, or from a previous run).
+ */
+export type AgentState = 'starting' | 'busy' | 'idle' | 'waiting' | 'exited' | 'unknown';
+
+const AGENT_STATES: ReadonlySet<string> = new Set(['starting', 'busy', 'idle', 'waiting', 'exited']);
+
+export interface StateStatus {
+  state: AgentState;
+  /** Seconds in this state; null when unknown. */
+  forSeconds: number | null;
+  /** The runtime's event that set it (`UserPromptSubmit`, `agent_end`, ...). */
+  event: string | null;
+  /** The runtime's own conversation id, as it reported it. */
+  session: string | null;
+}
+
 export type HealthFlag = 'DRIFT' | 'BOOT-ENABLE' | 'STALE' | 'DEAD' | 'MISSING' | 'BACKOFF';
 
 /** Display and decision order: what is most broken first. */
@@ -71,6 +90,8 @@ export interface AgentStatus {
   expectedProgram: string;
   /** One line explaining DRIFT, null otherwise. */
   driftReason: string | null;
+  /** The runtime's own report of what it is doing; null when it reports nothing (no state signal). */
+  state: StateStatus | null;
   backoff: (BackoffEntry & { due: boolean }) | null;
   /** In FLAG_ORDER. */
   flags: HealthFlag[];
@@ -98,6 +119,9 @@ const INTERPRETERS = new Set([
   'npx',
   'uv',
 ]);
+
+/** The fleet's launcher (framework/tools/fleet/run-agent.sh): it execs the runtime named by its first argument. */
+export const LAUNCHER = 'run-agent.sh';
 
 /** Words in a `-c` command that run the next word rather than being the program. */
 const PREFIXES = new Set(['exec', 'command', 'nohup', 'builtin', 'stdbuf', 'nice', 'setsid']);
@@ -154,6 +178,8 @@ export function programNames(argv: readonly string[]): string[] {
     // `env VAR=x prog`: skip assignments.
     if (name === 'env' && /^\w+=/.test(arg)) continue;
     names.push(basename(arg));
+    // The fleet's launcher runs the program named after it (until it execs it).
+    if (basename(arg) === LAUNCHER) names.push(...programNames(argv.slice(i + 1)));
     break;
   }
   return names;
@@ -164,6 +190,12 @@ export interface Expected {
   program: string;
   /** true when the command is shell syntax and is compared against the pane's start command. */
   compound: boolean;
+  /**
+   * Every name that counts as the expected program in the pane's process tree: the program, the runtime
+   * adapter's `programs` (an npm shim's native binary, a process title), and the name the program resolves to
+   * through links on the user manager's PATH.
+   */
+  names?: string[];
 }
 
 /**
@@ -171,14 +203,22 @@ export interface Expected {
  * script runs); its first word is the program unless it is shell syntax, whose first word proves nothing
  * (`cd x && claude`), so such commands are compared whole against what tmux started.
  */
-export function expectedProgram(agent: DesiredAgent, runtime: RuntimeSpec | undefined): Expected {
+export function expectedProgram(
+  agent: DesiredAgent,
+  runtime: RuntimeSpec | undefined,
+  resolved: Observed['programs'] = undefined,
+): Expected {
   if (agent.command !== null && agent.command.trim() !== '') {
     if (COMPOUND.test(agent.command)) return { program: agent.command.trim(), compound: true };
     // `python3 /opt/agent.py` runs agent.py: judged like a process argv, the script is the program.
     const names = programNames(words(agent.command));
     return { program: names.at(-1) ?? basename(firstWord(agent.command)), compound: false };
   }
-  return { program: basename(runtime?.command ?? agent.runtime), compound: false };
+  const command = runtime?.command ?? agent.runtime;
+  const program = basename(command);
+  const target = resolved?.[command]?.realPath;
+  const names = [program, ...(runtime?.programs ?? []), ...(target ? [basename(target)] : [])];
+  return { program, compound: false, names: [...new Set(names)] };
 }
 
 function agentPane(observed: Observed, agent: DesiredAgent): ObservedPane | null {
@@ -214,18 +254,26 @@ function driftCheck(
       shown: pane.processes[0] ?? null,
     };
   }
-  const match = pane.processes.find((p) => programNames(p.argv).includes(expected.program));
+  const names = new Set(expected.names ?? [expected.program]);
+  const match = pane.processes.find(
+    (p) => programNames(p.argv).some((n) => names.has(n)) || (p.exe != null && names.has(basename(p.exe))),
+  );
   if (match !== undefined) return { drift: false, reason: null, shown: match };
   if (pane.processes.length === 0) {
     // The pane process vanished between tmux answering and the /proc read: tmux's own name for the foreground
     // process is the only evidence left.
-    const ok = pane.currentCommand === expected.program;
+    const ok = names.has(pane.currentCommand);
     return {
       drift: !ok && pane.currentCommand !== '',
       reason: ok ? null : `pane runs '${pane.currentCommand}', the roster says '${expected.program}'`,
       shown: null,
     };
   }
+  // A wrapper that exec'd a differently named program keeps the pid tmux started: when the pane was started
+  // with the expected program (directly or through the fleet's launcher), its first process is still that
+  // start, whatever name it took since. A pane respawned with anything else has another start command.
+  const started = programNames(words(unTmux(pane.startCommand)));
+  if (started.some((n) => names.has(n))) return { drift: false, reason: null, shown: pane.processes[0] ?? null };
   const runs = pane.processes[0]?.argv.join(' ') ?? pane.currentCommand;
   return { drift: true, reason: `pane runs '${runs}', the roster says '${expected.program}'`, shown: null };
 }
@@ -256,6 +304,47 @@ function heartbeatStatus(
   return { ageSeconds: hb.ageSeconds, health: inGrace ? 'grace' : 'stale', expected };
 }
 
+/**
+ * The runtime's own report, read from its heartbeat. Trusted only while the heartbeat is fresh and was written
+ * for the runtime now in the pane (its `pid=` is the pane's process): a report from a previous run, or one that
+ * stopped being refreshed, is `unknown`, never a stale "idle".
+ */
+function stateStatus(
+  runtime: RuntimeSpec | undefined,
+  observed: Observed,
+  agent: DesiredAgent,
+  pane: ObservedPane | null,
+  heartbeat: HeartbeatStatus,
+): StateStatus | null {
+  const hb = observed.heartbeats[agent.name];
+  const reported = hb?.keys.state;
+  const speaks = (runtime?.state ?? 'none') !== 'none' && agent.command === null;
+  if (!speaks && reported === undefined) return null;
+  if (pane === null || pane.dead) return null;
+  const nowSec = observed.nowMs / 1000;
+  const since = Number(hb?.keys.since);
+  const session = hb?.keys.session || null;
+  const event = hb?.keys.event || null;
+  const unknown: StateStatus = { state: 'unknown', forSeconds: null, event, session };
+  if (hb === undefined || reported === undefined || !AGENT_STATES.has(reported)) {
+    return heartbeat.health === 'grace' ? { state: 'starting', forSeconds: null, event: null, session: null } : unknown;
+  }
+  const pid = Number(hb.keys.pid);
+  const current = !Number.isInteger(pid) || pid <= 0 || pane.panePid === null || pid === pane.panePid;
+  if (!current) {
+    return heartbeat.health === 'grace' || pane.created === null || nowSec - pane.created < agent.heartbeat.graceSeconds
+      ? { state: 'starting', forSeconds: pane.created === null ? null : Math.max(0, Math.floor(nowSec - pane.created)), event: null, session: null }
+      : unknown;
+  }
+  if (heartbeat.health !== 'healthy') return unknown;
+  return {
+    state: reported as AgentState,
+    forSeconds: Number.isFinite(since) ? Math.max(0, Math.floor(nowSec - since)) : null,
+    event,
+    session,
+  };
+}
+
 /** One agent's joined status and flags. `runtime` is the agent's runtime spec (drift and heartbeat expectations). */
 export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec?: RuntimeSpec): AgentStatus {
   // Callers should pass the fleet's spec (fleetStatus does); without it, the built-in runtimes are the best
@@ -268,7 +357,7 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
   const pane = local ? agentPane(observed, agent) : null;
   const socket = observed.tmux.sockets[agent.socketName];
   const sessionExists = !local || !tmuxKnown ? null : (socket?.sessions.includes(agent.name) ?? false);
-  const expected = expectedProgram(agent, runtime);
+  const expected = expectedProgram(agent, runtime, observed.programs);
   const heartbeat = local
     ? heartbeatStatus(agent, runtime, observed, pane)
     : { ageSeconds: null, health: 'none' as const, expected: runtime?.heartbeat ?? true };
@@ -342,6 +431,7 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
     wanted: agent.enabled,
     expectedProgram: expected.program,
     driftReason,
+    state: local && agent.enabled ? stateStatus(runtime, observed, agent, pane, heartbeat) : null,
     backoff,
     flags: FLAG_ORDER.filter((f) => flags.has(f)),
   };

@@ -13,6 +13,7 @@ import type {
   Action,
   BackoffPolicy,
   DeferredRespawn,
+  HeldAction,
   Orphan,
   Plan,
   PlanSummary,
@@ -268,6 +269,27 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  // A runtime program the user manager cannot find: starting the agent would fail, and ending its running session
+  // for that would destroy work. Such agents' starts, restarts and respawns are held back (and said so).
+  const held: HeldAction[] = [];
+  const missing = new Map<string, string[]>();
+  const cannotStart = (agent: DesiredAgent): string | null => {
+    const program = runtimeProgram(agent, desired, ctx);
+    if (program === null) return null;
+    const found = observed.programs?.[program];
+    if (found === undefined || found.path !== null) return null;
+    const list = missing.get(program) ?? [];
+    if (!list.includes(agent.name)) list.push(agent.name);
+    missing.set(program, list);
+    return `runtime program '${program}' is not on the user manager's PATH`;
+  };
+  const hold = (agent: DesiredAgent, action: HeldAction['action'], need: string): boolean => {
+    const reason = cannotStart(agent);
+    if (reason === null) return false;
+    held.push({ agent: agent.name, action, need, reason });
+    return true;
+  };
+
   const policy = input.backoff ?? DEFAULT_BACKOFF;
   const respawns: Action[] = [];
   const deferred: DeferredRespawn[] = [];
@@ -277,14 +299,13 @@ export function plan(input: PlanInput): Plan {
     const status = agentStatus(agent, observed, desired.runtimes[agent.runtime]);
     if (!active(unit)) {
       const state = units[unit]?.activeState;
-      actions.push(
-        unitAction('start', unit, agent.name, state === 'failed' ? 'unit failed' : 'unit is not running'),
-      );
+      const why = state === 'failed' ? 'unit failed' : 'unit is not running';
+      if (!hold(agent, 'start', why)) actions.push(unitAction('start', unit, agent.name, why));
       continue;
     }
     if (envChanged.has(agent.name) || templateChanged) {
       const why = envChanged.has(agent.name) ? 'env file changed' : 'agent unit template changed';
-      actions.push(unitAction('restart', unit, agent.name, why));
+      if (!hold(agent, 'restart', why)) actions.push(unitAction('restart', unit, agent.name, why));
       continue;
     }
     const runtime = desired.runtimes[agent.runtime];
@@ -307,6 +328,7 @@ export function plan(input: PlanInput): Plan {
       });
       continue;
     }
+    if (hold(agent, 'respawn', why)) continue;
     respawns.push({
       kind: 'respawn',
       agent: agent.name,
@@ -332,19 +354,26 @@ export function plan(input: PlanInput): Plan {
     if (units[unit]?.unitFileState === 'enabled') disables.push(unitAction('disable', unit, agent, why));
   };
 
+  // Sessions named like an agent being removed that the fleet cannot prove are its own: reported, left alone.
+  const leftAlone: string[] = [];
   for (const agent of local.filter((a) => !a.enabled)) {
     const unit = agentUnitName(agent.name);
     retire(unit, agent.name, 'agent is disabled in the manifest');
-    // A session with no running unit to end it (started by hand, or its stop failed): end it directly.
-    const session = observed.tmux.sockets[agent.socketName]?.sessions.includes(agent.name) ?? false;
-    if (session && !active(unit)) {
-      kills.push({
-        kind: 'kill-session',
-        agent: agent.name,
-        socketName: agent.socketName,
-        session: agent.name,
-        reason: 'agent is disabled in the manifest',
-      });
+    // A session with no running unit to end it (its start script run by hand, or its stop failed): end it
+    // directly, if it is provably the fleet's: on the agent's socket, carrying this home's marker.
+    if (!active(unit)) {
+      const claim = claimSession(agent.name, new Set([agent.socketName]), observed);
+      leftAlone.push(...claim.foreign);
+      if (claim.socketName !== null) {
+        kills.push({
+          kind: 'kill-session',
+          agent: agent.name,
+          socketName: claim.socketName,
+          session: agent.name,
+          reason: 'agent is disabled in the manifest',
+          owner: observed.paths.mosaicHome,
+        });
+      }
     }
   }
 
@@ -377,14 +406,22 @@ export function plan(input: PlanInput): Plan {
     const why = 'no manifest names this agent';
     for (const o of orphans) {
       if (o.unit) retire(o.unit, o.agent, why);
-      // The unit's ExecStop kills the session; kill it directly only when the unit will not (not active).
-      if (o.session !== null && o.socketName !== null && !(o.unit && active(o.unit))) {
+      // The unit's ExecStop kills the session; kill it directly only when the unit will not (not active), and
+      // only a session findOrphans proved is the fleet's (its socket, its marker). Any other of that name is
+      // reported and left alone.
+      const unitEndsIt = o.unit !== null && active(o.unit);
+      if (!unitEndsIt)
+        leftAlone.push(
+          ...claimSession(o.agent, orphanSockets(o.agent, desired, observed, ctx), observed).foreign,
+        );
+      if (o.session !== null && o.socketName !== null && !unitEndsIt) {
         kills.push({
           kind: 'kill-session',
           agent: o.agent,
           socketName: o.socketName,
           session: o.session,
           reason: why,
+          owner: observed.paths.mosaicHome,
         });
       }
       if (o.envFile) {
@@ -405,7 +442,7 @@ export function plan(input: PlanInput): Plan {
     actions.push({ kind: 'daemon-reload', reason: 'unit files removed' });
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...leftAlone];
   for (const agent of wanted) {
     // The session script refuses to guess a directory; say why the start will fail before it does.
     if (observed.dirs?.[agent.workingDirectory] === false) {
@@ -413,6 +450,13 @@ export function plan(input: PlanInput): Plan {
         `${agent.name}: working directory ${agent.workingDirectory} does not exist; its session cannot start until it does`,
       );
     }
+  }
+  for (const [program, names] of missing) {
+    warnings.push(
+      `runtime program '${program}' is not on the user manager's PATH (${observed.managerPath ?? '?'}): ` +
+        `${names.join(', ')} not started or restarted until it is (install it, or set the manager's PATH with ` +
+        '`systemctl --user set-environment PATH=...`)',
+    );
   }
   if (observed.systemd.linger === false && wanted.length > 0) {
     warnings.push(
@@ -429,10 +473,37 @@ export function plan(input: PlanInput): Plan {
     skipped,
     warnings,
     deferred,
+    held,
     backoffResets: [...backoffResets].sort(),
     patch,
     summary: summarize(actions),
   };
+}
+
+/**
+ * The program an agent's start script will look up on PATH: its runtime's command, unless the operator's
+ * `command` replaces it (run through a login shell: not checked) or the fleet installs it (the stub).
+ */
+export function runtimeProgram(
+  agent: DesiredAgent,
+  desired: DesiredFleet,
+  ctx: RenderContext,
+): string | null {
+  if (agent.command !== null) return null;
+  const program = desired.runtimes[agent.runtime]?.command ?? agent.runtime;
+  if (program.startsWith(`${ctx.toolsDir}/`)) return null;
+  return program;
+}
+
+/** The programs to look up for a fleet: each local, enabled agent's runtime program, once. */
+export function runtimePrograms(desired: DesiredFleet, ctx: RenderContext, hostname: string): string[] {
+  const out = new Set<string>();
+  for (const a of desired.agents) {
+    if (!a.enabled || !isLocalAgent(a, hostname)) continue;
+    const p = runtimeProgram(a, desired, ctx);
+    if (p !== null) out.add(p);
+  }
+  return [...out].sort();
 }
 
 function roleOrder(role: WriteFileAction['role']): number {
@@ -453,8 +524,57 @@ export function socketLabel(socketName: string): string {
 }
 
 /**
- * Agents the reconciler once managed (a unit instance or an env file) that no manifest names, on any host.
- * A session that merely exists on the socket is not ours to kill unless a unit or env file claims it.
+ * Whether the session `name` is provably the fleet's to end. Both proofs are needed: it is on one of `allowed`
+ * (the sockets the fleet uses or used for that agent), and it carries this home's marker (the session option
+ * the start script sets when it creates the session). Every other session of that name, on another tmux server
+ * or without the marker (the operator's own `a1`), is someone else's: listed in `foreign`, never ended.
+ */
+export function claimSession(
+  name: string,
+  allowed: ReadonlySet<string>,
+  observed: Observed,
+): { socketName: string | null; foreign: string[] } {
+  let socketName: string | null = null;
+  const foreign: string[] = [];
+  const sockets = Object.values(observed.tmux.sockets).sort((a, b) =>
+    a.socketName < b.socketName ? -1 : a.socketName > b.socketName ? 1 : 0,
+  );
+  for (const s of sockets) {
+    if (!s.sessions.includes(name)) continue;
+    const where = `session ${name} on ${socketLabel(s.socketName)}`;
+    if (!allowed.has(s.socketName)) {
+      foreign.push(`${where} is not the fleet's (not a socket it uses or used for ${name}); left alone`);
+    } else if (s.owners?.[name] !== observed.paths.mosaicHome) {
+      foreign.push(`${where} is not the fleet's (it does not carry the fleet's marker); left alone`);
+    } else {
+      socketName ??= s.socketName;
+    }
+  }
+  return { socketName, foreign };
+}
+
+/**
+ * The sockets an orphan's session may be on: the one its env file names and the ones the reconciler recorded
+ * for it in the state file; when neither names any, the sockets the fleet uses now. Never "any socket": a
+ * fleet on a named socket has no business with the default tmux server.
+ */
+export function orphanSockets(
+  name: string,
+  desired: DesiredFleet,
+  observed: Observed,
+  ctx: RenderContext,
+): Set<string> {
+  const used = new Set<string>(observed.state.sessionSockets?.[name] ?? []);
+  const fromEnv = envSocketOf(observed.files[`${ctx.mosaicHome}/fleet/agents/${name}.env`]);
+  if (fromEnv !== null) used.add(fromEnv);
+  if (used.size === 0) for (const s of desired.sockets) used.add(s.socketName);
+  return used;
+}
+
+/**
+ * Agents the reconciler once managed (a unit instance, an env file, or sockets recorded in its state file) that
+ * no manifest names, on any host. A session that merely exists on the socket is not ours to kill unless one of
+ * those claims it, and then only if it is provably the fleet's (claimSession).
  */
 export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: RenderContext): Orphan[] {
   const named = new Set(desired.agents.map((a) => a.name));
@@ -464,6 +584,7 @@ export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: Rend
     if (name !== null) candidates.add(name);
   }
   for (const name of observed.envFileAgents) candidates.add(name);
+  for (const name of Object.keys(observed.state.sessionSockets ?? {})) candidates.add(name);
   const orphans: Orphan[] = [];
   for (const name of [...candidates].sort()) {
     if (named.has(name)) continue;
@@ -472,23 +593,16 @@ export function findOrphans(desired: DesiredFleet, observed: Observed, ctx: Rend
     const hasUnit =
       u !== undefined && (u.unitFileState !== null || (u.activeState !== '' && u.activeState !== 'inactive'));
     const envPath = `${ctx.mosaicHome}/fleet/agents/${name}.env`;
-    const envFile = observed.files[envPath];
     const hasEnv = observed.envFileAgents.includes(name);
-    // Its session lives on the socket its env file names, and only there: a session of the same name on another
-    // server is someone else's (the operator's own `old` on the default socket). Without an env file naming a
-    // socket, any observed socket is the best evidence there is.
-    const preferred = envSocketOf(envFile);
-    const sockets = Object.values(observed.tmux.sockets);
-    const found =
-      preferred !== null
-        ? sockets.find((s) => s.socketName === preferred && s.sessions.includes(name))
-        : sockets.find((s) => s.sessions.includes(name));
-    if (!hasUnit && !hasEnv && !found) continue;
+    // Its session lives on a socket the fleet uses or used for it, and carries the fleet's marker: a session of
+    // the same name on another server, or without the marker, is someone else's (the operator's own `old`).
+    const found = claimSession(name, orphanSockets(name, desired, observed, ctx), observed).socketName;
+    if (!hasUnit && !hasEnv && found === null) continue;
     orphans.push({
       agent: name,
       unit: hasUnit ? unitName : null,
-      session: found ? name : null,
-      socketName: found ? found.socketName : null,
+      session: found !== null ? name : null,
+      socketName: found,
       envFile: hasEnv ? envPath : null,
     });
   }

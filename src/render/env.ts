@@ -11,6 +11,7 @@
 import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
+import { plainRuntime, quoteArgs, runtimeArgs } from '../manifest/runtimes.js';
 
 /** Keys the reconciler writes, in the order it appends them. `MOSAIC_AGENT_COMMAND` only when the roster sets `command`. */
 export const MANAGED_ENV_KEYS: readonly string[] = [
@@ -21,6 +22,9 @@ export const MANAGED_ENV_KEYS: readonly string[] = [
   'MOSAIC_AGENT_WORKDIR',
   'MOSAIC_TMUX_SOCKET',
   'MOSAIC_HOME',
+  'MOSAIC_AGENT_STATE',
+  'MOSAIC_AGENT_ARGS',
+  'MOSAIC_AGENT_RESUME_ARGS',
   'MOSAIC_AGENT_COMMAND',
 ];
 
@@ -264,6 +268,19 @@ export function managedEnv(
     ['MOSAIC_TMUX_SOCKET', agent.socketName],
     ['MOSAIC_HOME', ctx.mosaicHome],
   ];
+  const spec = runtimes[agent.runtime] ?? plainRuntime(agent.runtime);
+  const resume = (agent.resume ?? spec.resume) && spec.resumeArgs.length > 0;
+  let args: string;
+  let resumeArgs: string;
+  try {
+    args = quoteArgs(runtimeArgs(spec, ctx.toolsDir, agent.modelHint));
+    resumeArgs = resume ? quoteArgs(spec.resumeArgs) : '';
+  } catch (error) {
+    throw new UserError(`agent ${agent.name}: ${(error as Error).message}`, 1, { cause: error });
+  }
+  // What the launcher (tools/fleet/start-agent-session.sh) runs: the runtime's program with these arguments,
+  // and, when the agent's heartbeat names a previous conversation, the resume arguments first.
+  pairs.push(['MOSAIC_AGENT_STATE', spec.state], ['MOSAIC_AGENT_ARGS', args], ['MOSAIC_AGENT_RESUME_ARGS', resumeArgs]);
   if (agent.command !== null) pairs.push(['MOSAIC_AGENT_COMMAND', agent.command]);
   return pairs;
 }
@@ -278,6 +295,7 @@ function header(agent: DesiredAgent): string {
     `# \`fleet reconcile\` manages these keys and rewrites their values from the roster:`,
     `#   ${MANAGED_ENV_KEYS.slice(0, 4).join(' ')}`,
     `#   ${MANAGED_ENV_KEYS.slice(4, 7).join(' ')}`,
+    `#   ${MANAGED_ENV_KEYS.slice(7, 10).join(' ')}`,
     `#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)`,
     `# Every other line is yours and is kept as written. Without a roster "command", a`,
     `# MOSAIC_AGENT_COMMAND you add here replaces the runtime command (run as bash -lc "...").`,

@@ -10,7 +10,7 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
     ...extra,
     observed_digest: plan.observedDigest,
     summary: plan.summary,
-    changes_pending: plan.actions.length > 0 || plan.deferred.length > 0,
+    changes_pending: plan.actions.length > 0 || plan.deferred.length > 0 || plan.held.length > 0,
     actions: plan.actions.map((a) => ({
       kind: a.kind,
       target: actionTarget(a),
@@ -41,6 +41,7 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
       attempts: d.attempts,
       next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
     })),
+    held: plan.held,
     warnings: plan.warnings,
     patch: plan.patch,
   };

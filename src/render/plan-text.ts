@@ -103,8 +103,12 @@ function colorDiff(style: TextStyle, diff: string): string {
 
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
-  if (plan.actions.length === 0 && plan.deferred.length > 0) {
-    return `No changes to apply now; ${plan.deferred.length} respawn(s) deferred by back-off.`;
+  if (plan.actions.length === 0 && (plan.deferred.length > 0 || plan.held.length > 0)) {
+    const parts = [
+      plan.deferred.length > 0 ? `${plan.deferred.length} respawn(s) deferred by back-off` : null,
+      plan.held.length > 0 ? `${plan.held.length} held back (see the warnings)` : null,
+    ].filter((x) => x !== null);
+    return `No changes to apply now; ${parts.join(', ')}.`;
   }
   if (plan.actions.length === 0) return 'No changes. The fleet matches the manifests.';
   return `Plan: ${s.add} to add, ${s.change} to change, ${s.remove} to remove, ${s.other} unit/session ${s.other === 1 ? 'action' : 'actions'}.`;
@@ -151,6 +155,11 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
         `  ${d.agent}: ${d.reason}; ${d.attempts} attempt(s) so far, next at ${new Date(d.nextAttemptMs).toISOString()}`,
       );
     }
+  }
+  if (plan.held.length > 0) {
+    out.push('');
+    out.push('Held back (the new start is known to fail; a running session is kept; done once the cause is gone):');
+    for (const h of plan.held) out.push(`  ${h.agent}: ${h.action} (${h.need}): ${h.reason}`);
   }
   for (const w of plan.warnings) {
     out.push('');

@@ -3,9 +3,17 @@
  * returns text. Whether to colour is decided by the caller (a TTY without NO_COLOR).
  */
 import { assertNever } from '../errors.js';
-import type { AgentStatus, HealthFlag, HeartbeatHealth, Problem, UnmanagedSession } from '../plan/health.js';
+import type {
+  AgentState,
+  AgentStatus,
+  HealthFlag,
+  HeartbeatHealth,
+  Problem,
+  UnmanagedSession,
+} from '../plan/health.js';
 
-export const PS_FORMAT_VERSION = 1;
+/** 2: agents gained `state` (the runtime's own busy / idle / waiting report). */
+export const PS_FORMAT_VERSION = 2;
 
 export interface PsReport {
   nowMs: number;
@@ -79,6 +87,33 @@ function healthStyle(h: HeartbeatHealth): Style {
   }
 }
 
+function stateStyle(state: AgentState): Style | undefined {
+  switch (state) {
+    case 'busy':
+      return 'bold';
+    case 'idle':
+      return 'green';
+    case 'waiting':
+      return 'yellow';
+    case 'starting':
+    case 'exited':
+      return 'dim';
+    case 'unknown':
+      return 'red';
+    default:
+      return assertNever(state, 'agent state');
+  }
+}
+
+/** `busy 12s`, `waiting 1m3s` (for input), `unknown`; `-` for a runtime that reports no state. */
+function stateCell(s: AgentStatus): Cell {
+  if (s.state === null) return { text: '-', style: 'dim' };
+  const word = s.state.state;
+  const text = s.state.forSeconds === null ? word : `${word} ${duration(s.state.forSeconds)}`;
+  const style = stateStyle(s.state.state);
+  return style === undefined ? { text } : { text, style };
+}
+
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
@@ -130,6 +165,7 @@ function row(s: AgentStatus): Cell[] {
     { text: s.agent, style: 'bold' },
     { text: unitState },
     session,
+    stateCell(s),
     { text: s.panePid === null || s.paneDead ? '-' : String(s.panePid) },
     { text: s.paneCommand === null ? '-' : shortCommand(s.paneCommand) },
     { text: duration(s.idleSeconds) },
@@ -148,7 +184,7 @@ function flagCell(a: AgentStatus, paint: Paint): string {
   return paint('ok', 'green');
 }
 
-const HEADERS = ['AGENT', 'UNIT', 'SESSION', 'PID', 'COMMAND', 'IDLE', 'HB', 'TENANT', 'HOST', 'FLAGS'];
+const HEADERS = ['AGENT', 'UNIT', 'SESSION', 'STATE', 'PID', 'COMMAND', 'IDLE', 'HB', 'TENANT', 'HOST', 'FLAGS'];
 
 export function renderPsTable(report: PsReport, opts: { color: boolean }): string {
   const paint = painter(opts.color);
@@ -249,6 +285,15 @@ export function psToJson(report: PsReport): unknown {
       },
       expected_program: s.expectedProgram,
       drift_reason: s.driftReason,
+      state:
+        s.state === null
+          ? null
+          : {
+              value: s.state.state,
+              for_seconds: s.state.forSeconds,
+              event: s.state.event,
+              session: s.state.session,
+            },
       heartbeat: {
         age_seconds: s.heartbeat.ageSeconds,
         health: s.heartbeat.health,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffPolicy } from '../../src/commands/reconcile.js';
+import { backoffPolicy } from '../../src/engine/session.js';
 import { UserError } from '../../src/errors.js';
 import { normalizeFleet } from '../../src/manifest/normalize.js';
 import { parseManifestText } from '../../src/manifest/parse.js';

@@ -46,11 +46,11 @@ function report(): PsReport {
 describe('ps table', () => {
   it('shows one row per agent, drift reasons, unmanaged sessions and problems', () => {
     expect(renderPsTable(report(), { color: false })).toMatchInlineSnapshot(`
-      "AGENT      UNIT             SESSION  PID   COMMAND                             IDLE   HB           TENANT  HOST       FLAGS
-      canary-pi  active/disabled  yes      4343  python3 …/dogfood-agent.py          1h6m   3s healthy   acme    -          DRIFT,BOOT-ENABLE
-      coder0     active/enabled   dead(1)  -     bash                                5s     - malformed  acme    -          DEAD
-      far        -                remote   -     -                                   -      -            -       otherhost  -
-      lead       active/enabled   yes      4242  /usr/local/bin/claude --model opus  1m15s  3s healthy   acme    testhost   ok
+      "AGENT      UNIT             SESSION  STATE  PID   COMMAND                             IDLE   HB           TENANT  HOST       FLAGS
+      canary-pi  active/disabled  yes      -      4343  python3 …/dogfood-agent.py          1h6m   3s healthy   acme    -          DRIFT,BOOT-ENABLE
+      coder0     active/enabled   dead(1)  -      -     bash                                5s     - malformed  acme    -          DEAD
+      far        -                remote   -      -     -                                   -      -            -       otherhost  -
+      lead       active/enabled   yes      -      4242  /usr/local/bin/claude --model opus  1m15s  3s healthy   acme    testhost   ok
 
       DRIFT canary-pi: pane runs 'python3 /home/op/.config/mosaic/fleet/dogfood-agent.py', the roster says 'pi'
 
@@ -117,7 +117,7 @@ describe('ps JSON', () => {
   it('is one snake_case document with a format version', () => {
     const doc = JSON.parse(renderPsJson(report())) as Record<string, unknown>;
     expect(doc).toMatchObject({
-      format_version: 1,
+      format_version: 2,
       generated_at: new Date(NOW_MS).toISOString(),
       host: 'testhost',
       tenant_id: 'acme',
@@ -154,6 +154,7 @@ describe('ps JSON', () => {
       expected_program: 'pi',
       drift_reason:
         "pane runs 'python3 /home/op/.config/mosaic/fleet/dogfood-agent.py', the roster says 'pi'",
+      state: null,
       heartbeat: { age_seconds: 3, health: 'healthy', expected: true },
       backoff: null,
       flags: ['DRIFT', 'BOOT-ENABLE'],

@@ -6,6 +6,7 @@
  *
  * Defaults describe a quiet machine: systemd and tmux reachable, nothing running, no files, empty state.
  */
+import { plainRuntime } from '../../src/manifest/runtimes.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type {
   BackoffEntry,
@@ -28,7 +29,7 @@ export const HOSTNAME = 'testhost';
 export const SOCKET = 'mosaic-fleet';
 
 export function runtime(name: string, over: Partial<RuntimeSpec> = {}): RuntimeSpec {
-  return { name, command: name, resetCommand: null, heartbeat: true, ...over };
+  return { ...plainRuntime(name), heartbeat: true, ...over };
 }
 
 export function agent(name: string, over: Partial<DesiredAgent> = {}): DesiredAgent {
@@ -45,6 +46,7 @@ export function agent(name: string, over: Partial<DesiredAgent> = {}): DesiredAg
     holderSession: '_holder',
     tenantId: null,
     heartbeat: { staleAfterSeconds: 60, graceSeconds: 30, respawnOnStale: true },
+    resume: null,
     source: { file: `${HOME}/fleet/roster.yaml`, line: 1, col: 1 },
     ...over,
   };
@@ -84,6 +86,11 @@ export interface PaneSpec {
   currentCommand?: string;
   window?: number;
   pane?: number;
+  /**
+   * The session's fleet marker (`@mosaic-fleet-home`): default HOME, as the start script sets it; null for a
+   * session someone else started (no marker), or another home's path.
+   */
+  owner?: string | null;
 }
 
 export interface UnitSpec {
@@ -176,6 +183,10 @@ export class ObservedBuilder {
     if (!s.sessions.includes(name)) s.sessions.push(name);
     s.sessions.sort();
     s.panes.push(pane);
+    const owner = spec.owner === undefined ? HOME : spec.owner;
+    s.owners ??= {};
+    if (owner === null) delete s.owners[name];
+    else s.owners[name] = owner;
     return this;
   }
 
@@ -185,6 +196,7 @@ export class ObservedBuilder {
     if (s !== undefined) {
       s.sessions = s.sessions.filter((x) => x !== name);
       s.panes = s.panes.filter((p) => p.session !== name);
+      if (s.owners) delete s.owners[name];
     }
     return this;
   }

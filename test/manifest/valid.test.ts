@@ -7,6 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expandInputs } from '../../src/manifest/files.js';
 import { checkManifests, loadDesired } from '../../src/manifest/load.js';
 import { expandHome } from '../../src/manifest/normalize.js';
+import { builtinRuntimes, plainRuntime } from '../../src/manifest/runtimes.js';
 import type { DesiredAgent, DesiredFleet } from '../../src/model/desired.js';
 import {
   CTX,
@@ -45,6 +46,7 @@ describe('shipped examples', () => {
         holderSession: '_holder',
         tenantId: null,
         heartbeat: { staleAfterSeconds: 90, graceSeconds: 60, respawnOnStale: false },
+        resume: null,
         source: { file: join(EXAMPLES, 'minimal.yaml'), line: 6, col: 5 },
       },
     ]);
@@ -78,9 +80,8 @@ describe('shipped examples', () => {
     expect(agent(fleet, 'lead').heartbeat.respawnOnStale).toBe(false);
     // The stub runtime is built in and lives in the Mosaic home's tools.
     expect(fleet.runtimes.stub).toEqual({
-      name: 'stub',
+      ...plainRuntime('stub'),
       command: STUB_COMMAND,
-      resetCommand: null,
       heartbeat: true,
     });
   });
@@ -98,9 +99,8 @@ describe('shipped examples', () => {
     expect(agent(fleet, 'acme-planner').workingDirectory).toBe('/srv/acme');
     expect(agent(fleet, 'acme-tester').command).toBe('pi --profile tests');
     expect(fleet.runtimes['acme-agent']).toEqual({
-      name: 'acme-agent',
+      ...plainRuntime('acme-agent'),
       command: '/opt/acme/bin/agent',
-      resetCommand: null,
       heartbeat: true,
     });
   });
@@ -245,24 +245,17 @@ describe('normalization edge cases (test/fixtures/manifests/edge)', () => {
 
   it('runtimes: a built-in overridden field by field; a new one (defined identically in two files) writes no heartbeat by default', async () => {
     const fleet = await loadDesired([EDGE], CTX);
+    // Only the fields set change; the adapter's other fields stay the built-in ones.
     expect(fleet.runtimes.claude).toEqual({
-      name: 'claude',
+      ...builtinRuntimes(CTX).claude,
       command: '/opt/claude/bin/claude',
       resetCommand: '/clear',
-      heartbeat: true,
     });
     expect(fleet.runtimes.shared).toEqual({
-      name: 'shared',
+      ...plainRuntime('shared'),
       command: '/usr/local/bin/shared-agent',
-      resetCommand: null,
-      heartbeat: false,
     });
-    expect(fleet.runtimes.codex).toEqual({
-      name: 'codex',
-      command: 'codex',
-      resetCommand: null,
-      heartbeat: true,
-    });
+    expect(fleet.runtimes.codex).toEqual(builtinRuntimes(CTX).codex);
     expect(agent(fleet, 'dan').command).toBe('codex --full-auto');
   });
 
@@ -329,10 +322,8 @@ describe('small valid fleets', () => {
     cleanup = m.cleanup;
     const fleet = await loadDesired([m.dir], CTX);
     expect(fleet.runtimes.constructor).toEqual({
-      name: 'constructor',
-      command: 'constructor',
+      ...plainRuntime('constructor'),
       resetCommand: '/reset',
-      heartbeat: false,
     });
   });
 

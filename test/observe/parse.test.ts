@@ -94,9 +94,9 @@ describe('/proc', () => {
     await mkdir(join(proc, 'self'), { recursive: true });
     const table = readProcessTable(proc);
     expect(processTree(table, 10)).toEqual([
-      { pid: 10, ppid: 1, argv: ['bash', '/x/stub-agent.sh', '--model', 'm'] },
-      { pid: 11, ppid: 10, argv: ['zombie'] },
-      { pid: 12, ppid: 10, argv: ['sleep', '5'] },
+      { pid: 10, ppid: 1, argv: ['bash', '/x/stub-agent.sh', '--model', 'm'], exe: null },
+      { pid: 11, ppid: 10, argv: ['zombie'], exe: null },
+      { pid: 12, ppid: 10, argv: ['sleep', '5'], exe: null },
     ]);
     expect(processTree(table, 999)).toEqual([]);
   });

@@ -137,11 +137,12 @@ describe('planner: fresh home', () => {
       + create /home/op/.config/mosaic/fleet/agents/coder0.env  # env file not installed
           --- /dev/null
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -0,0 +1,14 @@
+          @@ -0,0 +1,18 @@
           +# Environment of Mosaic fleet agent coder0, read by mosaic-agent@coder0.service.
           +# \`fleet reconcile\` manages these keys and rewrites their values from the roster:
           +#   MOSAIC_AGENT_NAME MOSAIC_AGENT_RUNTIME MOSAIC_AGENT_RUNTIME_COMMAND MOSAIC_AGENT_MODEL
           +#   MOSAIC_AGENT_WORKDIR MOSAIC_TMUX_SOCKET MOSAIC_HOME
+          +#   MOSAIC_AGENT_STATE MOSAIC_AGENT_ARGS MOSAIC_AGENT_RESUME_ARGS
           +#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)
           +# Every other line is yours and is kept as written. Without a roster "command", a
           +# MOSAIC_AGENT_COMMAND you add here replaces the runtime command (run as bash -lc "...").
@@ -152,6 +153,9 @@ describe('planner: fresh home', () => {
           +MOSAIC_AGENT_WORKDIR=/home/op/work
           +MOSAIC_TMUX_SOCKET=mosaic-fleet
           +MOSAIC_HOME=/home/op/.config/mosaic
+          +MOSAIC_AGENT_STATE=none
+          +MOSAIC_AGENT_ARGS="--model sonnet"
+          +MOSAIC_AGENT_RESUME_ARGS=
       ~ daemon-reload systemd --user  # unit files changed
       + enable mosaic-tmux-holder.service  # not enabled: the tmux holder would not come back after reboot
       + enable mosaic-agent@coder0.service  # not enabled: would not start after reboot
@@ -433,7 +437,7 @@ describe('planner: each drift is healed with the least action', () => {
       "~ update /home/op/.config/mosaic/fleet/agents/coder0.env  # managed keys differ from the manifest
           --- a/home/op/.config/mosaic/fleet/agents/coder0.env
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -8,7 +8,7 @@
+          @@ -9,10 +9,10 @@
            MOSAIC_AGENT_NAME=coder0
            MOSAIC_AGENT_RUNTIME=pi
            MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -442,6 +446,10 @@ describe('planner: each drift is healed with the least action', () => {
            MOSAIC_AGENT_WORKDIR=/home/op/work
            MOSAIC_TMUX_SOCKET=mosaic-fleet
            MOSAIC_HOME=/home/op/.config/mosaic
+           MOSAIC_AGENT_STATE=none
+          -MOSAIC_AGENT_ARGS="--model sonnet"
+          +MOSAIC_AGENT_ARGS="--model opus"
+           MOSAIC_AGENT_RESUME_ARGS=
       ~ restart mosaic-agent@coder0.service  # env file changed
 
       Plan: 0 to add, 1 to change, 0 to remove, 1 unit/session action.
@@ -460,7 +468,7 @@ describe('planner: each drift is healed with the least action', () => {
             "create": false,
             "diff": "--- a/home/op/.config/mosaic/fleet/agents/coder0.env
       +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-      @@ -8,7 +8,7 @@
+      @@ -9,10 +9,10 @@
        MOSAIC_AGENT_NAME=coder0
        MOSAIC_AGENT_RUNTIME=pi
        MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -468,7 +476,11 @@ describe('planner: each drift is healed with the least action', () => {
       +MOSAIC_AGENT_MODEL=opus
        MOSAIC_AGENT_WORKDIR=/home/op/work
        MOSAIC_TMUX_SOCKET=mosaic-fleet
-       MOSAIC_HOME=/home/op/.config/mosaic",
+       MOSAIC_HOME=/home/op/.config/mosaic
+       MOSAIC_AGENT_STATE=none
+      -MOSAIC_AGENT_ARGS="--model sonnet"
+      +MOSAIC_AGENT_ARGS="--model opus"
+       MOSAIC_AGENT_RESUME_ARGS=",
             "kind": "write-file",
             "mode": "0600",
             "reason": "managed keys differ from the manifest",
@@ -486,13 +498,14 @@ describe('planner: each drift is healed with the least action', () => {
         "deferred": [],
         "dry_run": true,
         "format_version": 1,
+        "held": [],
         "observed_digest": "<digest>",
         "orphans": [],
         "patch": [
           {
             "op": "replace",
             "path": "/files/~1home~1op~1.config~1mosaic~1fleet~1agents~1coder0.env",
-            "value": "sha256:adf09920c64fb7aa6b327b696d1f0db5f6057acb269ea323a5e91efc6754035a",
+            "value": "sha256:56f72e476ecb6b868957e248074c61835c9995d997dfe138f9a975ba0cf39a0e",
           },
         ],
         "skipped": [],

@@ -20,6 +20,9 @@ const MANAGED_BLOCK = [
   'MOSAIC_AGENT_WORKDIR=/srv/work',
   'MOSAIC_TMUX_SOCKET=mosaic-fleet',
   'MOSAIC_HOME=/home/op/.config/mosaic',
+  'MOSAIC_AGENT_STATE=none',
+  'MOSAIC_AGENT_ARGS="--model sonnet"',
+  'MOSAIC_AGENT_RESUME_ARGS=',
 ].join('\n');
 
 describe('renderEnvFile: merging into the operator’s file', () => {
@@ -48,6 +51,9 @@ describe('renderEnvFile: merging into the operator’s file', () => {
         'MOSAIC_AGENT_COMMAND=python3 /opt/dogfood-agent.py',
         'MOSAIC_AGENT_RUNTIME_COMMAND=pi',
         'MOSAIC_HOME=/home/op/.config/mosaic',
+        'MOSAIC_AGENT_STATE=none',
+        'MOSAIC_AGENT_ARGS="--model sonnet"',
+        'MOSAIC_AGENT_RESUME_ARGS=',
         '',
       ].join('\n'),
     );

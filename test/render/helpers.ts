@@ -1,6 +1,7 @@
 /** Builders for the desired-state inputs of the renderers. */
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type { RenderContext } from '../../src/render/units.js';
+import { plainRuntime } from '../../src/manifest/runtimes.js';
 
 export function ctxFor(mosaicHome: string, unitDir = '/home/op/xdg-config/systemd/user'): RenderContext {
   return { mosaicHome, unitDir, toolsDir: `${mosaicHome}/tools/fleet` };
@@ -22,13 +23,14 @@ export function agent(overrides: Partial<DesiredAgent> = {}): DesiredAgent {
     holderSession: '_holder',
     tenantId: null,
     heartbeat: { staleAfterSeconds: 60, graceSeconds: 30, respawnOnStale: false },
+    resume: null,
     source: { file: '/home/op/.config/mosaic/fleet/roster.yaml', line: 1, col: 1 },
     ...overrides,
   };
 }
 
 export function runtime(name: string, command = name): RuntimeSpec {
-  return { name, command, resetCommand: null, heartbeat: true };
+  return { ...plainRuntime(name), command, heartbeat: true };
 }
 
 export function fleet(agents: DesiredAgent[], runtimes: Record<string, RuntimeSpec> = {}): DesiredFleet {

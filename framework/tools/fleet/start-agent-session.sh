@@ -6,6 +6,7 @@
 # environment from <mosaic home>/fleet/agents/NAME.env:
 #   MOSAIC_AGENT_NAME, MOSAIC_AGENT_RUNTIME, MOSAIC_AGENT_RUNTIME_COMMAND, MOSAIC_AGENT_MODEL,
 #   MOSAIC_AGENT_WORKDIR, MOSAIC_TMUX_SOCKET ('' = default tmux socket), MOSAIC_HOME,
+#   MOSAIC_AGENT_STATE, MOSAIC_AGENT_ARGS, MOSAIC_AGENT_RESUME_ARGS (from the runtime adapter),
 #   MOSAIC_AGENT_COMMAND (optional: a shell command that replaces the runtime command).
 #
 # Idempotent: a live session is left alone; a session whose program died (dead pane) is respawned.
@@ -53,9 +54,35 @@ else
   # Fail here, with the program's name, instead of leaving a pane that died at once.
   command -v -- "$program" >/dev/null 2>&1 ||
     die "$name: runtime program '$program' not found (PATH=$PATH)"
-  argv=("$program")
-  if [[ -n "${MOSAIC_AGENT_MODEL:-}" ]]; then
-    argv+=(--model "$MOSAIC_AGENT_MODEL")
+  # MOSAIC_AGENT_ARGS is one line of words, plain or in single quotes, rendered by the reconciler from the
+  # runtime adapter; xargs splits it without a shell, so nothing in it is ever evaluated.
+  split_words() {
+    [[ -n "$1" ]] || return 0
+    printf '%s' "$1" | xargs -r printf '%s\0'
+  }
+  args=()
+  if [[ -n "${MOSAIC_AGENT_ARGS+set}" ]]; then
+    mapfile -d '' -t args < <(split_words "$MOSAIC_AGENT_ARGS") || die "$name: MOSAIC_AGENT_ARGS cannot be split"
+  elif [[ -n "${MOSAIC_AGENT_MODEL:-}" ]]; then
+    args=(--model "$MOSAIC_AGENT_MODEL")
+  fi
+  # Resume the previous conversation when the runtime reported one (session= in the heartbeat) and its
+  # transcript, when the runtime named one, still exists: a start never fails for a vanished conversation.
+  resume=()
+  hb="$MOSAIC_HOME/fleet/run/$name.hb"
+  if [[ -n "${MOSAIC_AGENT_RESUME_ARGS:-}" && -f "$hb" && ! -L "$hb" ]]; then
+    session="$(sed -n 's/^session=//p' "$hb" | head -n 1)"
+    transcript="$(sed -n 's/^transcript=//p' "$hb" | head -n 1)"
+    if [[ "$session" =~ ^[A-Za-z0-9._:-]+$ ]] && { [[ -z "$transcript" ]] || [[ -f "$transcript" ]]; }; then
+      mapfile -d '' -t resume < <(split_words "$MOSAIC_AGENT_RESUME_ARGS")
+      resume=("${resume[@]//\{session\}/$session}")
+      printf 'start-agent-session: %s: resuming conversation %s\n' "$name" "$session" >&2
+    fi
+  fi
+  argv=("$program" "${resume[@]}" "${args[@]}")
+  # Runtimes that report their own state run under the launcher, which ties a liveness ticker to them.
+  if [[ -n "${MOSAIC_AGENT_STATE:-}" && "${MOSAIC_AGENT_STATE}" != none ]]; then
+    argv=("$MOSAIC_HOME/tools/fleet/run-agent.sh" "${argv[@]}")
   fi
 fi
 
@@ -89,6 +116,9 @@ fi
 
 # One tmux command list, so remain-on-exit is set before the server can notice the program exit: a
 # program that dies at once leaves a dead pane the reconciler can see, not a vanished session.
+# The same list marks the session as this fleet's (@mosaic-fleet-home = its Mosaic home): the reconciler ends
+# only sessions carrying its own marker, never a same-named session someone else started.
 fleet_tmux new-session -d -s "$name" -c "$MOSAIC_AGENT_WORKDIR" "${env_args[@]}" -- "${argv[@]}" \; \
+  set-option -t "$window" @mosaic-fleet-home "$MOSAIC_HOME" \; \
   set-option -w -t "$window" remain-on-exit on ||
   die "$name: tmux new-session failed (socket '${MOSAIC_TMUX_SOCKET:-<default>}')"

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# agent-state.sh COMMAND [ARG...]
+#
+# Installed by `fleet reconcile` into <mosaic home>/tools/fleet/. The one writer of an agent's heartbeat
+# file, $MOSAIC_HOME/fleet/run/$MOSAIC_AGENT_NAME.hb, for runtimes that report their own state
+# (docs/runtimes.md). Every write is atomic (temp file + rename) and serialised with the other writers of
+# the same agent (the runtime's hooks and the liveness ticker) by a lock on the run directory. The file:
+#   ts=<unix seconds of the last sign of life>   state=starting|busy|idle|waiting|exited
+#   since=<unix seconds the state began>         event=<the runtime's event that set it>
+#   session=<the runtime's own conversation id>  pid=<the runtime's pid>   runtime=<name>
+#   transcript=<the conversation's file, when the runtime names one>
+#
+#   start PID               the launcher, just before it execs the runtime as PID: state=starting
+#   tick PID                liveness: refresh ts= while PID lives and is neither stopped nor a zombie
+#   set STATE EVENT [ID]    a runtime integration reporting a state (the pi extension, the opencode plugin)
+#   claude EVENT            a Claude Code hook (its JSON on stdin)
+#   codex-notify JSON       Codex `notify` after a turn (the JSON is the last argument)
+#   codex-hook EVENT        a Codex hook (its JSON on stdin)
+#
+# It runs inside the runtime's hooks, so it never prints to stdout (Claude Code reads some hooks' stdout as
+# context) and always exits 0 (a failing hook can block the runtime's tool call).
+set -u
+
+name="${MOSAIC_AGENT_NAME:-}"
+home="${MOSAIC_HOME:-}"
+[[ -n "$name" && -n "$home" && "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || exit 0
+run="$home/fleet/run"
+hb="$run/$name.hb"
+tick_seconds="${MOSAIC_TICK_SECONDS:-10}"
+[[ "$tick_seconds" =~ ^[0-9]+$ && "$tick_seconds" -gt 0 ]] || tick_seconds=10
+
+KEYS=(ts state since event session pid runtime transcript)
+
+# write KEY=VALUE...: merge into the heartbeat under the lock; state changes move since=.
+write() {
+  [[ -d "$run" ]] || mkdir -p -- "$run" 2>/dev/null || return 0
+  # The run directory is never a link (the reconciler refuses one); do not write through one either.
+  [[ -L "$run" || -L "$hb" ]] && return 0
+  local fd
+  exec {fd}<"$run" || return 0
+  flock -w 5 "$fd" 2>/dev/null || true
+  local -A kv=()
+  local k v line
+  if [[ -f "$hb" ]]; then
+    while IFS= read -r line || [[ -n "$line" ]]; do
+      k="${line%%=*}"
+      [[ "$line" == *=* && "$k" =~ ^[a-z_]+$ ]] && kv[$k]="${line#*=}"
+    done <"$hb"
+  fi
+  local now old_state="${kv[state]:-}"
+  printf -v now '%(%s)T' -1
+  for line in "$@"; do
+    v="${line#*=}"
+    v="${v//[$'\n\r']/ }"
+    kv[${line%%=*}]="$v"
+  done
+  kv[ts]="$now"
+  if [[ "${kv[state]:-}" != "$old_state" || -z "${kv[since]:-}" ]]; then kv[since]="$now"; fi
+  local tmp="$run/.$name.hb.state-$$.tmp"
+  {
+    for k in "${KEYS[@]}"; do
+      [[ -n "${kv[$k]+set}" ]] && printf '%s=%s\n' "$k" "${kv[$k]}"
+    done
+  } >"$tmp" 2>/dev/null && mv -f -- "$tmp" "$hb" 2>/dev/null
+  rm -f -- "$tmp" 2>/dev/null
+  exec {fd}<&-
+  return 0
+}
+
+# field KEY JSON: a top-level string field of compact JSON, unescaped enough for ids, paths and names.
+field() {
+  local re="\"$1\"[[:space:]]*:[[:space:]]*\"(([^\"\\\\]|\\\\.)*)\""
+  if [[ "$2" =~ $re ]]; then
+    local v="${BASH_REMATCH[1]}"
+    v="${v//\\\//\/}"
+    printf '%s' "${v//\\\\/\\}"
+  fi
+}
+
+# alive PID: the process exists and is neither stopped (SIGSTOP: hung for us) nor a zombie.
+alive() {
+  local stat
+  read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+  local rest="${stat##*) }"
+  case "${rest%% *}" in
+    T | t | Z | X | x) return 1 ;;
+  esac
+  return 0
+}
+
+# get KEY: a value of the heartbeat file (no spawn: the ticker calls it every tick).
+get() {
+  local line
+  [[ -f "$hb" ]] || return 0
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ "$line" == "$1="* ]]; then
+      printf '%s' "${line#*=}"
+      return 0
+    fi
+  done <"$hb"
+}
+
+# interrupted: Claude Code ends a turn refused at its permission dialog (Esc) without a Stop hook; its
+# transcript's last entry then says the request was interrupted.
+interrupted() {
+  local transcript
+  transcript="$(get transcript)"
+  [[ -n "$transcript" && -f "$transcript" ]] || return 1
+  tail -c 8192 -- "$transcript" 2>/dev/null | tail -n 1 | grep -q 'Request interrupted by user'
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  start)
+    write state=starting event=launch "pid=${1:-}" "runtime=${MOSAIC_AGENT_RUNTIME:-}" session= transcript=
+    ;;
+  tick)
+    pid="${1:-}"
+    [[ "$pid" =~ ^[0-9]+$ ]] || exit 0
+    # Detach from the pane's terminal: the ticker must not read from it or keep it open.
+    exec </dev/null >/dev/null 2>&1
+    while [[ -e "/proc/$pid" ]]; do
+      if alive "$pid"; then
+        st="$(get state)"
+        if [[ "$st" == waiting || "$st" == busy ]] && interrupted; then
+          write state=idle event=interrupted
+        else
+          write
+        fi
+      fi
+      sleep "$tick_seconds"
+    done
+    # The runtime is gone. Say so, unless a newer runtime already took the file over.
+    if [[ "$(get pid)" == "$pid" ]]; then write state=exited event=process-exit; fi
+    ;;
+  set)
+    state="${1:-}"
+    case "$state" in starting | busy | idle | waiting | exited) ;; *) exit 0 ;; esac
+    args=("state=$state" "event=${2:-}")
+    [[ -n "${3:-}" ]] && args+=("session=$3")
+    write "${args[@]}"
+    ;;
+  claude)
+    event="${1:-}"
+    json="$(head -c 1048576)"
+    case "$event" in
+      SessionStart) state=idle ;;
+      UserPromptSubmit | PreToolUse | PostToolUse) state=busy ;;
+      PermissionRequest | Notification:permission_prompt) state=waiting ;;
+      Notification:idle_prompt | Stop) state=idle ;;
+      SessionEnd) state=exited ;;
+      *) exit 0 ;;
+    esac
+    args=("state=$state" "event=$event")
+    session="$(field session_id "$json")"
+    [[ -n "$session" ]] && args+=("session=$session")
+    transcript="$(field transcript_path "$json")"
+    [[ -n "$transcript" ]] && args+=("transcript=$transcript")
+    write "${args[@]}"
+    ;;
+  codex-notify)
+    json="${*: -1}"
+    [[ "$(field type "$json")" == agent-turn-complete ]] || exit 0
+    # Codex also runs a side turn that names the session; it is not the operator's turn ending.
+    [[ "$json" == *'concise, single-line task title'* ]] && exit 0
+    args=(state=idle event=agent-turn-complete)
+    session="$(field thread-id "$json")"
+    [[ -n "$session" ]] && args+=("session=$session")
+    write "${args[@]}"
+    ;;
+  codex-hook)
+    event="${1:-}"
+    json="$(head -c 1048576)"
+    case "$event" in
+      SessionStart | Stop) state=idle ;;
+      UserPromptSubmit | PreToolUse | PostToolUse) state=busy ;;
+      PermissionRequest) state=waiting ;;
+      *) exit 0 ;;
+    esac
+    args=("state=$state" "event=$event")
+    session="$(field session_id "$json")"
+    [[ -n "$session" ]] && args+=("session=$session")
+    write "${args[@]}"
+    ;;
+esac
+exit 0

@@ -1,0 +1,38 @@
+// Mosaic fleet: reports this pi agent's state to the fleet (docs/runtimes.md). Installed by `fleet reconcile`
+// into <mosaic home>/tools/fleet/ and loaded with `pi -e`; it changes nothing in pi's own behaviour.
+// busy = agent_start, idle = agent_end, exited = session_shutdown. Writes go through agent-state.sh (which
+// serialises them with the liveness ticker), one at a time and in order.
+import { execFile } from 'node:child_process';
+
+type Ctx = { sessionManager?: { getSessionId?: () => string | undefined; getSessionFile?: () => string | undefined } };
+type Pi = { on: (event: string, handler: (event: unknown, ctx: Ctx) => void) => void };
+
+const home = process.env.MOSAIC_HOME ?? '';
+const tool = `${home}/tools/fleet/agent-state.sh`;
+let queue: Promise<void> = Promise.resolve();
+
+function sessionOf(ctx: Ctx): string {
+  try {
+    return ctx?.sessionManager?.getSessionId?.() ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function report(state: string, event: string, ctx: Ctx): void {
+  const session = sessionOf(ctx);
+  queue = queue.then(
+    () =>
+      new Promise<void>((resolve) => {
+        execFile(tool, ['set', state, event, session], { timeout: 10_000 }, () => resolve());
+      }),
+  );
+}
+
+export default function (pi: Pi): void {
+  if (home === '' || (process.env.MOSAIC_AGENT_NAME ?? '') === '') return;
+  pi.on('session_start', (_e, ctx) => report('idle', 'session_start', ctx));
+  pi.on('agent_start', (_e, ctx) => report('busy', 'agent_start', ctx));
+  pi.on('agent_end', (_e, ctx) => report('idle', 'agent_end', ctx));
+  pi.on('session_shutdown', (_e, ctx) => report('exited', 'session_shutdown', ctx));
+}

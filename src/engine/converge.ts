@@ -1,0 +1,94 @@
+/**
+ * The effectful half of convergence: apply a plan's actions, journal the run, and keep the back-off bookkeeping.
+ * Every caller (`fleet reconcile`, `fleet apply`, watch mode, the timer's runs) holds the lock before calling.
+ * Prints nothing: progress goes to the caller's `onResult`, the outcome comes back as data.
+ */
+import { applyPlan, type ActionResult, type ApplyResult } from '../apply/executor.js';
+import { appendJournal, type JournalEntry } from '../apply/journal.js';
+import { writeState } from '../apply/state.js';
+import type { Observed } from '../model/observed.js';
+import type { Plan } from '../model/plan.js';
+import { actionTarget } from '../render/plan-text.js';
+import { backoffPolicy, type Session } from './session.js';
+
+export interface ConvergeHooks {
+  /** Called once per action, as it finishes (done, failed or not run), in plan order. */
+  onResult?: (result: ActionResult) => void;
+}
+
+/** How many actions ended each way. */
+export interface OutcomeCounts {
+  done: number;
+  failed: number;
+  notRun: number;
+}
+
+export function outcomeCounts(result: ApplyResult): OutcomeCounts {
+  return {
+    done: result.results.filter((r) => r.outcome === 'done').length,
+    failed: result.results.filter((r) => r.outcome === 'failed').length,
+    notRun: result.results.filter((r) => r.outcome === 'not-run').length,
+  };
+}
+
+/**
+ * Converge under the lock (taken by the caller): apply the plan's actions, journal them, and persist back-off
+ * bookkeeping even when there is nothing to apply (a healthy agent's back-off record expiring is not an action).
+ * Null when there was nothing to apply.
+ */
+export async function converge(
+  s: Session,
+  command: string,
+  hooks: ConvergeHooks = {},
+): Promise<ApplyResult | null> {
+  if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
+  if (s.plan.backoffResets.length > 0)
+    await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
+  return null;
+}
+
+/** The state file's content once the plan's expired back-off records are dropped (the observed state is kept). */
+export function stateAfterResets(observed: Observed, plan: Plan): Observed['state'] {
+  const state = structuredClone(observed.state);
+  for (const name of plan.backoffResets) delete state.backoff[name];
+  return state;
+}
+
+/** Apply under the lock (taken by the caller) and journal the run. */
+export async function applyAndJournal(
+  session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired'>,
+  plan: Plan,
+  command: string,
+  hooks: ConvergeHooks = {},
+): Promise<ApplyResult> {
+  const started = new Date();
+  const state = stateAfterResets(session.observed, plan);
+  const result = await applyPlan(plan.actions, {
+    runner: session.runner,
+    backoff: backoffPolicy(process.env, session.desired),
+    stateDir: session.paths.stateDir,
+    state,
+    nowMs: session.observed.nowMs,
+    onResult: hooks.onResult,
+  });
+  const counts = outcomeCounts(result);
+  const entry: JournalEntry = {
+    format_version: 1,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    command,
+    pid: process.pid,
+    result: result.ok ? 'ok' : 'failed',
+    summary: { done: counts.done, failed: counts.failed, not_run: counts.notRun },
+    actions: result.results.map((r) => ({
+      kind: r.action.kind,
+      target: actionTarget(r.action),
+      message: r.message,
+      reason: r.action.reason,
+      outcome: r.outcome,
+      ...(r.error ? { error: r.error } : {}),
+    })),
+  };
+  await appendJournal(session.paths.stateDir, entry);
+  return result;
+}

@@ -1,0 +1,149 @@
+/**
+ * The read-only half of convergence: load the manifests, observe the machine, and make the plan. A `Session` is
+ * the three states of one run (desired, observed, plan) plus what it takes to act on them (paths, runner).
+ * Usable without the lock (a dry-run, `fleet plan`); writes nothing and prints nothing.
+ */
+import { hostname } from 'node:os';
+import { runtimePrograms } from '../plan/planner.js';
+import { join } from 'node:path';
+import { loadAssets, type Assets } from '../assets.js';
+import type { GlobalOptions } from '../cli.js';
+import { UserError } from '../errors.js';
+import { refuseLinks } from '../apply/safe-path.js';
+import { createRunner, type Runner } from '../exec.js';
+import { loadDesired } from '../manifest/load.js';
+import type { DesiredFleet } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
+import { observe } from '../observe/index.js';
+import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
+import { plan as makePlan, type PlanInput } from '../plan/planner.js';
+import type { FleetInvocation } from '../render/convergence.js';
+import type { RenderContext } from '../render/units.js';
+
+export interface Session {
+  paths: FleetPaths;
+  runner: Runner;
+  desired: DesiredFleet;
+  observed: Observed;
+  plan: Plan;
+}
+
+export function renderContext(paths: FleetPaths): RenderContext {
+  return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
+}
+
+/** How a unit runs this same reconciler: this node binary and this package's entry point, absolute. */
+export function fleetInvocation(paths: FleetPaths): FleetInvocation {
+  return { argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')], manifests: paths.manifests };
+}
+
+/** The systemd and tmux conditions a plan cannot be made (or applied) without. */
+export function requireTools(observed: Observed): void {
+  if (!observed.systemd.ok)
+    throw new UserError(observed.systemd.error ?? 'cannot reach the systemd user manager');
+  if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
+  // A link where a file or directory of the fleet belongs: refused before any plan (or write) is made.
+  refuseLinks(observed.links ?? []);
+}
+
+export async function observeFor(
+  desired: DesiredFleet,
+  paths: FleetPaths,
+  runner: Runner,
+): Promise<Observed> {
+  return observe(
+    {
+      paths,
+      sockets: desired.sockets.map((s) => s.socketName),
+      dirs: desired.agents.map((a) => a.workingDirectory),
+      programs: runtimePrograms(desired, renderContext(paths), hostname()),
+    },
+    runner,
+  );
+}
+
+/**
+ * Crash-loop back-off policy: the manifest's `reconcile.backoff` (default 10 s doubling to 5 min, reset after 2
+ * healthy minutes), each value overridable by `FLEET_BACKOFF_INITIAL_SECONDS` / `FLEET_BACKOFF_MAX_SECONDS` /
+ * `FLEET_BACKOFF_RESET_SECONDS` in the environment (for tests and emergencies).
+ */
+export function backoffPolicy(env: NodeJS.ProcessEnv = process.env, desired?: DesiredFleet): BackoffPolicy {
+  const fromManifest = desired?.reconcile.backoff;
+  const seconds = (name: string, manifestSeconds: number | undefined, fallbackMs: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      return manifestSeconds === undefined ? fallbackMs : Math.round(manifestSeconds * 1000);
+    }
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) {
+      throw new UserError(`${name} must be a positive number of seconds, got "${raw}"`);
+    }
+    return Math.round(n * 1000);
+  };
+  return {
+    initialMs: seconds(
+      'FLEET_BACKOFF_INITIAL_SECONDS',
+      fromManifest?.initialSeconds,
+      DEFAULT_BACKOFF.initialMs,
+    ),
+    maxMs: seconds('FLEET_BACKOFF_MAX_SECONDS', fromManifest?.maxSeconds, DEFAULT_BACKOFF.maxMs),
+    resetAfterMs: seconds(
+      'FLEET_BACKOFF_RESET_SECONDS',
+      fromManifest?.resetSeconds,
+      DEFAULT_BACKOFF.resetAfterMs,
+    ),
+  };
+}
+
+/** Everything the pure planner needs, from the loaded pieces. */
+export function planInput(
+  desired: DesiredFleet,
+  observed: Observed,
+  paths: FleetPaths,
+  prune: boolean,
+  assets: Assets,
+  env: NodeJS.ProcessEnv = process.env,
+): PlanInput {
+  return {
+    desired,
+    observed,
+    ctx: renderContext(paths),
+    templates: assets.templates,
+    framework: assets.framework,
+    convergence: assets.convergence,
+    invocation: fleetInvocation(paths),
+    prune,
+    backoff: backoffPolicy(env, desired),
+  };
+}
+
+/** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
+export async function planFor(
+  desired: DesiredFleet,
+  paths: FleetPaths,
+  prune: boolean,
+  runner: Runner,
+): Promise<Session> {
+  const assets = await loadAssets();
+  const observed = await observeFor(desired, paths, runner);
+  requireTools(observed);
+  const plan = makePlan(planInput(desired, observed, paths, prune, assets));
+  return { paths, runner, desired, observed, plan };
+}
+
+/** Load, observe and plan. Read-only. */
+export async function makeSession(
+  g: GlobalOptions,
+  prune: boolean,
+  runner: Runner = createRunner(),
+): Promise<Session> {
+  const paths = resolvePaths(g);
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  return planFor(desired, paths, prune, runner);
+}
+
+/** Whether a plan leaves work undone: actions to apply, or respawns held back by back-off. */
+export function pending(plan: Plan): boolean {
+  return plan.actions.length > 0 || plan.deferred.length > 0 || plan.held.length > 0;
+}
