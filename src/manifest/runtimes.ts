@@ -3,6 +3,7 @@
  * `runtimes:` overrides any field of these or adds runtimes of its own (src/manifest/normalize.ts).
  * Facts behind each value: DOMAIN.md section 9 and docs/runtimes.md. Pure.
  */
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { HostContext, RuntimeSpec } from '../model/desired.js';
 
@@ -12,7 +13,12 @@ export const STUB_RUNTIME = 'stub';
 const MODEL_ARGS = ['--model', '{model}'];
 
 /** The real AI runtimes. Each is started by its own name from the user manager's PATH. */
-const REAL: Record<string, Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume'>> = {
+const REAL: Record<
+  string,
+  Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume' | 'quietStart'> & {
+    quietStart?: boolean;
+  }
+> = {
   claude: {
     // The npm bin is a link to the native binary `bin/claude.exe`.
     programs: ['claude', 'claude.exe'],
@@ -30,6 +36,7 @@ const REAL: Record<string, Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 
     exitKeys: ['/quit', 'Enter'],
     resetCommand: '/new',
     state: 'codex-notify',
+    quietStart: true,
   },
   pi: {
     // A node script that sets its process title: argv reads just `pi`.
@@ -66,6 +73,7 @@ export function plainRuntime(name: string): RuntimeSpec {
     resetCommand: null,
     heartbeat: false,
     state: 'none',
+    quietStart: false,
   };
 }
 
@@ -73,7 +81,13 @@ export function builtinRuntimes(ctx: HostContext): Record<string, RuntimeSpec> {
   const runtimes: Record<string, RuntimeSpec> = {};
   for (const [name, spec] of Object.entries(REAL)) {
     // heartbeat: the integration (hooks, extension, notify) and the launcher's liveness ticker write it.
-    runtimes[name] = { ...plainRuntime(name), ...spec, heartbeat: true, resume: true };
+    runtimes[name] = {
+      ...plainRuntime(name),
+      ...spec,
+      heartbeat: true,
+      resume: true,
+      quietStart: spec.quietStart ?? false,
+    };
   }
   runtimes[STUB_RUNTIME] = {
     ...plainRuntime(STUB_RUNTIME),
@@ -100,6 +114,7 @@ export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
         // The TUI otherwise copies its 400 MB binary into CODEX_HOME and leaves a daemon outside the pane.
         '-c',
         'features.daemon_auto_start=false',
+        ...codexHookArgs(toolsDir),
       ];
     case 'pi-extension':
       return ['-e', posix.join(toolsDir, 'pi-extension.ts')];
@@ -113,9 +128,68 @@ export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
   }
 }
 
+/** Codex hook events the fleet listens to (each maps to a state in agent-state.sh's `codex-hook`). */
+const CODEX_HOOK_EVENTS = [
+  'SessionStart',
+  'UserPromptSubmit',
+  'PreToolUse',
+  'PermissionRequest',
+  'PostToolUse',
+  'Stop',
+];
+
+function snake(event: string): string {
+  return event.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** JSON with object keys sorted at every level, as Codex canonicalises a hook before hashing it. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    const rec = value as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.keys(rec)
+        .sort()
+        .map((k) => [k, canonical(rec[k])]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Codex hooks given on the command line (`-c hooks.EVENT=[...]`), never in the operator's CODEX_HOME. Codex runs
+ * a hook only once it is trusted: the trust record (`hooks.state`) is the hash of the hook's canonical JSON,
+ * keyed by where it was defined (`/<session-flags>/config.toml` for `-c`), so it is passed along with them.
+ */
+function codexHookArgs(toolsDir: string): string[] {
+  const script = posix.join(toolsDir, 'agent-state.sh');
+  const quoted = /^[A-Za-z0-9_@%+=:,./-]+$/.test(script) ? script : `'${script}'`;
+  const args: string[] = [];
+  const trust: string[] = [];
+  for (const event of CODEX_HOOK_EVENTS) {
+    const command = `${quoted} codex-hook ${event}`;
+    args.push('-c', `hooks.${event}=[{hooks=[{type="command",command=${JSON.stringify(command)}}]}]`);
+    const identity = {
+      event_name: snake(event),
+      hooks: [{ type: 'command', command, timeout: 600, async: false }],
+    };
+    const hash = createHash('sha256')
+      .update(JSON.stringify(canonical(identity)))
+      .digest('hex');
+    trust.push(
+      `${JSON.stringify(`/<session-flags>/config.toml:${snake(event)}:0:0`)}={trusted_hash="sha256:${hash}"}`,
+    );
+  }
+  args.push('-c', `hooks.state={${trust.join(',')}}`);
+  return args;
+}
+
 /** The runtime's arguments for an agent: integration, then the model, then the runtime's own `args`. */
 export function runtimeArgs(spec: RuntimeSpec, toolsDir: string, modelHint: string | null): string[] {
-  const model = modelHint === null || modelHint === '' ? [] : spec.modelArgs.map((a) => a.replaceAll('{model}', modelHint));
+  const model =
+    modelHint === null || modelHint === ''
+      ? []
+      : spec.modelArgs.map((a) => a.replaceAll('{model}', modelHint));
   return [...integrationArgs(spec, toolsDir), ...model, ...spec.args];
 }
 

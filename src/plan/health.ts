@@ -15,6 +15,9 @@ import { agentUnitName } from '../render/names.js';
  */
 export type AgentState = 'starting' | 'busy' | 'idle' | 'waiting' | 'exited' | 'unknown';
 
+/** How long a runtime that starts quietly (RuntimeSpec.quietStart) is "starting" before it counts as idle. */
+export const QUIET_START_SECONDS = 5;
+
 const AGENT_STATES: ReadonlySet<string> = new Set(['starting', 'busy', 'idle', 'waiting', 'exited']);
 
 export interface StateStatus {
@@ -273,7 +276,8 @@ function driftCheck(
   // with the expected program (directly or through the fleet's launcher), its first process is still that
   // start, whatever name it took since. A pane respawned with anything else has another start command.
   const started = programNames(words(unTmux(pane.startCommand)));
-  if (started.some((n) => names.has(n))) return { drift: false, reason: null, shown: pane.processes[0] ?? null };
+  if (started.some((n) => names.has(n)))
+    return { drift: false, reason: null, shown: pane.processes[0] ?? null };
   const runs = pane.processes[0]?.argv.join(' ') ?? pane.currentCommand;
   return { drift: true, reason: `pane runs '${runs}', the roster says '${expected.program}'`, shown: null };
 }
@@ -327,16 +331,35 @@ function stateStatus(
   const event = hb?.keys.event || null;
   const unknown: StateStatus = { state: 'unknown', forSeconds: null, event, session };
   if (hb === undefined || reported === undefined || !AGENT_STATES.has(reported)) {
-    return heartbeat.health === 'grace' ? { state: 'starting', forSeconds: null, event: null, session: null } : unknown;
+    return heartbeat.health === 'grace'
+      ? { state: 'starting', forSeconds: null, event: null, session: null }
+      : unknown;
   }
   const pid = Number(hb.keys.pid);
   const current = !Number.isInteger(pid) || pid <= 0 || pane.panePid === null || pid === pane.panePid;
   if (!current) {
-    return heartbeat.health === 'grace' || pane.created === null || nowSec - pane.created < agent.heartbeat.graceSeconds
-      ? { state: 'starting', forSeconds: pane.created === null ? null : Math.max(0, Math.floor(nowSec - pane.created)), event: null, session: null }
+    return heartbeat.health === 'grace' ||
+      pane.created === null ||
+      nowSec - pane.created < agent.heartbeat.graceSeconds
+      ? {
+          state: 'starting',
+          forSeconds: pane.created === null ? null : Math.max(0, Math.floor(nowSec - pane.created)),
+          event: null,
+          session: null,
+        }
       : unknown;
   }
   if (heartbeat.health !== 'healthy') return unknown;
+  const forSeconds = Number.isFinite(since) ? Math.max(0, Math.floor(nowSec - since)) : null;
+  if (
+    reported === 'starting' &&
+    runtime?.quietStart === true &&
+    forSeconds !== null &&
+    forSeconds >= QUIET_START_SECONDS
+  ) {
+    // It says nothing until its first prompt; alive and silent this long, it is waiting for one.
+    return { state: 'idle', forSeconds: forSeconds - QUIET_START_SECONDS, event: 'quiet-start', session };
+  }
   return {
     state: reported as AgentState,
     forSeconds: Number.isFinite(since) ? Math.max(0, Math.floor(nowSec - since)) : null,

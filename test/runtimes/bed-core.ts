@@ -106,7 +106,8 @@ const DEFAULT_MODEL: Record<RuntimeName, string> = {
 /** The operator's own runtime configuration in HOME, as section 9 says each runtime needs it. */
 async function prepareHome(home: string, server: ModelServer, workDirs: string[]): Promise<void> {
   const projects: Record<string, unknown> = {};
-  for (const w of workDirs) projects[w] = { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true };
+  for (const w of workDirs)
+    projects[w] = { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true };
   await writeFile(
     join(home, '.claude.json'),
     JSON.stringify({
@@ -157,7 +158,9 @@ async function prepareHome(home: string, server: ModelServer, workDirs: string[]
   );
 }
 
-export async function startBed(needs: readonly RuntimeName[]): Promise<{ bed: Bed; stop: () => Promise<void> }> {
+export async function startBed(
+  needs: readonly RuntimeName[],
+): Promise<{ bed: Bed; stop: () => Promise<void> }> {
   const server = await startModelServer();
   const path = [...needs.map(binDir), process.env.PATH ?? '/usr/bin:/bin'].join(':');
   let sb: Sandbox;
@@ -175,7 +178,8 @@ export async function startBed(needs: readonly RuntimeName[]): Promise<{ bed: Be
   const workDir = (agent: string): string => join(sb.root, 'work', agent);
   const logDir = join(sb.root, 'logs');
   await mkdir(logDir, { recursive: true });
-  const fleet = (...args: string[]): Promise<CliResult> => runFleet(sb.env, args, { logDir, timeoutMs: 180_000 });
+  const fleet = (...args: string[]): Promise<CliResult> =>
+    runFleet(sb.env, args, { logDir, timeoutMs: 180_000 });
   const tmux = (...args: string[]) => sb.tmux(socket, ...args);
   const ps = async (agent: string): Promise<PsRow> => {
     const r = await fleet('ps', '--json', agent);
@@ -200,7 +204,10 @@ export async function startBed(needs: readonly RuntimeName[]): Promise<{ bed: Be
         const envFile = join(sb.paths.agentsDir, `${a.name}.env`);
         if (!existsSync(envFile)) {
           // The operator's own lines, written before the fleet ever ran: the reconciler merges its keys in.
-          await writeFile(envFile, `# ${a.runtime} against the test model server\n${operatorEnv(a.runtime, server).join('\n')}\n`);
+          await writeFile(
+            envFile,
+            `# ${a.runtime} against the test model server\n${operatorEnv(a.runtime, server).join('\n')}\n`,
+          );
           await chmod(envFile, 0o600);
         }
       }

@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { sandboxUnavailableReason } from '../sandbox.js';
-import { runtimesRequired, runtimesUnavailableReason, startBed, type Bed, type RuntimeName } from './bed-core.js';
+import {
+  runtimesRequired,
+  runtimesUnavailableReason,
+  startBed,
+  type Bed,
+  type RuntimeName,
+} from './bed-core.js';
 
 export * from './bed-core.js';
 
@@ -12,7 +18,11 @@ export * from './bed-core.js';
  * A describe block with one bed shared by its tests. Skipped with the reason when the sandbox or the runtimes
  * are not available, except under FLEET_REQUIRE_SANDBOX=1 / FLEET_REQUIRE_RUNTIMES=1, where that fails.
  */
-export function describeRuntimes(name: string, needs: readonly RuntimeName[], fn: (bed: () => Bed) => void): void {
+export function describeRuntimes(
+  name: string,
+  needs: readonly RuntimeName[],
+  fn: (bed: () => Bed) => void,
+): void {
   describe(name, async () => {
     const reason = (await sandboxUnavailableReason()) ?? runtimesUnavailableReason(needs);
     if (reason !== null) {
@@ -45,4 +55,3 @@ export function describeRuntimes(name: string, needs: readonly RuntimeName[], fn
 function unavailable(reason: string): never {
   throw new Error(`unavailable: ${reason}`);
 }
-

@@ -12,7 +12,7 @@
 #
 #   start PID               the launcher, just before it execs the runtime as PID: state=starting
 #   tick PID                liveness: refresh ts= while PID lives and is neither stopped nor a zombie
-#   set STATE EVENT [ID]    a runtime integration reporting a state (the pi extension, the opencode plugin)
+#   set STATE EVENT [ID [FILE]]  a runtime integration reporting a state (the pi extension, the opencode plugin)
 #   claude EVENT            a Claude Code hook (its JSON on stdin)
 #   codex-notify JSON       Codex `notify` after a turn (the JSON is the last argument)
 #   codex-hook EVENT        a Codex hook (its JSON on stdin)
@@ -100,13 +100,14 @@ get() {
   done <"$hb"
 }
 
-# interrupted: Claude Code ends a turn refused at its permission dialog (Esc) without a Stop hook; its
-# transcript's last entry then says the request was interrupted.
+# interrupted: Claude Code and Codex end a turn refused at their permission dialog (Esc), or interrupted, without
+# a Stop hook; their transcript's last entries then say so (Claude Code: "[Request interrupted by user...]";
+# Codex: a "turn_aborted" event).
 interrupted() {
   local transcript
   transcript="$(get transcript)"
   [[ -n "$transcript" && -f "$transcript" ]] || return 1
-  tail -c 8192 -- "$transcript" 2>/dev/null | tail -n 1 | grep -q 'Request interrupted by user'
+  tail -c 16384 -- "$transcript" 2>/dev/null | tail -n 3 | grep -q -e 'Request interrupted by user' -e '"type":"turn_aborted"'
 }
 
 cmd="${1:-}"
@@ -139,15 +140,21 @@ case "$cmd" in
     case "$state" in starting | busy | idle | waiting | exited) ;; *) exit 0 ;; esac
     args=("state=$state" "event=${2:-}")
     [[ -n "${3:-}" ]] && args+=("session=$3")
+    [[ -n "${4:-}" ]] && args+=("transcript=$4")
     write "${args[@]}"
     ;;
   claude)
     event="${1:-}"
     json="$(head -c 1048576)"
+    if [[ "$event" == Notification ]]; then
+      # permission_prompt: the permission dialog; agent_needs_input: auto mode asking; idle_prompt: a
+      # minute without input after a turn. Other notifications say nothing about the state.
+      event="Notification:$(field notification_type "$json")"
+    fi
     case "$event" in
       SessionStart) state=idle ;;
       UserPromptSubmit | PreToolUse | PostToolUse) state=busy ;;
-      PermissionRequest | Notification:permission_prompt) state=waiting ;;
+      PermissionRequest | Notification:permission_prompt | Notification:agent_needs_input) state=waiting ;;
       Notification:idle_prompt | Stop) state=idle ;;
       SessionEnd) state=exited ;;
       *) exit 0 ;;
@@ -181,6 +188,8 @@ case "$cmd" in
     args=("state=$state" "event=$event")
     session="$(field session_id "$json")"
     [[ -n "$session" ]] && args+=("session=$session")
+    transcript="$(field transcript_path "$json")"
+    [[ -n "$transcript" ]] && args+=("transcript=$transcript")
     write "${args[@]}"
     ;;
 esac

@@ -4,27 +4,30 @@
 // serialises them with the liveness ticker), one at a time and in order.
 import { execFile } from 'node:child_process';
 
-type Ctx = { sessionManager?: { getSessionId?: () => string | undefined; getSessionFile?: () => string | undefined } };
+type Ctx = {
+  sessionManager?: { getSessionId?: () => string | undefined; getSessionFile?: () => string | undefined };
+};
 type Pi = { on: (event: string, handler: (event: unknown, ctx: Ctx) => void) => void };
 
 const home = process.env.MOSAIC_HOME ?? '';
 const tool = `${home}/tools/fleet/agent-state.sh`;
 let queue: Promise<void> = Promise.resolve();
 
-function sessionOf(ctx: Ctx): string {
+function sessionOf(ctx: Ctx): [string, string] {
   try {
-    return ctx?.sessionManager?.getSessionId?.() ?? '';
+    // The file holds the conversation (written once there is a message); a start resumes only while it exists.
+    return [ctx?.sessionManager?.getSessionId?.() ?? '', ctx?.sessionManager?.getSessionFile?.() ?? ''];
   } catch {
-    return '';
+    return ['', ''];
   }
 }
 
 function report(state: string, event: string, ctx: Ctx): void {
-  const session = sessionOf(ctx);
+  const [session, file] = sessionOf(ctx);
   queue = queue.then(
     () =>
       new Promise<void>((resolve) => {
-        execFile(tool, ['set', state, event, session], { timeout: 10_000 }, () => resolve());
+        execFile(tool, ['set', state, event, session, file], { timeout: 10_000 }, () => resolve());
       }),
   );
 }
