@@ -13,6 +13,8 @@ export interface ReconcileOptions extends GlobalOptions {
   json: boolean;
   watch: boolean;
   interval?: string | undefined;
+  /** End running agents the plan names without asking (in a terminal, reconcile asks first). */
+  yes?: boolean;
 }
 
 function globals(cmd: Command): GlobalOptions {
@@ -62,6 +64,11 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output', false)
     .option('--watch', 'keep running: reconcile on manifest edits and on an interval', false)
     .addOption(new Option('--interval <seconds>', 'watch mode resync interval').default('30'))
+    .option(
+      '-y, --yes',
+      'end the running agents the plan names without asking (asked only in a terminal)',
+      false,
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const { reconcileCommand } = await import('./commands/reconcile.js');
       process.exitCode = await reconcileCommand(cmd.optsWithGlobals<ReconcileOptions>());

@@ -2,6 +2,7 @@
  * `fleet reconcile`, `fleet plan`, `fleet apply`: parse options, call the engine (src/engine/), print.
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
+import { createInterface } from 'node:readline/promises';
 import { readFile } from 'node:fs/promises';
 import type { GlobalOptions, ReconcileOptions } from '../cli.js';
 import { UserError } from '../errors.js';
@@ -12,7 +13,7 @@ import { preflight } from '../observe/preflight.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { actionsDigest, observedDigest } from '../plan/digest.js';
 import { planToJson } from '../render/plan-json.js';
-import { renderPlanText, summaryLine } from '../render/plan-text.js';
+import { disruptiveActions, renderPlanText, summaryLine } from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../apply/atomic.js';
@@ -64,6 +65,15 @@ function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyRe
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   if (o.watch) {
     const { watchCommand } = await import('./watch.js');
@@ -88,11 +98,22 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await acquireLock(paths.stateDir, command);
   try {
-    const s = await planFor(desired, paths, o.prune, createRunner());
-    if (!o.json) {
-      process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
-      if (s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
+    let s = await planFor(desired, paths, o.prune, createRunner());
+    if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
+    const ends = disruptiveActions(s.plan);
+    if (ends.length > 0 && !o.yes && !o.json && process.stdin.isTTY && process.stdout.isTTY) {
+      // A person at a terminal decides; the timer, watch mode and scripts leave it to the restart policy.
+      if (
+        !(await confirm(
+          `\nEnd ${ends.length} running agent${ends.length === 1 ? '' : 's'} (${ends.map((a) => ('agent' in a ? a.agent : null) ?? '?').join(', ')})? [y/N] `,
+        ))
+      ) {
+        const keep = new Set(ends);
+        s = { ...s, plan: { ...s.plan, actions: s.plan.actions.filter((a) => !keep.has(a)) } };
+        process.stdout.write('Leaving them running; their restarts stay pending for a later reconcile.\n');
+      }
     }
+    if (!o.json && s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
     const result = await converge(s, command, hooksFor(o.json));
     if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
     else if (result) {

@@ -42,7 +42,7 @@ export async function converge(
   hooks: ConvergeHooks = {},
 ): Promise<ApplyResult | null> {
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
-  if (s.plan.backoffResets.length > 0)
+  if (s.plan.backoffResets.length > 0 || restartPendingChanged(s.observed, s.plan))
     await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
 }
@@ -51,7 +51,17 @@ export async function converge(
 export function stateAfterResets(observed: Observed, plan: Plan): Observed['state'] {
   const state = structuredClone(observed.state);
   for (const name of plan.backoffResets) delete state.backoff[name];
+  // Since when each deferred restart waits (for max_defer and the plan's "since"); done ones are forgotten.
+  if (Object.keys(plan.restartPending).length > 0) state.restartPending = { ...plan.restartPending };
+  else delete state.restartPending;
   return state;
+}
+
+function restartPendingChanged(observed: Observed, plan: Plan): boolean {
+  const before = observed.state.restartPending ?? {};
+  const after = plan.restartPending;
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].some((k) => before[k] !== after[k]);
 }
 
 /** Apply under the lock (taken by the caller) and journal the run. */

@@ -145,5 +145,10 @@ export async function makeSession(
 
 /** Whether a plan leaves work undone: actions to apply, or respawns held back by back-off. */
 export function pending(plan: Plan): boolean {
-  return plan.actions.length > 0 || plan.deferred.length > 0 || plan.held.length > 0;
+  return (
+    plan.actions.length > 0 ||
+    plan.deferred.length > 0 ||
+    plan.held.length > 0 ||
+    plan.deferredRestarts.length > 0
+  );
 }

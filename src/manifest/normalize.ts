@@ -80,7 +80,8 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       // An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it
       // says so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
       // hasOwn, not just `runtimes[name]`: a runtime called `constructor` must not inherit Object's.
-      const base: RuntimeSpec = (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? plainRuntime(name);
+      const base: RuntimeSpec =
+        (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? plainRuntime(name);
       runtimes[name] = {
         name,
         command: raw.command ?? base.command,
@@ -106,6 +107,16 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
           maxSeconds: roster.reconcile.backoff?.max_seconds ?? DEFAULT_BACKOFF_SECONDS.maxSeconds,
           resetSeconds: roster.reconcile.backoff?.reset_seconds ?? DEFAULT_BACKOFF_SECONDS.resetSeconds,
         },
+        ...(roster.reconcile.restart
+          ? {
+              restart: {
+                policy: roster.reconcile.restart.policy ?? 'when-idle',
+                settleSeconds: roster.reconcile.restart.settle_seconds ?? 30,
+                maxUnavailable: roster.reconcile.restart.max_unavailable ?? 1,
+                maxDeferSeconds: roster.reconcile.restart.max_defer_seconds ?? null,
+              },
+            }
+          : {}),
       };
     }
 
@@ -129,6 +140,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         tenantId,
         heartbeat: heartbeatPolicy(fileHeartbeat, a.heartbeat),
         resume: a.resume ?? null,
+        restartPolicy: a.restart_policy ?? null,
         source: agentRefs[i] ?? { file, line: 1, col: 1 },
       });
     });

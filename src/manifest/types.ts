@@ -36,6 +36,7 @@ export interface RawAgent {
   enabled?: boolean;
   heartbeat?: RawHeartbeat;
   resume?: boolean;
+  restart_policy?: 'when-idle' | 'immediate' | 'manual';
   description?: string;
 }
 
@@ -55,6 +56,12 @@ export interface RawRoster {
     mode?: 'none' | 'timer' | 'watch';
     interval_seconds?: number;
     backoff?: { initial_seconds?: number; max_seconds?: number; reset_seconds?: number };
+    restart?: {
+      policy?: 'when-idle' | 'immediate' | 'manual';
+      settle_seconds?: number;
+      max_unavailable?: number;
+      max_defer_seconds?: number;
+    };
   };
   agents?: RawAgent[];
 }

@@ -92,10 +92,29 @@ export interface DesiredAgent {
   heartbeat: HeartbeatPolicy;
   /** The agent's override of its runtime's `resume`; null = the runtime decides. */
   resume: boolean | null;
+  /** The agent's override of the fleet's restart policy; null = the fleet's. */
+  restartPolicy?: RestartPolicyName | null;
   source: SourceRef;
 }
 
 export type ConvergenceMode = 'none' | 'timer' | 'watch';
+
+/**
+ * When a running agent that needs a restart (its environment, command line or unit changed) is restarted
+ * (docs/lifecycle.md): when-idle waits for the runtime's own "idle" held for settleSeconds; immediate does it
+ * now; manual only on `fleet restart NAME`.
+ */
+export type RestartPolicyName = 'when-idle' | 'immediate' | 'manual';
+
+export interface RestartSettings {
+  policy: RestartPolicyName;
+  /** How long an agent must have been idle before a when-idle restart (default 30). */
+  settleSeconds: number;
+  /** At most this many running agents are restarted in one reconcile (default 1). */
+  maxUnavailable: number;
+  /** After this long deferred, the restart happens anyway (null = never). */
+  maxDeferSeconds: number | null;
+}
 
 export interface ReconcileSettings {
   /** How the fleet converges when nobody runs `fleet reconcile`: a systemd timer, a watch service, or neither. */
@@ -104,6 +123,8 @@ export interface ReconcileSettings {
   intervalSeconds: number;
   /** Crash-loop back-off, in seconds (defaults 10, 300, 120); absent = the defaults. */
   backoff?: { initialSeconds: number; maxSeconds: number; resetSeconds: number };
+  /** Restarts of running agents; absent = the defaults (when-idle, 30 s settle, 1 at a time, no max defer). */
+  restart?: RestartSettings;
 }
 
 export interface DesiredSocket {

@@ -53,6 +53,11 @@ export interface ObservedPane {
   path: string;
   /** The pane process and its descendants, pane process first (from one read of the process table). */
   processes: ObservedProcess[];
+  /**
+   * The `MOSAIC_*` variables the pane's process was started with (/proc/PID/environ): what the running agent
+   * sees of its env file and unit. null when it cannot be read (a dead pane, another user's process).
+   */
+  environ?: Record<string, string> | null;
 }
 
 export interface ObservedSocket {
@@ -122,6 +127,11 @@ export interface ReconcilerState {
    * respawns it): the servers its sessions may be on, and so the only ones where the reconciler may end them.
    */
   sessionSockets?: Record<string, string[]>;
+  /**
+   * Per agent, since when (unix ms) a restart it needs has been deferred (by the restart policy or the budget).
+   * Only the "since" is remembered: whether a restart is needed at all is derived from observation every time.
+   */
+  restartPending?: Record<string, number>;
 }
 
 export interface Observed {

@@ -35,6 +35,8 @@ export interface UnitAction extends Base {
   kind: 'enable' | 'disable' | 'start' | 'restart' | 'stop';
   unit: string;
   agent: string | null;
+  /** It ends a running agent's session (its conversation is resumed where the runtime can): said apart. */
+  disruptive?: boolean;
 }
 
 /** Bring an agent's pane back (dead, missing or drifted): restarting its unit re-runs the session script. */
@@ -109,6 +111,17 @@ export interface HeldAction {
   reason: string;
 }
 
+/** A restart a running agent needs, not done in this run: the policy or the budget defers it. Pending. */
+export interface DeferredRestart {
+  agent: string;
+  /** Why it needs a restart. */
+  need: string;
+  /** Why not now (busy, waiting, manual policy, budget). */
+  reason: string;
+  /** Unix ms since when it has been deferred. */
+  sinceMs: number;
+}
+
 /** Crash-loop back-off: the gap after attempt n is min(initial * 2^(n-1), max). */
 export interface BackoffPolicy {
   initialMs: number;
@@ -143,6 +156,10 @@ export interface Plan {
   deferred: DeferredRespawn[];
   /** Starts, restarts and respawns held back because the new start is known to fail. */
   held: HeldAction[];
+  /** Restarts of running agents deferred by the restart policy or the disruption budget. */
+  deferredRestarts: DeferredRestart[];
+  /** The state file's record of deferred restarts after this plan (agent -> since, unix ms). */
+  restartPending: Record<string, number>;
   /** Agents whose back-off record is over (healthy long enough, or gone): dropped from the state file. */
   backoffResets: string[];
   /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */

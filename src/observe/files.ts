@@ -172,7 +172,12 @@ export function parseState(text: string | null): ReconcilerState {
   }
   if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== 1)
     return emptyState();
-  const d = data as { written?: unknown; backoff?: unknown; sessionSockets?: unknown };
+  const d = data as {
+    written?: unknown;
+    backoff?: unknown;
+    sessionSockets?: unknown;
+    restartPending?: unknown;
+  };
   const state = emptyState();
   if (typeof d.written === 'object' && d.written !== null) {
     for (const [k, v] of Object.entries(d.written)) if (typeof v === 'string') state.written[k] = v;
@@ -186,6 +191,12 @@ export function parseState(text: string | null): ReconcilerState {
       if (Array.isArray(v)) sockets[k] = v.filter((x): x is string => typeof x === 'string');
     }
     if (Object.keys(sockets).length > 0) state.sessionSockets = sockets;
+  }
+  if (typeof d.restartPending === 'object' && d.restartPending !== null) {
+    const pending: Record<string, number> = {};
+    for (const [k, v] of Object.entries(d.restartPending))
+      if (typeof v === 'number' && Number.isFinite(v)) pending[k] = v;
+    if (Object.keys(pending).length > 0) state.restartPending = pending;
   }
   return state;
 }

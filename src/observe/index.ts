@@ -125,7 +125,7 @@ async function resolvePrograms(
   const found = await Promise.all(unique.map((p) => resolveProgram(p, path)));
   return {
     managerPath: path,
-    programs: Object.fromEntries(unique.map((p, i) => [p, found[i] as ResolvedProgram])),
+    programs: Object.fromEntries(unique.map((p, i) => [p, found[i]])),
   };
 }
 

@@ -101,3 +101,23 @@ export function processTree(table: ProcessTable, pid: number): ObservedProcess[]
   }
   return out;
 }
+
+/**
+ * The `MOSAIC_*` part of a process's initial environment (/proc/PID/environ): only the fleet's own keys are kept,
+ * so an observation never carries the operator's secrets around. null when it cannot be read.
+ */
+export function readMosaicEnviron(root: string, pid: number): Record<string, string> | null {
+  let raw: string;
+  try {
+    raw = readFileSync(join(root, String(pid), 'environ'), 'utf8');
+  } catch {
+    return null;
+  }
+  const out: Record<string, string> = {};
+  for (const entry of raw.split('\0')) {
+    if (!entry.startsWith('MOSAIC_')) continue;
+    const eq = entry.indexOf('=');
+    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}

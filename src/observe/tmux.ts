@@ -6,7 +6,7 @@ import { CommandError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ObservedPane, ObservedSocket } from '../model/observed.js';
 import { socketArgs } from '../render/names.js';
-import { processTree, type ProcessTable } from './proc.js';
+import { processTree, readMosaicEnviron, type ProcessTable } from './proc.js';
 
 const TIMEOUT_MS = 10_000;
 /**
@@ -126,7 +126,10 @@ export function parsePanes(stdout: string): ObservedPane[] {
 export function attachProcesses(panes: ObservedPane[], table: ProcessTable): void {
   for (const pane of panes) {
     // A dead pane's pid is the exited program's: whatever holds that pid now is not ours.
-    if (pane.panePid !== null && !pane.dead) pane.processes = processTree(table, pane.panePid);
+    if (pane.panePid !== null && !pane.dead) {
+      pane.processes = processTree(table, pane.panePid);
+      if (pane.processes.length > 0) pane.environ = readMosaicEnviron(table.root, pane.panePid);
+    }
   }
 }
 

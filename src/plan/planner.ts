@@ -7,12 +7,13 @@
  */
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import type { DesiredAgent, DesiredFleet, DesiredSocket } from '../model/desired.js';
+import type { DesiredAgent, DesiredFleet, DesiredSocket, RestartSettings } from '../model/desired.js';
 import type { Observed, ObservedFile } from '../model/observed.js';
 import type {
   Action,
   BackoffPolicy,
   DeferredRespawn,
+  DeferredRestart,
   HeldAction,
   Orphan,
   Plan,
@@ -23,10 +24,18 @@ import type {
 } from '../model/plan.js';
 import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { assertNever } from '../errors.js';
-import { renderEnvFile, parseEnvFile } from '../render/env.js';
+import { ENV_DIGEST_KEY, renderEnvFile, parseEnvFile } from '../render/env.js';
 import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
-import { agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
-import { renderUnits, type RenderContext, type RenderedFile, type UnitTemplates } from '../render/units.js';
+import { AGENT_TEMPLATE_UNIT, agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
+import {
+  declaredUnitDigest,
+  effectiveUnitDigest,
+  renderUnits,
+  UNIT_DIGEST_KEY,
+  type RenderContext,
+  type RenderedFile,
+  type UnitTemplates,
+} from '../render/units.js';
 import {
   CONVERGENCE_UNITS,
   RECONCILE_TIMER,
@@ -54,6 +63,14 @@ export interface PlanInput {
   /** Archive file names carry this stamp (passed in: the planner has no clock). Default: observed.nowMs. */
   stamp?: string;
 }
+
+/** Restarts of running agents when the manifest says nothing (docs/lifecycle.md). */
+export const DEFAULT_RESTART: RestartSettings = {
+  policy: 'when-idle',
+  settleSeconds: 30,
+  maxUnavailable: 1,
+  maxDeferSeconds: null,
+};
 
 /** File modes the reconciler writes with. Env files may hold the operator's secrets. */
 const ENV_MODE = 0o600;
@@ -149,10 +166,12 @@ export function plan(input: PlanInput): Plan {
     if (a) files.push(a);
   }
   const envChanged = new Set<string>();
+  const renderedEnv = new Map<string, string>();
   for (const agent of local) {
     const path = `${ctx.mosaicHome}/fleet/agents/${agent.name}.env`;
     const existing = observed.files[path];
     const content = renderEnvFile(agent, ctx, existing?.content ?? null, desired.runtimes);
+    renderedEnv.set(agent.name, content);
     const a = fileAction({ path, content, mode: ENV_MODE, role: 'env' }, existing, written, agent.name);
     if (a) {
       // Only a content change is a reason to restart the agent; a chmod is not.
@@ -166,7 +185,15 @@ export function plan(input: PlanInput): Plan {
 
   const unitFileChanged = (unitFile: string) =>
     files.some((f) => f.role === 'unit' && f.path === `${ctx.unitDir}/${unitFile}` && f.before !== f.after);
-  const templateChanged = unitFileChanged('mosaic-agent@.service');
+  // What a running agent sees of the template is its settings: a comment edit changes nothing for it.
+  const templatePath = `${ctx.unitDir}/${AGENT_TEMPLATE_UNIT}`;
+  const renderedTemplate = rendered.find((f) => f.path === templatePath)?.content ?? null;
+  const observedTemplate = observed.files[templatePath]?.content ?? null;
+  const templateChanged =
+    renderedTemplate !== null &&
+    observedTemplate !== null &&
+    effectiveUnitDigest(observedTemplate) !== effectiveUnitDigest(renderedTemplate);
+  const wantedUnitDigest = declaredUnitDigest(renderedTemplate);
   const holderChanged = unitFileChanged(HOLDER_UNIT);
 
   const actions: Action[] = [...files];
@@ -274,6 +301,10 @@ export function plan(input: PlanInput): Plan {
   const held: HeldAction[] = [];
   const missing = new Map<string, string[]>();
   const cannotStart = (agent: DesiredAgent): string | null => {
+    // The session script refuses to guess a directory: the start would fail (the warning below says so too).
+    if (observed.dirs?.[agent.workingDirectory] === false) {
+      return `working directory ${agent.workingDirectory} does not exist`;
+    }
     const program = runtimeProgram(agent, desired, ctx);
     if (program === null) return null;
     const found = observed.programs?.[program];
@@ -290,6 +321,76 @@ export function plan(input: PlanInput): Plan {
     return true;
   };
 
+  // Restarts of running agents: only when what the agent sees would change, judged from what it runs with now
+  // (its environment, read from /proc), so a restart that was planned but never done is still found.
+  const restartSettings = desired.reconcile.restart ?? DEFAULT_RESTART;
+  let restartsLeft = restartSettings.maxUnavailable;
+  const deferredRestarts: DeferredRestart[] = [];
+  const restartPending: Record<string, number> = {};
+  const restartNeed = (agent: DesiredAgent): string | null => {
+    const pane = observed.tmux.sockets[agent.socketName]?.panes.find(
+      (p) => p.session === agent.name && !p.dead,
+    );
+    const env = pane?.environ;
+    const file = renderedEnv.get(agent.name);
+    if (env != null && env[ENV_DIGEST_KEY] !== undefined && file !== undefined) {
+      const wantedEnv = parseEnvFile(file).entries;
+      const reasons: string[] = [];
+      if (env[ENV_DIGEST_KEY] !== wantedEnv.get(ENV_DIGEST_KEY)) {
+        const changed = [...wantedEnv]
+          .filter(([k, v]) => k.startsWith('MOSAIC_') && k !== ENV_DIGEST_KEY && env[k] !== v)
+          .map(([k]) => k);
+        reasons.push(
+          changed.length > 0
+            ? `its environment differs from its env file (${changed.join(', ')})`
+            : "its environment differs from its env file (keys of the operator's)",
+        );
+      }
+      if (wantedUnitDigest !== null && env[UNIT_DIGEST_KEY] !== wantedUnitDigest)
+        reasons.push('its unit settings changed');
+      return reasons.length > 0 ? `running agent: ${reasons.join('; ')}` : null;
+    }
+    // Started before the fleet recorded digests in agents' environments: the files' own changes decide.
+    if (envChanged.has(agent.name)) return 'env file changed';
+    if (templateChanged) return 'agent unit template settings changed';
+    return null;
+  };
+  const restartDecision = (
+    agent: DesiredAgent,
+    status: AgentStatus,
+  ): { now: true; note: string } | { now: false; reason: string } => {
+    const name = agent.restartPolicy ?? restartSettings.policy;
+    if (name === 'manual')
+      return { now: false, reason: `restart policy is manual: run \`fleet restart ${agent.name}\`` };
+    if (name === 'immediate') return { now: true, note: ' (restart policy: immediate)' };
+    const settle = restartSettings.settleSeconds;
+    const st = status.state;
+    let wait: string | null;
+    if (st === null) {
+      // No state signal (a plain command): the pane's output quiet for the settle period is the best there is.
+      const quiet = status.idleSeconds;
+      wait =
+        quiet !== null && quiet >= settle
+          ? null
+          : `no state signal; its pane printed ${quiet === null ? 'at an unknown time' : `${quiet}s ago`} (waits for ${settle}s of quiet)`;
+    } else if ((st.state === 'idle' && (st.forSeconds ?? 0) >= settle) || st.state === 'exited') {
+      wait = null;
+    } else {
+      const what = st.state === 'waiting' ? 'waiting for a permission answer' : st.state;
+      wait = `${what}${st.forSeconds === null ? '' : ` for ${st.forSeconds}s`}; restarts once idle for ${settle}s`;
+    }
+    if (wait === null) return { now: true, note: ' (idle)' };
+    const since = observed.state.restartPending?.[agent.name];
+    const maxDefer = restartSettings.maxDeferSeconds;
+    if (maxDefer !== null && since !== undefined && observed.nowMs - since >= maxDefer * 1000) {
+      return {
+        now: true,
+        note: ` (deferred since ${new Date(since).toISOString()}, past max_defer ${maxDefer}s: ${wait})`,
+      };
+    }
+    return { now: false, reason: wait };
+  };
+
   const policy = input.backoff ?? DEFAULT_BACKOFF;
   const respawns: Action[] = [];
   const deferred: DeferredRespawn[] = [];
@@ -303,9 +404,29 @@ export function plan(input: PlanInput): Plan {
       if (!hold(agent, 'start', why)) actions.push(unitAction('start', unit, agent.name, why));
       continue;
     }
-    if (envChanged.has(agent.name) || templateChanged) {
-      const why = envChanged.has(agent.name) ? 'env file changed' : 'agent unit template changed';
-      if (!hold(agent, 'restart', why)) actions.push(unitAction('restart', unit, agent.name, why));
+    const live = status.sessionExists === true && !status.paneDead;
+    const need = live ? restartNeed(agent) : null;
+    if (need !== null) {
+      if (hold(agent, 'restart', need)) continue;
+      const decision = restartDecision(agent, status);
+      if (decision.now && restartsLeft > 0) {
+        restartsLeft -= 1;
+        actions.push({
+          ...unitAction('restart', unit, agent.name, `${need}${decision.note}`),
+          disruptive: true,
+        });
+      } else {
+        const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
+        restartPending[agent.name] = sinceMs;
+        deferredRestarts.push({
+          agent: agent.name,
+          need,
+          reason: decision.now
+            ? `disruption budget: at most ${restartSettings.maxUnavailable} running agent(s) restarted per reconcile`
+            : decision.reason,
+          sinceMs,
+        });
+      }
       continue;
     }
     const runtime = desired.runtimes[agent.runtime];
@@ -349,8 +470,16 @@ export function plan(input: PlanInput): Plan {
   const kills: Action[] = [];
   const archives: Action[] = [];
   const stamp = input.stamp ?? String(observed.nowMs);
+  const liveSession = (agent: string): boolean =>
+    Object.values(observed.tmux.sockets).some((sock) =>
+      sock.panes.some((p) => p.session === agent && !p.dead),
+    );
   const retire = (unit: string, agent: string | null, why: string) => {
-    if (active(unit)) stops.push(unitAction('stop', unit, agent, why));
+    if (active(unit)) {
+      const stop = unitAction('stop', unit, agent, why);
+      // Stopping an agent's unit ends its session: said apart, like a restart.
+      stops.push(agent !== null && liveSession(agent) ? { ...stop, disruptive: true } : stop);
+    }
     if (units[unit]?.unitFileState === 'enabled') disables.push(unitAction('disable', unit, agent, why));
   };
 
@@ -474,6 +603,8 @@ export function plan(input: PlanInput): Plan {
     warnings,
     deferred,
     held,
+    deferredRestarts,
+    restartPending,
     backoffResets: [...backoffResets].sort(),
     patch,
     summary: summarize(actions),

@@ -8,6 +8,7 @@
  * `parseEnvFile` follows systemd's own parser (src/basic/env-file.c, systemd 252) character by character,
  * so "the value systemd will see" is decided here exactly, including quotes, escapes and continuations.
  */
+import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
@@ -25,8 +26,26 @@ export const MANAGED_ENV_KEYS: readonly string[] = [
   'MOSAIC_AGENT_STATE',
   'MOSAIC_AGENT_ARGS',
   'MOSAIC_AGENT_RESUME_ARGS',
+  'MOSAIC_AGENT_EXIT_KEYS',
   'MOSAIC_AGENT_COMMAND',
+  'MOSAIC_ENV_DIGEST',
 ];
+
+/**
+ * The digest of everything else the file gives the agent (every valid assignment, the operator's included; never
+ * comments). The start script passes it into the pane's environment with the rest, so the reconciler tells a
+ * running agent that still has an older environment (a restart pending, whatever interrupted it) from one that
+ * is current, by reading /proc/PID/environ instead of remembering what it planned.
+ */
+export const ENV_DIGEST_KEY = 'MOSAIC_ENV_DIGEST';
+
+export function envDigest(entries: ReadonlyMap<string, string>): string {
+  const lines = [...entries]
+    .filter(([k]) => k !== ENV_DIGEST_KEY)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
+}
 
 /**
  * Written on the line before a roster-set `MOSAIC_AGENT_COMMAND`. It is how a later run tells "the roster
@@ -272,15 +291,24 @@ export function managedEnv(
   const resume = (agent.resume ?? spec.resume) && spec.resumeArgs.length > 0;
   let args: string;
   let resumeArgs: string;
+  let exitKeys: string;
   try {
     args = quoteArgs(runtimeArgs(spec, ctx.toolsDir, agent.modelHint));
     resumeArgs = resume ? quoteArgs(spec.resumeArgs) : '';
+    exitKeys = quoteArgs(spec.exitKeys);
   } catch (error) {
     throw new UserError(`agent ${agent.name}: ${(error as Error).message}`, 1, { cause: error });
   }
   // What the launcher (tools/fleet/start-agent-session.sh) runs: the runtime's program with these arguments,
-  // and, when the agent's heartbeat names a previous conversation, the resume arguments first.
-  pairs.push(['MOSAIC_AGENT_STATE', spec.state], ['MOSAIC_AGENT_ARGS', args], ['MOSAIC_AGENT_RESUME_ARGS', resumeArgs]);
+  // and, when the agent's heartbeat names a previous conversation, the resume arguments first. The exit keys
+  // are what tools/fleet/stop-agent-session.sh types (each a tmux key, sent on its own) to ask the runtime to
+  // quit its own way before it ends the session.
+  pairs.push(
+    ['MOSAIC_AGENT_STATE', spec.state],
+    ['MOSAIC_AGENT_ARGS', args],
+    ['MOSAIC_AGENT_RESUME_ARGS', resumeArgs],
+    ['MOSAIC_AGENT_EXIT_KEYS', exitKeys],
+  );
   if (agent.command !== null) pairs.push(['MOSAIC_AGENT_COMMAND', agent.command]);
   return pairs;
 }
@@ -295,8 +323,9 @@ function header(agent: DesiredAgent): string {
     `# \`fleet reconcile\` manages these keys and rewrites their values from the roster:`,
     `#   ${MANAGED_ENV_KEYS.slice(0, 4).join(' ')}`,
     `#   ${MANAGED_ENV_KEYS.slice(4, 7).join(' ')}`,
-    `#   ${MANAGED_ENV_KEYS.slice(7, 10).join(' ')}`,
+    `#   ${MANAGED_ENV_KEYS.slice(7, 11).join(' ')}`,
     `#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)`,
+    `#   ${ENV_DIGEST_KEY} (a digest of every other line here; a change means the agent restarts)`,
     `# Every other line is yours and is kept as written. Without a roster "command", a`,
     `# MOSAIC_AGENT_COMMAND you add here replaces the runtime command (run as bash -lc "...").`,
     '',
@@ -334,7 +363,19 @@ export function renderEnvFile(
   existing: string | null,
   runtimes: Readonly<Record<string, RuntimeSpec>> = {},
 ): string {
-  const desired = managedEnv(agent, ctx, runtimes);
+  const managed = managedEnv(agent, ctx, runtimes);
+  // Twice: the digest is of the merged file's other entries, which do not depend on the digest's own value.
+  const draft = mergeEnvFile(agent, ctx, existing, [...managed, [ENV_DIGEST_KEY, '']]);
+  const digest = envDigest(parseEnvFile(draft).entries);
+  return mergeEnvFile(agent, ctx, existing, [...managed, [ENV_DIGEST_KEY, digest]]);
+}
+
+function mergeEnvFile(
+  agent: DesiredAgent,
+  ctx: RenderContext,
+  existing: string | null,
+  desired: Array<[string, string]>,
+): string {
   const wanted = new Map(desired);
   const rendered = (k: string, v: string): string => {
     try {

@@ -10,12 +10,17 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
     ...extra,
     observed_digest: plan.observedDigest,
     summary: plan.summary,
-    changes_pending: plan.actions.length > 0 || plan.deferred.length > 0 || plan.held.length > 0,
+    changes_pending:
+      plan.actions.length > 0 ||
+      plan.deferred.length > 0 ||
+      plan.held.length > 0 ||
+      plan.deferredRestarts.length > 0,
     actions: plan.actions.map((a) => ({
       kind: a.kind,
       target: actionTarget(a),
       reason: a.reason,
       ...('agent' in a && a.agent !== null ? { agent: a.agent } : {}),
+      ...((a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true ? { disruptive: true } : {}),
       ...(a.kind === 'write-file'
         ? {
             role: a.role,
@@ -42,6 +47,12 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
       next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
     })),
     held: plan.held,
+    deferred_restarts: plan.deferredRestarts.map((d) => ({
+      agent: d.agent,
+      need: d.need,
+      reason: d.reason,
+      since: new Date(d.sinceMs).toISOString(),
+    })),
     warnings: plan.warnings,
     patch: plan.patch,
   };

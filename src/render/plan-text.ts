@@ -19,6 +19,8 @@ function paint(style: TextStyle, code: Code, text: string): string {
 
 /** The marker for an action: `+` create, `~` change, `-` remove, `>` start, `@` respawn. */
 export function marker(a: Action): { sign: string; code: Code } {
+  // Ending a running agent's session is the most destructive thing a plan does: its own sign, in red.
+  if ((a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true) return { sign: '!', code: 'red' };
   switch (a.kind) {
     case 'write-file':
       return a.before === null ? { sign: '+', code: 'green' } : { sign: '~', code: 'yellow' };
@@ -101,12 +103,36 @@ function colorDiff(style: TextStyle, diff: string): string {
     .join('\n');
 }
 
+/** The running agents a plan ends (restarts or stops), apart from every other action. */
+export function disruptiveActions(plan: Plan): Action[] {
+  return plan.actions.filter((a) => (a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true);
+}
+
+/** "2 running agents will be restarted, 1 stopped; 3 restarts deferred until idle" (null when neither). */
+export function disruptionLine(plan: Plan): string | null {
+  const ends = disruptiveActions(plan);
+  const restarts = ends.filter((a) => a.kind === 'restart').length;
+  const stops = ends.length - restarts;
+  const parts: string[] = [];
+  if (restarts > 0) parts.push(`${restarts} running agent${restarts === 1 ? '' : 's'} will be restarted`);
+  if (stops > 0) parts.push(`${stops} running agent${stops === 1 ? '' : 's'} will be stopped`);
+  const d = plan.deferredRestarts.length;
+  if (d > 0) parts.push(`${d} restart${d === 1 ? '' : 's'} deferred`);
+  return parts.length === 0 ? null : `${parts.join(', ')}.`;
+}
+
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
-  if (plan.actions.length === 0 && (plan.deferred.length > 0 || plan.held.length > 0)) {
+  if (
+    plan.actions.length === 0 &&
+    (plan.deferred.length > 0 || plan.held.length > 0 || plan.deferredRestarts.length > 0)
+  ) {
     const parts = [
       plan.deferred.length > 0 ? `${plan.deferred.length} respawn(s) deferred by back-off` : null,
       plan.held.length > 0 ? `${plan.held.length} held back (see the warnings)` : null,
+      plan.deferredRestarts.length > 0
+        ? `${plan.deferredRestarts.length} restart(s) of running agents deferred`
+        : null,
     ].filter((x) => x !== null);
     return `No changes to apply now; ${parts.join(', ')}.`;
   }
@@ -116,6 +142,33 @@ export function summaryLine(plan: Plan): string {
 
 export function renderPlanText(plan: Plan, style: TextStyle = { color: false }): string {
   const out: string[] = [];
+  // What matters first: the running agents this plan ends, each with why, and the ones it leaves for later.
+  const ends = disruptiveActions(plan);
+  if (ends.length > 0) {
+    out.push(
+      paint(
+        style,
+        'red',
+        `Running agents this plan ends (${ends.length}; their conversations resume where the runtime can):`,
+      ),
+    );
+    for (const a of ends) {
+      if (a.kind === 'restart' || a.kind === 'stop')
+        out.push(`  ${a.agent ?? a.unit}: ${a.kind} now: ${a.reason}`);
+    }
+    out.push('');
+  }
+  if (plan.deferredRestarts.length > 0) {
+    out.push(
+      'Restarts deferred (the session keeps running; a later reconcile, the timer or watch mode does them):',
+    );
+    for (const d of plan.deferredRestarts) {
+      out.push(
+        `  ${d.agent}: ${d.need}; not now: ${d.reason} (pending since ${new Date(d.sinceMs).toISOString()})`,
+      );
+    }
+    out.push('');
+  }
   for (const a of plan.actions) {
     const m = marker(a);
     const head = `${paint(style, m.code, m.sign)} ${actionVerb(a)} ${paint(style, 'bold', actionTarget(a))}`;
@@ -158,7 +211,9 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
   }
   if (plan.held.length > 0) {
     out.push('');
-    out.push('Held back (the new start is known to fail; a running session is kept; done once the cause is gone):');
+    out.push(
+      'Held back (the new start is known to fail; a running session is kept; done once the cause is gone):',
+    );
     for (const h of plan.held) out.push(`  ${h.agent}: ${h.action} (${h.need}): ${h.reason}`);
   }
   for (const w of plan.warnings) {
@@ -167,6 +222,8 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
   }
   if (out.length > 0) out.push('');
   out.push(paint(style, 'bold', summaryLine(plan)));
+  const disruption = disruptionLine(plan);
+  if (disruption !== null) out.push(paint(style, 'bold', disruption));
   return `${out.join('\n')}\n`;
 }
 

@@ -184,7 +184,19 @@ function flagCell(a: AgentStatus, paint: Paint): string {
   return paint('ok', 'green');
 }
 
-const HEADERS = ['AGENT', 'UNIT', 'SESSION', 'STATE', 'PID', 'COMMAND', 'IDLE', 'HB', 'TENANT', 'HOST', 'FLAGS'];
+const HEADERS = [
+  'AGENT',
+  'UNIT',
+  'SESSION',
+  'STATE',
+  'PID',
+  'COMMAND',
+  'IDLE',
+  'HB',
+  'TENANT',
+  'HOST',
+  'FLAGS',
+];
 
 export function renderPsTable(report: PsReport, opts: { color: boolean }): string {
   const paint = painter(opts.color);

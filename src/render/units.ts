@@ -6,6 +6,7 @@
  * instantiated once per agent. Absolute paths are baked in at render time from the Mosaic home, so units
  * work without any environment set up for them.
  */
+import { createHash } from 'node:crypto';
 import { InternalError, UserError } from '../errors.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from './names.js';
@@ -84,16 +85,52 @@ export function renderUnits(
   const holder = fillTemplate(HOLDER_UNIT, templates.holder, {
     HOLDER_EXEC_START: holderLines.join('\n'),
   });
-  const agent = fillTemplate(AGENT_TEMPLATE_UNIT, templates.agent, {
+  const agentValues = {
     HOLDER_UNIT,
     AGENTS_DIR: pathSetting(`${ctx.mosaicHome}/fleet/agents`),
     START_AGENT_SESSION: execProgram(`${ctx.toolsDir}/${START_AGENT_SCRIPT}`),
     STOP_AGENT_SESSION: execProgram(`${ctx.toolsDir}/${STOP_AGENT_SCRIPT}`),
-  });
+  };
+  // The digest covers the unit's settings with itself left blank, so it is a pure function of what matters.
+  // (A template without the placeholder, such as a test's, declares no digest.)
+  const withDigest = templates.agent.includes('@UNIT_DIGEST@');
+  const draft = fillTemplate(
+    AGENT_TEMPLATE_UNIT,
+    templates.agent,
+    withDigest ? { ...agentValues, UNIT_DIGEST: '' } : agentValues,
+  );
+  const agent = withDigest
+    ? fillTemplate(AGENT_TEMPLATE_UNIT, templates.agent, {
+        ...agentValues,
+        UNIT_DIGEST: effectiveUnitDigest(draft),
+      })
+    : draft;
   return [
     { path: `${ctx.unitDir}/${AGENT_TEMPLATE_UNIT}`, content: agent, mode: UNIT_MODE, role: 'unit' as const },
     { path: `${ctx.unitDir}/${HOLDER_UNIT}`, content: holder, mode: UNIT_MODE, role: 'unit' as const },
   ].sort((a, b) => compare(a.path, b.path));
+}
+
+/** The name of the environment variable the agent template sets to its own effective digest. */
+export const UNIT_DIGEST_KEY = 'MOSAIC_UNIT_DIGEST';
+
+/**
+ * A digest of what a unit file means to systemd: its section headers and settings, whitespace-trimmed, without
+ * comments, blank lines or the digest setting itself. A comment edit does not change it; any setting does.
+ */
+export function effectiveUnitDigest(content: string): string {
+  const settings = content
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'))
+    .filter((l) => !l.startsWith(`Environment=${UNIT_DIGEST_KEY}=`));
+  return createHash('sha256').update(settings.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** The digest an agent template declares (null when it declares none: rendered by an older version). */
+export function declaredUnitDigest(content: string | null | undefined): string | null {
+  const m = new RegExp(`^Environment=${UNIT_DIGEST_KEY}=([0-9a-f]+)$`, 'm').exec(content ?? '');
+  return m?.[1] ?? null;
 }
 
 function compare(a: string, b: string): number {

@@ -47,6 +47,7 @@ describe('shipped examples', () => {
         tenantId: null,
         heartbeat: { staleAfterSeconds: 90, graceSeconds: 60, respawnOnStale: false },
         resume: null,
+        restartPolicy: null,
         source: { file: join(EXAMPLES, 'minimal.yaml'), line: 6, col: 5 },
       },
     ]);

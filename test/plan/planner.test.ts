@@ -39,9 +39,21 @@ const unitOf = (name: string) => `mosaic-agent@${name}.service`;
 /** JSON Pointer segment for a path (RFC 6901: `/` is `~1`). */
 const ptr = (path: string) => path.replace(/~/g, '~0').replace(/\//g, '~1');
 
-/** Two agents on the fleet socket: the baseline roster. */
+/**
+ * Two agents on the fleet socket: the baseline roster. Restarts are immediate and unbudgeted here, so these
+ * tests see what needs a restart; when and how many is test/plan/lifecycle.test.ts's subject.
+ */
+const IMMEDIATE = {
+  policy: 'immediate',
+  settleSeconds: 30,
+  maxUnavailable: 100,
+  maxDeferSeconds: null,
+} as const;
 function roster(over: Partial<DesiredFleet> = {}): DesiredFleet {
-  return fleet([agent('coder0', { modelHint: 'sonnet' }), agent('lead', { runtime: 'claude' })], over);
+  return fleet([agent('coder0', { modelHint: 'sonnet' }), agent('lead', { runtime: 'claude' })], {
+    reconcile: { mode: 'none', intervalSeconds: 120, restart: IMMEDIATE },
+    ...over,
+  });
 }
 
 /** The machine after a successful reconcile of `desired` from a fresh home. */
@@ -137,13 +149,14 @@ describe('planner: fresh home', () => {
       + create /home/op/.config/mosaic/fleet/agents/coder0.env  # env file not installed
           --- /dev/null
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -0,0 +1,18 @@
+          @@ -0,0 +1,21 @@
           +# Environment of Mosaic fleet agent coder0, read by mosaic-agent@coder0.service.
           +# \`fleet reconcile\` manages these keys and rewrites their values from the roster:
           +#   MOSAIC_AGENT_NAME MOSAIC_AGENT_RUNTIME MOSAIC_AGENT_RUNTIME_COMMAND MOSAIC_AGENT_MODEL
           +#   MOSAIC_AGENT_WORKDIR MOSAIC_TMUX_SOCKET MOSAIC_HOME
-          +#   MOSAIC_AGENT_STATE MOSAIC_AGENT_ARGS MOSAIC_AGENT_RESUME_ARGS
+          +#   MOSAIC_AGENT_STATE MOSAIC_AGENT_ARGS MOSAIC_AGENT_RESUME_ARGS MOSAIC_AGENT_EXIT_KEYS
           +#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)
+          +#   MOSAIC_ENV_DIGEST (a digest of every other line here; a change means the agent restarts)
           +# Every other line is yours and is kept as written. Without a roster "command", a
           +# MOSAIC_AGENT_COMMAND you add here replaces the runtime command (run as bash -lc "...").
           +MOSAIC_AGENT_NAME=coder0
@@ -156,6 +169,8 @@ describe('planner: fresh home', () => {
           +MOSAIC_AGENT_STATE=none
           +MOSAIC_AGENT_ARGS="--model sonnet"
           +MOSAIC_AGENT_RESUME_ARGS=
+          +MOSAIC_AGENT_EXIT_KEYS=
+          +MOSAIC_ENV_DIGEST=9db796713b996436
       ~ daemon-reload systemd --user  # unit files changed
       + enable mosaic-tmux-holder.service  # not enabled: the tmux holder would not come back after reboot
       + enable mosaic-agent@coder0.service  # not enabled: would not start after reboot
@@ -314,7 +329,7 @@ const driftCases: DriftCase[] = [
     change: (b) => b.withoutFile(ENV_PATH('coder0')),
     want: [
       { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'env file not installed' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed' },
+      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
     ],
   },
   {
@@ -329,7 +344,7 @@ const driftCases: DriftCase[] = [
       ),
     want: [
       { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'managed keys differ from the manifest' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed' },
+      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
     ],
   },
   {
@@ -431,13 +446,16 @@ describe('planner: each drift is healed with the least action', () => {
     const p = planFor(changed, CONVERGED);
     expect(lines(p)).toEqual([
       { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'managed keys differ from the manifest' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed' },
+      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
     ]);
     expect(renderPlanText(p)).toMatchInlineSnapshot(`
-      "~ update /home/op/.config/mosaic/fleet/agents/coder0.env  # managed keys differ from the manifest
+      "Running agents this plan ends (1; their conversations resume where the runtime can):
+        coder0: restart now: env file changed (restart policy: immediate)
+
+      ~ update /home/op/.config/mosaic/fleet/agents/coder0.env  # managed keys differ from the manifest
           --- a/home/op/.config/mosaic/fleet/agents/coder0.env
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -9,10 +9,10 @@
+          @@ -10,12 +10,12 @@
            MOSAIC_AGENT_NAME=coder0
            MOSAIC_AGENT_RUNTIME=pi
            MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -450,9 +468,13 @@ describe('planner: each drift is healed with the least action', () => {
           -MOSAIC_AGENT_ARGS="--model sonnet"
           +MOSAIC_AGENT_ARGS="--model opus"
            MOSAIC_AGENT_RESUME_ARGS=
-      ~ restart mosaic-agent@coder0.service  # env file changed
+           MOSAIC_AGENT_EXIT_KEYS=
+          -MOSAIC_ENV_DIGEST=9db796713b996436
+          +MOSAIC_ENV_DIGEST=ea0c2937e6e5a22a
+      ! restart mosaic-agent@coder0.service  # env file changed (restart policy: immediate)
 
       Plan: 0 to add, 1 to change, 0 to remove, 1 unit/session action.
+      1 running agent will be restarted.
       "
     `);
     const json = planToJson(p, { dry_run: true });
@@ -468,7 +490,7 @@ describe('planner: each drift is healed with the least action', () => {
             "create": false,
             "diff": "--- a/home/op/.config/mosaic/fleet/agents/coder0.env
       +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-      @@ -9,10 +9,10 @@
+      @@ -10,12 +10,12 @@
        MOSAIC_AGENT_NAME=coder0
        MOSAIC_AGENT_RUNTIME=pi
        MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -480,7 +502,10 @@ describe('planner: each drift is healed with the least action', () => {
        MOSAIC_AGENT_STATE=none
       -MOSAIC_AGENT_ARGS="--model sonnet"
       +MOSAIC_AGENT_ARGS="--model opus"
-       MOSAIC_AGENT_RESUME_ARGS=",
+       MOSAIC_AGENT_RESUME_ARGS=
+       MOSAIC_AGENT_EXIT_KEYS=
+      -MOSAIC_ENV_DIGEST=9db796713b996436
+      +MOSAIC_ENV_DIGEST=ea0c2937e6e5a22a",
             "kind": "write-file",
             "mode": "0600",
             "reason": "managed keys differ from the manifest",
@@ -489,13 +514,15 @@ describe('planner: each drift is healed with the least action', () => {
           },
           {
             "agent": "coder0",
+            "disruptive": true,
             "kind": "restart",
-            "reason": "env file changed",
+            "reason": "env file changed (restart policy: immediate)",
             "target": "mosaic-agent@coder0.service",
           },
         ],
         "changes_pending": true,
         "deferred": [],
+        "deferred_restarts": [],
         "dry_run": true,
         "format_version": 1,
         "held": [],
@@ -505,7 +532,7 @@ describe('planner: each drift is healed with the least action', () => {
           {
             "op": "replace",
             "path": "/files/~1home~1op~1.config~1mosaic~1fleet~1agents~1coder0.env",
-            "value": "sha256:56f72e476ecb6b868957e248074c61835c9995d997dfe138f9a975ba0cf39a0e",
+            "value": "sha256:2ed0ac5d41879e6714f09c46b2bc79886d6c91fe54b2dabc1ff0e6a5fa680807",
           },
         ],
         "skipped": [],
@@ -527,13 +554,21 @@ describe('planner: each drift is healed with the least action', () => {
     expect(lines(p)).toEqual([
       { kind: 'write-file', target: AGENT_TEMPLATE_PATH, reason: 'unit file out of date with the manifest' },
       { kind: 'daemon-reload', target: 'systemd --user', reason: 'unit files changed' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'agent unit template changed' },
-      { kind: 'restart', target: unitOf('lead'), reason: 'agent unit template changed' },
+      {
+        kind: 'restart',
+        target: unitOf('coder0'),
+        reason: 'agent unit template settings changed (restart policy: immediate)',
+      },
+      {
+        kind: 'restart',
+        target: unitOf('lead'),
+        reason: 'agent unit template settings changed (restart policy: immediate)',
+      },
     ]);
     expect(writeOf(p, AGENT_TEMPLATE_PATH).backup).toBe(false);
   });
 
-  it('a changed template starts (not restarts) an agent that is not running, and respawns nobody twice', () => {
+  it('a changed template starts an agent that is not running and respawns one whose session is gone: no restart, nobody twice', () => {
     const templates = { ...TEMPLATES, agent: `${TEMPLATES.agent}TimeoutStopSec=30\n` };
     const observed = breakOne((b, o) => {
       const u = o.systemd.units[unitOf('lead')];
@@ -541,9 +576,11 @@ describe('planner: each drift is healed with the least action', () => {
       b.withoutSession(SOCKET, 'coder0');
     });
     const p = planFor(BASE, observed, { templates });
+    // coder0's session is gone: nothing runs to be restarted, so it is respawned (the new unit then applies),
+    // which is not disruptive.
     expect(lines(p).filter((l) => l.kind !== 'write-file' && l.kind !== 'daemon-reload')).toEqual([
-      { kind: 'restart', target: unitOf('coder0'), reason: 'agent unit template changed' },
       { kind: 'start', target: unitOf('lead'), reason: 'unit is not running' },
+      { kind: 'respawn', target: 'mosaic-fleet:coder0', reason: 'session coder0 is missing' },
     ]);
   });
 });
@@ -656,12 +693,16 @@ describe('planner: orphans', () => {
     expect(p.actions[2]).toMatchObject({ to: `${HOME}/fleet/archive/old.STAMP.env` });
     expect(p.orphans).toEqual([]);
     expect(renderPlanText(p)).toMatchInlineSnapshot(`
-      "- stop mosaic-agent@old.service  # no manifest names this agent
+      "Running agents this plan ends (1; their conversations resume where the runtime can):
+        old: stop now: no manifest names this agent
+
+      ! stop mosaic-agent@old.service  # no manifest names this agent
       - disable mosaic-agent@old.service  # no manifest names this agent
       - archive /home/op/.config/mosaic/fleet/agents/old.env  # no manifest names this agent (archived, not deleted)
           moved to /home/op/.config/mosaic/fleet/archive/old.STAMP.env
 
       Plan: 0 to add, 0 to change, 3 to remove, 0 unit/session actions.
+      1 running agent will be stopped.
       "
     `);
     // Pruned for good: the next plan is empty.

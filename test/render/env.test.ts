@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import {
+  envDigest,
   MANAGED_ENV_KEYS,
   parseEnvFile,
   quoteEnvValue,
@@ -23,7 +24,14 @@ const MANAGED_BLOCK = [
   'MOSAIC_AGENT_STATE=none',
   'MOSAIC_AGENT_ARGS="--model sonnet"',
   'MOSAIC_AGENT_RESUME_ARGS=',
+  'MOSAIC_AGENT_EXIT_KEYS=',
+  'MOSAIC_ENV_DIGEST=<digest>',
 ].join('\n');
+
+/** The digest line's value depends on every other entry; tests of the merge compare everything else exactly. */
+function d(text: string): string {
+  return text.replace(/^MOSAIC_ENV_DIGEST=[0-9a-f]{16}$/m, 'MOSAIC_ENV_DIGEST=<digest>');
+}
 
 describe('renderEnvFile: merging into the operator’s file', () => {
   it('keeps the operator’s MOSAIC_AGENT_COMMAND and comments while managed keys change (the seed’s case)', () => {
@@ -40,7 +48,7 @@ describe('renderEnvFile: merging into the operator’s file', () => {
 
     const out = renderEnvFile(agent(), CTX, existing, RUNTIMES);
 
-    expect(out).toBe(
+    expect(d(out)).toBe(
       [
         '# site note: this agent runs the python stub until pi is packaged',
         'MOSAIC_AGENT_NAME=coder0',
@@ -54,6 +62,8 @@ describe('renderEnvFile: merging into the operator’s file', () => {
         'MOSAIC_AGENT_STATE=none',
         'MOSAIC_AGENT_ARGS="--model sonnet"',
         'MOSAIC_AGENT_RESUME_ARGS=',
+        'MOSAIC_AGENT_EXIT_KEYS=',
+        'MOSAIC_ENV_DIGEST=<digest>',
         '',
       ].join('\n'),
     );
@@ -82,7 +92,7 @@ describe('renderEnvFile: merging into the operator’s file', () => {
     const comments = out.split('\n').filter((l) => l.startsWith('#'));
     for (const key of MANAGED_ENV_KEYS) expect(comments.join('\n')).toContain(key);
     expect(comments.join('\n')).toMatch(/other line is yours/);
-    expect(out.endsWith(`${MANAGED_BLOCK}\n`)).toBe(true);
+    expect(d(out).endsWith(`${MANAGED_BLOCK}\n`)).toBe(true);
     // Without a roster "command" the reconciler does not write MOSAIC_AGENT_COMMAND: it is the operator's.
     expect(parseEnvFile(out).entries.has('MOSAIC_AGENT_COMMAND')).toBe(false);
   });
@@ -109,7 +119,7 @@ describe('renderEnvFile: merging into the operator’s file', () => {
       'ZED=last',
     ].join('\n'); // no final newline
     const out = renderEnvFile(agent(), CTX, existing, RUNTIMES);
-    const lines = out.split('\n');
+    const lines = d(out).split('\n');
     expect(lines.slice(0, 9)).toEqual([
       'EDITOR=vim',
       '  # indented note',
@@ -151,7 +161,11 @@ describe('renderEnvFile: merging into the operator’s file', () => {
 
     // A new file for an agent with a roster command gets it appended with the marker.
     const fresh = renderEnvFile(agent({ command: 'run it' }), CTX, null);
-    expect(fresh.endsWith(`${ROSTER_COMMAND_MARKER}\nMOSAIC_AGENT_COMMAND="run it"\n`)).toBe(true);
+    expect(
+      d(fresh).endsWith(
+        `${ROSTER_COMMAND_MARKER}\nMOSAIC_AGENT_COMMAND="run it"\nMOSAIC_ENV_DIGEST=<digest>\n`,
+      ),
+    ).toBe(true);
 
     // An operator-written line (no marker) is never removed.
     const operatorOwned = renderEnvFile(agent(), CTX, `${operatorLine}\n`);
@@ -249,5 +263,25 @@ describe('parseEnvFile follows systemd’s EnvironmentFile parser', () => {
   it('classifies each record', () => {
     const { lines } = parseEnvFile('# c\n\nK=v\njunk\n');
     expect(lines.map((l) => l.kind)).toEqual(['comment', 'blank', 'entry', 'invalid']);
+  });
+});
+
+describe('MOSAIC_ENV_DIGEST: what the running agent will see, as one value', () => {
+  const digestOf = (text: string) => parseEnvFile(text).entries.get('MOSAIC_ENV_DIGEST');
+
+  it('is the digest of every other entry, and stays put for comments and blank lines', () => {
+    const base = renderEnvFile(agent(), CTX, 'API_KEY=one\n', RUNTIMES);
+    const entries = parseEnvFile(base).entries;
+    expect(digestOf(base)).toBe(envDigest(entries));
+    const commented = renderEnvFile(agent(), CTX, '# a note\n\nAPI_KEY=one\n', RUNTIMES);
+    expect(digestOf(commented)).toBe(digestOf(base));
+  });
+
+  it("changes with a managed value or an operator's own key", () => {
+    const base = renderEnvFile(agent(), CTX, 'API_KEY=one\n', RUNTIMES);
+    expect(digestOf(renderEnvFile(agent({ modelHint: 'opus' }), CTX, 'API_KEY=one\n', RUNTIMES))).not.toBe(
+      digestOf(base),
+    );
+    expect(digestOf(renderEnvFile(agent(), CTX, 'API_KEY=two\n', RUNTIMES))).not.toBe(digestOf(base));
   });
 });

@@ -17,6 +17,8 @@ import {
   execProgram,
   execWord,
   fillTemplate,
+  declaredUnitDigest,
+  effectiveUnitDigest,
   renderUnits,
   type RenderContext,
   type RenderedFile,
@@ -76,6 +78,7 @@ describe('renderUnits', () => {
       'RemainAfterExit=yes',
       'KillMode=process',
       'EnvironmentFile=/home/op/.config/mosaic/fleet/agents/%i.env',
+      `Environment=MOSAIC_UNIT_DIGEST=${effectiveUnitDigest(unit(files, AGENT_TEMPLATE_UNIT))}`,
       'ExecStart=/home/op/.config/mosaic/tools/fleet/start-agent-session.sh %i',
       'ExecStop=/home/op/.config/mosaic/tools/fleet/stop-agent-session.sh %i',
       'TimeoutStartSec=30',
@@ -83,6 +86,23 @@ describe('renderUnits', () => {
       '[Install]',
       'WantedBy=default.target',
     ]);
+  });
+
+  it('the agent template declares the digest of its own settings: comments do not move it, a setting does', () => {
+    const agentUnit = unit(renderUnits(FLEET, ctx, assets.templates), AGENT_TEMPLATE_UNIT);
+    const digest = declaredUnitDigest(agentUnit);
+    expect(digest).toMatch(/^[0-9a-f]{16}$/);
+    expect(effectiveUnitDigest(agentUnit)).toBe(digest);
+    const commented = {
+      ...assets.templates,
+      agent: `# a new comment\n${assets.templates.agent}\n; another\n`,
+    };
+    expect(declaredUnitDigest(unit(renderUnits(FLEET, ctx, commented), AGENT_TEMPLATE_UNIT))).toBe(digest);
+    const changed = {
+      ...assets.templates,
+      agent: assets.templates.agent.replace('TimeoutStopSec=30', 'TimeoutStopSec=40'),
+    };
+    expect(declaredUnitDigest(unit(renderUnits(FLEET, ctx, changed), AGENT_TEMPLATE_UNIT))).not.toBe(digest);
   });
 
   it('says in a header that the file is generated and local edits are replaced', () => {

@@ -10,7 +10,8 @@
 #   session=<the runtime's own conversation id>  pid=<the runtime's pid>   runtime=<name>
 #   transcript=<the conversation's file, when the runtime names one>
 #
-#   start PID               the launcher, just before it execs the runtime as PID: state=starting
+#   start PID               the launcher, just before it execs the runtime as PID: state=starting (and the
+#                           conversation it resumes, MOSAIC_AGENT_RESUMED_SESSION/_TRANSCRIPT, if any)
 #   tick PID                liveness: refresh ts= while PID lives and is neither stopped nor a zombie
 #   set STATE EVENT [ID [FILE]]  a runtime integration reporting a state (the pi extension, the opencode plugin)
 #   claude EVENT            a Claude Code hook (its JSON on stdin)
@@ -114,7 +115,10 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   start)
-    write state=starting event=launch "pid=${1:-}" "runtime=${MOSAIC_AGENT_RUNTIME:-}" session= transcript=
+    # A resumed conversation (start-agent-session.sh says which) is this runtime's from the start; a fresh
+    # one is unknown until the runtime reports it.
+    write state=starting event=launch "pid=${1:-}" "runtime=${MOSAIC_AGENT_RUNTIME:-}" \
+      "session=${MOSAIC_AGENT_RESUMED_SESSION:-}" "transcript=${MOSAIC_AGENT_RESUMED_TRANSCRIPT:-}"
     ;;
   tick)
     pid="${1:-}"
@@ -132,8 +136,9 @@ case "$cmd" in
       fi
       sleep "$tick_seconds"
     done
-    # The runtime is gone. Say so, unless a newer runtime already took the file over.
-    if [[ "$(get pid)" == "$pid" ]]; then write state=exited event=process-exit; fi
+    # The runtime is gone. Say so, unless a newer runtime already took the file over, or the runtime already
+    # said so itself (a clean exit: its own event, such as SessionEnd, is the better record).
+    if [[ "$(get pid)" == "$pid" && "$(get state)" != exited ]]; then write state=exited event=process-exit; fi
     ;;
   set)
     state="${1:-}"

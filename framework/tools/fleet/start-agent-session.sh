@@ -69,6 +69,8 @@ else
   # Resume the previous conversation when the runtime reported one (session= in the heartbeat) and its
   # transcript, when the runtime named one, still exists: a start never fails for a vanished conversation.
   resume=()
+  resumed_session=''
+  resumed_transcript=''
   hb="$MOSAIC_HOME/fleet/run/$name.hb"
   if [[ -n "${MOSAIC_AGENT_RESUME_ARGS:-}" && -f "$hb" && ! -L "$hb" ]]; then
     session="$(sed -n 's/^session=//p' "$hb" | head -n 1)"
@@ -76,6 +78,8 @@ else
     if [[ "$session" =~ ^[A-Za-z0-9._:-]+$ ]] && { [[ -z "$transcript" ]] || [[ -f "$transcript" ]]; }; then
       mapfile -d '' -t resume < <(split_words "$MOSAIC_AGENT_RESUME_ARGS")
       resume=("${resume[@]//\{session\}/$session}")
+      resumed_session="$session"
+      resumed_transcript="$transcript"
       printf 'start-agent-session: %s: resuming conversation %s\n' "$name" "$session" >&2
     fi
   fi
@@ -94,9 +98,14 @@ while IFS= read -r var; do
   case "$var" in
     TMUX | TMUX_PANE | INVOCATION_ID | JOURNAL_STREAM | SYSTEMD_EXEC_PID | MANAGERPID | NOTIFY_SOCKET) ;;
     LISTEN_* | WATCHDOG_* | MONITOR_* | SHLVL | PWD | OLDPWD | _) ;;
+    MOSAIC_AGENT_RESUMED_SESSION | MOSAIC_AGENT_RESUMED_TRANSCRIPT) ;;
     *) env_args+=(-e "$var=${!var}") ;;
   esac
 done < <(compgen -e)
+# The conversation this start resumes ('' = a fresh one): run-agent.sh records it in the heartbeat at once, so
+# it is not forgotten before the runtime reports it again (Codex says nothing until its first turn), and a
+# second restart resumes it too.
+env_args+=(-e "MOSAIC_AGENT_RESUMED_SESSION=${resumed_session:-}" -e "MOSAIC_AGENT_RESUMED_TRANSCRIPT=${resumed_transcript:-}")
 
 session="=$name"
 # `=NAME:` (with the colon) is the exact session's current window; without the colon tmux would

@@ -5,6 +5,12 @@
 # mosaic-agent@NAME.service. Kills exactly the tmux session NAME on the agent's socket
 # (MOSAIC_TMUX_SOCKET from the env file; '' = default socket). Succeeds when it is already gone.
 # Never kills a server and never touches another session.
+#
+# Graceful first: while the pane's program is alive, it types the runtime adapter's exit keys
+# (MOSAIC_AGENT_EXIT_KEYS, e.g. `/exit Enter`) so the runtime quits its own way (its exit hooks run and its
+# conversation is saved for the next start to resume), then waits up to MOSAIC_STOP_GRACE_SECONDS (default
+# 15, at most 25: the unit's TimeoutStopSec=30 must outlast it) for the pane to die, and only then kills the
+# session. No exit keys: the session is killed at once.
 set -euo pipefail
 
 unset TMUX
@@ -27,9 +33,67 @@ fleet_tmux() {
   fi
 }
 
+# pane_alive: the session's pane still runs its program (remain-on-exit keeps a dead pane after a clean exit).
+pane_alive() {
+  local dead
+  dead="$(fleet_tmux list-panes -t "=$name:" -F '#{pane_dead}' 2>/dev/null | head -n 1)" || return 1
+  [[ "$dead" == 0 ]]
+}
+
+# ask_to_exit: type the exit keys into a live pane, then wait for the pane to die or the session to go.
+ask_to_exit() {
+  local -a keys=()
+  if [[ -n "${MOSAIC_AGENT_EXIT_KEYS:-}" ]]; then
+    # One line of words, plain or single-quoted, as the reconciler renders it: split without a shell.
+    mapfile -d '' -t keys < <(printf '%s' "$MOSAIC_AGENT_EXIT_KEYS" | xargs -r printf '%s\0') || return 0
+  fi
+  [[ ${#keys[@]} -gt 0 ]] || return 0
+  pane_alive || return 0
+  local grace="${MOSAIC_STOP_GRACE_SECONDS:-15}"
+  [[ "$grace" =~ ^[0-9]+$ ]] || grace=15
+  ((grace <= 25)) || grace=25
+  local target="=$name:"
+  # A pending permission dialog would take the Enter of the exit keys as "yes": refuse it first (Escape
+  # also interrupts a turn in flight, which the stop ends anyway). The heartbeat says so for the runtimes
+  # that report their state.
+  local hb="${MOSAIC_HOME:-}/fleet/run/$name.hb" state=''
+  if [[ -n "${MOSAIC_HOME:-}" && -f "$hb" && ! -L "$hb" ]]; then
+    state="$(sed -n 's/^state=//p' "$hb" 2>/dev/null | head -n 1)"
+  fi
+  if [[ "$state" == waiting || "$state" == busy ]]; then
+    fleet_tmux send-keys -t "$target" Escape 2>/dev/null || return 0
+    sleep 0.5
+  fi
+  # Half-typed input would prefix the exit command (or keep pi's C-d from quitting): clear the input line
+  # first, where C-u is known to do only that.
+  case "${MOSAIC_AGENT_RUNTIME:-}" in
+    claude | codex | pi | opencode)
+      fleet_tmux send-keys -t "$target" C-u 2>/dev/null || return 0
+      sleep 0.5
+      ;;
+  esac
+  # Each key on its own: tmux sends a word it does not know as a key name as literal text, and Codex takes
+  # text followed at once by Enter as a paste that is not submitted.
+  local key
+  for key in "${keys[@]}"; do
+    fleet_tmux send-keys -t "$target" "$key" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  local ticks=$((grace * 5))
+  while ((ticks > 0)) && pane_alive; do
+    sleep 0.2
+    ticks=$((ticks - 1))
+  done
+  if pane_alive; then
+    printf 'stop-agent-session: %s: still running %ss after its exit keys; ending the session\n' "$name" "$grace" >&2
+  fi
+  return 0
+}
+
 if ! fleet_tmux has-session -t "=$name" 2>/dev/null; then
   exit 0
 fi
+ask_to_exit
 # It may vanish between the check and the kill (the program exited); gone is what we wanted.
 if ! fleet_tmux kill-session -t "=$name" 2>/dev/null; then
   if fleet_tmux has-session -t "=$name" 2>/dev/null; then
