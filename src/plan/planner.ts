@@ -355,6 +355,19 @@ export function plan(input: PlanInput): Plan {
     if (templateChanged) return 'agent unit template settings changed';
     return null;
   };
+  /** The socket (not the agent's own) where the fleet's live session of this agent runs; null when none. */
+  const movedSession = (agent: DesiredAgent): string | null => {
+    const here = observed.tmux.sockets[agent.socketName];
+    if (here?.panes.some((p) => p.session === agent.name && !p.dead) === true) return null;
+    const used = orphanSockets(agent.name, desired, observed, ctx);
+    used.delete(agent.socketName);
+    for (const socketName of [...used].sort()) {
+      const sock = observed.tmux.sockets[socketName];
+      if (sock === undefined || sock.owners?.[agent.name] !== observed.paths.mosaicHome) continue;
+      if (sock.panes.some((p) => p.session === agent.name && !p.dead)) return socketName;
+    }
+    return null;
+  };
   const restartDecision = (
     agent: DesiredAgent,
     status: AgentStatus,
@@ -402,6 +415,40 @@ export function plan(input: PlanInput): Plan {
       const state = units[unit]?.activeState;
       const why = state === 'failed' ? 'unit failed' : 'unit is not running';
       if (!hold(agent, 'start', why)) actions.push(unitAction('start', unit, agent.name, why));
+      continue;
+    }
+    // The agent's socket changed: its running session is still on the old one. Moving it ends that session
+    // (after the policy allows) and starts it on the new socket, so it never runs twice.
+    const moved = movedSession(agent);
+    if (moved !== null) {
+      const onOld = { ...agent, socketName: moved };
+      const oldStatus = agentStatus(onOld, observed, desired.runtimes[agent.runtime]);
+      const need = `socket changed: its session runs on ${socketLabel(moved)}, the manifest says ${socketLabel(agent.socketName)}`;
+      if (hold(agent, 'restart', need)) continue;
+      const decision = restartDecision(agent, oldStatus);
+      if (decision.now && restartsLeft > 0) {
+        restartsLeft -= 1;
+        actions.push({
+          kind: 'kill-session',
+          agent: agent.name,
+          socketName: moved,
+          session: agent.name,
+          owner: observed.paths.mosaicHome,
+          reason: `${need} (ended before it starts on the new socket)`,
+        });
+        actions.push({ ...unitAction('restart', unit, agent.name, `${need}${decision.note}`), disruptive: true });
+      } else {
+        const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
+        restartPending[agent.name] = sinceMs;
+        deferredRestarts.push({
+          agent: agent.name,
+          need,
+          reason: decision.now
+            ? `disruption budget: at most ${restartSettings.maxUnavailable} running agent(s) restarted per reconcile`
+            : decision.reason,
+          sinceMs,
+        });
+      }
       continue;
     }
     const live = status.sessionExists === true && !status.paneDead;

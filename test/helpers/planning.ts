@@ -3,6 +3,8 @@
  * planner's other inputs, and `converge`, which applies a plan to an in-memory observation the way a successful
  * apply would change the machine. A converged observation is the "in sync" baseline each drift test breaks.
  */
+import { parseEnvFile } from '../../src/render/env.js';
+import { declaredUnitDigest } from '../../src/render/units.js';
 import type { DesiredFleet } from '../../src/model/desired.js';
 import type { Observed } from '../../src/model/observed.js';
 import type { Action, Plan } from '../../src/model/plan.js';
@@ -26,6 +28,7 @@ export const TEMPLATES: UnitTemplates = {
     '[Service]',
     'KillMode=process',
     'EnvironmentFile=@AGENTS_DIR@/%i.env',
+    'Environment=MOSAIC_UNIT_DIGEST=@UNIT_DIGEST@',
     'ExecStart=@START_AGENT_SESSION@ %i',
     'ExecStop=@STOP_AGENT_SESSION@ %i',
     '',
@@ -81,6 +84,17 @@ export function lines(p: Plan): ActionLine[] {
 }
 
 /** The machine after a successful apply of `p`: files written (and recorded), units enabled/started, panes healthy. */
+/** The `MOSAIC_*` environment an agent started now would have: its env file's keys and the unit's digest. */
+export function startedEnviron(o: Observed, agent: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of parseEnvFile(o.files[ENV_PATH(agent)]?.content ?? '').entries) {
+    if (k.startsWith('MOSAIC_')) env[k] = v;
+  }
+  const unitDigest = declaredUnitDigest(o.files[AGENT_TEMPLATE_PATH]?.content);
+  if (unitDigest !== null) env.MOSAIC_UNIT_DIGEST = unitDigest;
+  return env;
+}
+
 export function applyInMemory(desired: DesiredFleet, observed: Observed, p: Plan): Observed {
   const b = observedBuilder(observed);
   const o = b.o;
@@ -100,6 +114,9 @@ export function applyInMemory(desired: DesiredFleet, observed: Observed, p: Plan
     const program = desired.runtimes[a.runtime]?.command ?? a.runtime;
     b.withoutSession(a.socketName, a.name).session(a.socketName, a.name, { argv: [program] });
     b.heartbeat(a.name, 1);
+    // Like the start script: the pane starts with the env file's variables and the unit's own.
+    const pane = o.tmux.sockets[a.socketName]?.panes.find((x) => x.session === a.name);
+    if (pane !== undefined) pane.environ = startedEnviron(o, a.name);
   };
   for (const a of p.actions) {
     switch (a.kind) {

@@ -130,12 +130,13 @@ describe('planner: fresh home', () => {
       + create /home/op/xdg-config/systemd/user/mosaic-agent@.service  # unit file not installed
           --- /dev/null
           +++ b/home/op/xdg-config/systemd/user/mosaic-agent@.service
-          @@ -0,0 +1,7 @@
+          @@ -0,0 +1,8 @@
           +[Unit]
           +Wants=mosaic-tmux-holder.service
           +[Service]
           +KillMode=process
           +EnvironmentFile=/home/op/.config/mosaic/fleet/agents/%i.env
+          +Environment=MOSAIC_UNIT_DIGEST=45db647fcdce3dd8
           +ExecStart=/home/op/.config/mosaic/tools/fleet/start-agent-session.sh %i
           +ExecStop=/home/op/.config/mosaic/tools/fleet/stop-agent-session.sh %i
       + create /home/op/xdg-config/systemd/user/mosaic-tmux-holder.service  # unit file not installed
@@ -325,15 +326,13 @@ const driftCases: DriftCase[] = [
     ],
   },
   {
+    // Written again as it was: the running agent's environment is what the file says again, so no restart.
     name: 'env file deleted',
     change: (b) => b.withoutFile(ENV_PATH('coder0')),
-    want: [
-      { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'env file not installed' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
-    ],
+    want: [{ kind: 'write-file', target: ENV_PATH('coder0'), reason: 'env file not installed' }],
   },
   {
-    name: 'managed env key changed by hand (restart only that agent)',
+    name: 'managed env key changed by hand (the file is put back; the agent never saw it)',
     change: (b, o) =>
       b.envFile(
         'coder0',
@@ -342,9 +341,9 @@ const driftCases: DriftCase[] = [
           'MOSAIC_AGENT_MODEL=opus',
         ),
       ),
+    // The running agent never saw the hand edit: putting the roster's value back needs no restart.
     want: [
       { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'managed keys differ from the manifest' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
     ],
   },
   {
@@ -446,11 +445,16 @@ describe('planner: each drift is healed with the least action', () => {
     const p = planFor(changed, CONVERGED);
     expect(lines(p)).toEqual([
       { kind: 'write-file', target: ENV_PATH('coder0'), reason: 'managed keys differ from the manifest' },
-      { kind: 'restart', target: unitOf('coder0'), reason: 'env file changed (restart policy: immediate)' },
+      {
+        kind: 'restart',
+        target: unitOf('coder0'),
+        reason:
+          'running agent: its environment differs from its env file (MOSAIC_AGENT_MODEL, MOSAIC_AGENT_ARGS) (restart policy: immediate)',
+      },
     ]);
     expect(renderPlanText(p)).toMatchInlineSnapshot(`
       "Running agents this plan ends (1; their conversations resume where the runtime can):
-        coder0: restart now: env file changed (restart policy: immediate)
+        coder0: restart now: running agent: its environment differs from its env file (MOSAIC_AGENT_MODEL, MOSAIC_AGENT_ARGS) (restart policy: immediate)
 
       ~ update /home/op/.config/mosaic/fleet/agents/coder0.env  # managed keys differ from the manifest
           --- a/home/op/.config/mosaic/fleet/agents/coder0.env
@@ -471,7 +475,7 @@ describe('planner: each drift is healed with the least action', () => {
            MOSAIC_AGENT_EXIT_KEYS=
           -MOSAIC_ENV_DIGEST=9db796713b996436
           +MOSAIC_ENV_DIGEST=ea0c2937e6e5a22a
-      ! restart mosaic-agent@coder0.service  # env file changed (restart policy: immediate)
+      ! restart mosaic-agent@coder0.service  # running agent: its environment differs from its env file (MOSAIC_AGENT_MODEL, MOSAIC_AGENT_ARGS) (restart policy: immediate)
 
       Plan: 0 to add, 1 to change, 0 to remove, 1 unit/session action.
       1 running agent will be restarted.
@@ -516,7 +520,7 @@ describe('planner: each drift is healed with the least action', () => {
             "agent": "coder0",
             "disruptive": true,
             "kind": "restart",
-            "reason": "env file changed (restart policy: immediate)",
+            "reason": "running agent: its environment differs from its env file (MOSAIC_AGENT_MODEL, MOSAIC_AGENT_ARGS) (restart policy: immediate)",
             "target": "mosaic-agent@coder0.service",
           },
         ],
@@ -557,12 +561,12 @@ describe('planner: each drift is healed with the least action', () => {
       {
         kind: 'restart',
         target: unitOf('coder0'),
-        reason: 'agent unit template settings changed (restart policy: immediate)',
+        reason: 'running agent: its unit settings changed (restart policy: immediate)',
       },
       {
         kind: 'restart',
         target: unitOf('lead'),
-        reason: 'agent unit template settings changed (restart policy: immediate)',
+        reason: 'running agent: its unit settings changed (restart policy: immediate)',
       },
     ]);
     expect(writeOf(p, AGENT_TEMPLATE_PATH).backup).toBe(false);

@@ -179,6 +179,18 @@ describe('renderEnvFile: merging into the operator’s file', () => {
     expect(unknown.get('MOSAIC_AGENT_RUNTIME_COMMAND')).toBe('codex');
   });
 
+  it('renders the adapter’s exit keys as one line the stop script splits back into keys, empty when none', () => {
+    const keysOf = (exitKeys: string[]): string | undefined =>
+      parseEnvFile(renderEnvFile(agent(), CTX, null, { pi: { ...runtime('pi'), exitKeys } })).entries.get(
+        'MOSAIC_AGENT_EXIT_KEYS',
+      );
+    expect(keysOf(['/exit', 'Enter'])).toBe('/exit Enter');
+    expect(keysOf(['C-d'])).toBe('C-d');
+    expect(keysOf(['say bye', 'Enter'])).toBe("'say bye' Enter");
+    expect(keysOf([])).toBe('');
+    expect(() => keysOf(["don't"])).toThrow(/agent coder0: .*single quote/);
+  });
+
   it('does not let a comment ending in a backslash swallow the appended managed keys', () => {
     const out = renderEnvFile(agent(), CTX, '# path is C:\\\n', RUNTIMES);
     const env = parseEnvFile(out).entries;

@@ -19,6 +19,9 @@ const DEAF_RUNTIME = [
   "    args: ['600']",
   '    model_args: []',
   "    exit_keys: ['nothing-here', 'Enter']",
+  // The classic permission dialog (Claude Code 2.1 starts in "auto" mode), for the dialog case below.
+  '  claude:',
+  "    args: ['--permission-mode', 'default']",
 ].join('\n');
 
 const AGENTS = [
@@ -133,7 +136,7 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
     const b = bed();
     const before = b.heartbeat('cc0');
     expect(before.transcript && existsSync(before.transcript)).toBe(true);
-    rmSync(before.transcript as string);
+    rmSync(before.transcript);
     await systemctl(b, 'start', 'mosaic-agent@cc0.service');
     const after = await restarted(b, 'cc0', before.pid);
     expect(after.session).toMatch(/^[0-9a-f-]{36}$/);
@@ -142,6 +145,23 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
     const row = await b.ps('cc0');
     expect(row.flags).toEqual([]);
   }, 120_000);
+
+  it('claude: a stop while a permission dialog is open refuses the tool call (never approves it) and exits', async () => {
+    const b = bed();
+    await b.waitState('cc0', 'idle', 60_000);
+    b.server.on({
+      match: 'lifecycle-tool-probe',
+      toolCall: { name: 'Bash', input: { command: 'touch probe-file' } },
+    });
+    await b.type('cc0', 'lifecycle-tool-probe: make a file');
+    await b.waitState('cc0', 'waiting', 30_000);
+    // The exit keys end in Enter, which would answer "Yes" to the dialog: the stop sends Escape first.
+    const ms = await systemctl(b, 'stop', 'mosaic-agent@cc0.service');
+    expect(ms).toBeLessThan(10_000);
+    expect(existsSync(join(b.workDir('cc0'), 'probe-file'))).toBe(false);
+    const hb = b.heartbeat('cc0');
+    expect([hb.state, hb.event]).toEqual(['exited', 'SessionEnd']);
+  }, 60_000);
 
   it('codex: a restart exits it its own way and resumes the same conversation (codex resume ID)', async () => {
     const b = bed();
@@ -167,6 +187,8 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
   it('pi: a stop quits it its own way (its extension reports session_shutdown)', async () => {
     const b = bed();
     await turn(b, 'pi0', 'lifecycle-pi-first: hello');
+    // Half-typed input, which would keep Ctrl+D from quitting: the stop clears the line first (C-u).
+    await b.keys('pi0', '-l', 'half typed words');
     const ms = await systemctl(b, 'stop', 'mosaic-agent@pi0.service');
     expect(ms).toBeLessThan(10_000);
     const hb = b.heartbeat('pi0');
@@ -178,7 +200,14 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
 
   it('a runtime that ignores its exit keys is still ended after the grace period', async () => {
     const b = bed();
-    const ls = await b.sb.tmux(b.socket, 'list-panes', '-t', '=deaf0:', '-F', '#{pane_dead} #{pane_current_command}');
+    const ls = await b.sb.tmux(
+      b.socket,
+      'list-panes',
+      '-t',
+      '=deaf0:',
+      '-F',
+      '#{pane_dead} #{pane_current_command}',
+    );
     expect(ls.stdout.trim()).toBe('0 sleep');
     const ms = await systemctl(b, 'stop', 'mosaic-agent@deaf0.service');
     // MOSAIC_STOP_GRACE_SECONDS=2 in its env file: the keys (~1 s), the grace (2 s), then the kill.
