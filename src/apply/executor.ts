@@ -339,6 +339,16 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Test-only fault point: `FLEET_TEST_CRASH_AFTER=k` kills this process with SIGKILL right after the k-th action
+ * finished, as a power cut or an OOM kill would (no cleanup, no journal). The crash-injection tests use it to
+ * prove that the next run converges from every such point (docs/reliability.md).
+ */
+function crashPoint(done: number): void {
+  const at = process.env.FLEET_TEST_CRASH_AFTER;
+  if (at !== undefined && at !== '' && Number(at) === done) process.kill(process.pid, 'SIGKILL');
+}
+
 export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
   await refuseLinksOnTheWay(actions, ctx);
   const results: ActionResult[] = [];
@@ -360,6 +370,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       };
     }
     ctx.onResult?.(r);
+    crashPoint(results.length);
   };
   const blocked = (a: Action) => globalFailure || (agentOf(a) !== null && failedAgents.has(agentOf(a) ?? ''));
   const fail = (a: Action, error: unknown) => {

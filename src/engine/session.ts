@@ -3,6 +3,7 @@
  * the three states of one run (desired, observed, plan) plus what it takes to act on them (paths, runner).
  * Usable without the lock (a dry-run, `fleet plan`); writes nothing and prints nothing.
  */
+import { foreignUnits } from '../plan/unit-owner.js';
 import { hostname } from 'node:os';
 import { runtimePrograms } from '../plan/planner.js';
 import { join } from 'node:path';
@@ -45,6 +46,16 @@ export function requireTools(observed: Observed): void {
   if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
   // A link where a file or directory of the fleet belongs: refused before any plan (or write) is made.
   refuseLinks(observed.links ?? []);
+  // Units another Mosaic home rendered into this unit directory are that home's: never rewritten, stopped or
+  // archived from here.
+  const foreign = foreignUnits(observed);
+  if (foreign.length > 0) {
+    const homes = [...new Set(foreign.map((f) => f.home))];
+    throw new UserError(
+      `${observed.paths.unitDir} holds units of another Mosaic home (${homes.join(', ')}: ${foreign.map((f) => f.unit).join(', ')}); ` +
+        `refusing to change them for ${observed.paths.mosaicHome}. Give this home its own unit directory (--unit-dir) or use that home.`,
+    );
+  }
 }
 
 export async function observeFor(

@@ -195,16 +195,16 @@ export function runtimeArgs(spec: RuntimeSpec, toolsDir: string, modelHint: stri
 
 /**
  * One line that `xargs` splits back into the same words (the launcher reads it so, never through a shell):
- * plain words bare, others in single quotes. A word with a single quote or a newline cannot be written so.
+ * plain words bare, others in single quotes, and a word with a single quote backslash-escaped character by
+ * character. Only a newline cannot be carried (the manifest refuses control characters anyway).
  */
 export function quoteArgs(args: readonly string[]): string {
   return args
     .map((a) => {
       if (/^[A-Za-z0-9_@%+=:,./{}-]+$/.test(a)) return a;
-      if (a.includes("'") || /[\n\r]/.test(a)) {
-        throw new Error(`argument ${JSON.stringify(a)} holds a single quote or a newline`);
-      }
-      return `'${a}'`;
+      if (/[\n\r]/.test(a)) throw new Error(`argument ${JSON.stringify(a)} holds a newline`);
+      if (!a.includes("'")) return `'${a}'`;
+      return a.replace(/[^A-Za-z0-9_@%+=:,./{}-]/g, (c) => `\\${c}`);
     })
     .join(' ');
 }

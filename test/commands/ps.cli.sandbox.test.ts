@@ -91,12 +91,14 @@ agents:
     expect(text.code).toBe(0);
     expect(json.code).toBe(0);
     expect(after).toEqual(before);
-    // ...and it only ever asked: no command of the mutating kind, four commands per run whatever the fleet.
+    // ...and it only ever asked: no command of the mutating kind, five commands per run whatever the fleet
+    // (show-environment: the manager's PATH, to recognise runtimes by what their program resolves to).
     expect([...text.mutating, ...json.mutating]).toEqual([]);
     expect(text.commands.map((c) => c.argv.slice(0, 3).join(' ')).sort()).toEqual([
       'systemctl --user list-unit-files',
       'systemctl --user list-units',
       'systemctl --user show',
+      'systemctl --user show-environment',
       `tmux -L ${socket}`,
     ]);
     expect(text.stdout).toMatch(/^steady\s+active\/enabled\s+yes\s.*\bok$/m);
@@ -122,7 +124,7 @@ agents:
       'unmanaged',
       'problems',
     ]);
-    expect(doc.format_version).toBe(1);
+    expect(doc.format_version).toBe(2);
     expect(doc.tenant_id).toBe('t-9');
     expect(doc.unmanaged).toEqual([{ socket, session: 'scratch' }]);
     const pi0 = doc.agents.find((a) => a.name === 'pi0');

@@ -93,6 +93,7 @@ ask_to_exit() {
 if ! fleet_tmux has-session -t "=$name" 2>/dev/null; then
   exit 0
 fi
+# Keep this after any check that the session is this fleet's: typing into another's session is as bad as killing it.
 ask_to_exit
 # It may vanish between the check and the kill (the program exited); gone is what we wanted.
 if ! fleet_tmux kill-session -t "=$name" 2>/dev/null; then
