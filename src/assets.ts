@@ -58,7 +58,7 @@ async function readAssets(root: string): Promise<Assets> {
   let scripts: string[];
   try {
     scripts = (await readdir(join(root, 'framework', 'tools', 'fleet')))
-      .filter((f) => /\.(sh|json|ts)$/.test(f))
+      .filter((f) => /\.(sh|json|ts|js)$/.test(f))
       .sort();
   } catch (error) {
     throw new InternalError(`package directory ${join(root, 'framework', 'tools', 'fleet')} cannot be read`, {

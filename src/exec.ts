@@ -15,6 +15,11 @@ export interface RunOptions {
   reject?: boolean;
   input?: string;
   cwd?: string;
+  /**
+   * Give the command this process's terminal (stdin, stdout, stderr) and no timeout: for an interactive client
+   * (`fleet watch` attaching a viewer). Nothing is captured; the result's stdout and stderr are empty.
+   */
+  interactive?: boolean;
 }
 
 export interface RunResult {
@@ -62,10 +67,14 @@ export function createRunner(baseEnv?: Record<string, string | undefined>): Runn
         result = await execa(file, args, {
           env: { ...baseEnv, ...options.env },
           extendEnv: true,
-          timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          timeout: options.interactive === true ? 0 : (options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
           reject: false,
           stripFinalNewline: false,
-          ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
+          ...(options.interactive === true
+            ? { stdio: 'inherit' as const }
+            : options.input !== undefined
+              ? { input: options.input }
+              : { stdin: 'ignore' as const }),
           ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
         });
       } catch (error) {

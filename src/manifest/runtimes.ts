@@ -54,6 +54,8 @@ const REAL: Record<
     exitKeys: ['/exit', 'Enter'],
     resetCommand: '/new',
     state: 'opencode-events',
+    // It says nothing until the first prompt (its session is created then).
+    quietStart: true,
   },
 };
 
@@ -126,6 +128,16 @@ export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
       return never;
     }
   }
+}
+
+/**
+ * Environment the integration needs (set by the launcher only where the operator has not set it): opencode takes
+ * the fleet's plugin through OPENCODE_CONFIG_CONTENT, a config layer of its own above the operator's files.
+ */
+export function integrationEnv(spec: RuntimeSpec, toolsDir: string): Record<string, string> {
+  if (spec.state !== 'opencode-events') return {};
+  const plugin = `file://${posix.join(toolsDir, 'opencode-plugin.js')}`;
+  return { OPENCODE_CONFIG_CONTENT: JSON.stringify({ plugin: [plugin] }) };
 }
 
 /** Codex hook events the fleet listens to (each maps to a state in agent-state.sh's `codex-hook`). */

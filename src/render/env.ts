@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
-import { plainRuntime, quoteArgs, runtimeArgs } from '../manifest/runtimes.js';
+import { integrationEnv, plainRuntime, quoteArgs, runtimeArgs } from '../manifest/runtimes.js';
 
 /** Keys the reconciler writes, in the order it appends them. `MOSAIC_AGENT_COMMAND` only when the roster sets `command`. */
 export const MANAGED_ENV_KEYS: readonly string[] = [
@@ -27,6 +27,7 @@ export const MANAGED_ENV_KEYS: readonly string[] = [
   'MOSAIC_AGENT_ARGS',
   'MOSAIC_AGENT_RESUME_ARGS',
   'MOSAIC_AGENT_EXIT_KEYS',
+  'MOSAIC_AGENT_ENV',
   'MOSAIC_AGENT_COMMAND',
   'MOSAIC_ENV_DIGEST',
 ];
@@ -292,10 +293,12 @@ export function managedEnv(
   let args: string;
   let resumeArgs: string;
   let exitKeys: string;
+  let integrationEnvWords: string;
   try {
     args = quoteArgs(runtimeArgs(spec, ctx.toolsDir, agent.modelHint));
     resumeArgs = resume ? quoteArgs(spec.resumeArgs) : '';
     exitKeys = quoteArgs(spec.exitKeys);
+    integrationEnvWords = quoteArgs(Object.entries(integrationEnv(spec, ctx.toolsDir)).map(([k, v]) => `${k}=${v}`));
   } catch (error) {
     throw new UserError(`agent ${agent.name}: ${(error as Error).message}`, 1, { cause: error });
   }
@@ -308,6 +311,7 @@ export function managedEnv(
     ['MOSAIC_AGENT_ARGS', args],
     ['MOSAIC_AGENT_RESUME_ARGS', resumeArgs],
     ['MOSAIC_AGENT_EXIT_KEYS', exitKeys],
+    ['MOSAIC_AGENT_ENV', integrationEnvWords],
   );
   if (agent.command !== null) pairs.push(['MOSAIC_AGENT_COMMAND', agent.command]);
   return pairs;
@@ -323,7 +327,7 @@ function header(agent: DesiredAgent): string {
     `# \`fleet reconcile\` manages these keys and rewrites their values from the roster:`,
     `#   ${MANAGED_ENV_KEYS.slice(0, 4).join(' ')}`,
     `#   ${MANAGED_ENV_KEYS.slice(4, 7).join(' ')}`,
-    `#   ${MANAGED_ENV_KEYS.slice(7, 11).join(' ')}`,
+    `#   ${MANAGED_ENV_KEYS.slice(7, 12).join(' ')}`,
     `#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)`,
     `#   ${ENV_DIGEST_KEY} (a digest of every other line here; a change means the agent restarts)`,
     `# Every other line is yours and is kept as written. Without a roster "command", a`,

@@ -21,7 +21,7 @@ export interface FrameworkAssets {
 
 const SCRIPT = /^tools\/fleet\/[A-Za-z0-9][A-Za-z0-9._-]*\.sh$/;
 /** Runtime integration files the scripts and runtimes read: Claude Code settings, the pi extension. */
-const INTEGRATION = /^tools\/fleet\/[A-Za-z0-9][A-Za-z0-9._-]*\.(json|ts)$/;
+const INTEGRATION = /^tools\/fleet\/[A-Za-z0-9][A-Za-z0-9._-]*\.(json|ts|js)$/;
 export const ROSTER_SCHEMA_PATH = 'fleet/roster.schema.json';
 
 /** Whether a framework/ path is one the reconciler installs (scripts and the schema, nothing else). */

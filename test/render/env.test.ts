@@ -25,6 +25,7 @@ const MANAGED_BLOCK = [
   'MOSAIC_AGENT_ARGS="--model sonnet"',
   'MOSAIC_AGENT_RESUME_ARGS=',
   'MOSAIC_AGENT_EXIT_KEYS=',
+  'MOSAIC_AGENT_ENV=',
   'MOSAIC_ENV_DIGEST=<digest>',
 ].join('\n');
 
@@ -63,6 +64,7 @@ describe('renderEnvFile: merging into the operator’s file', () => {
         'MOSAIC_AGENT_ARGS="--model sonnet"',
         'MOSAIC_AGENT_RESUME_ARGS=',
         'MOSAIC_AGENT_EXIT_KEYS=',
+        'MOSAIC_AGENT_ENV=',
         'MOSAIC_ENV_DIGEST=<digest>',
         '',
       ].join('\n'),

@@ -13,6 +13,7 @@ describe('renderFrameworkFiles', () => {
       ['tools/fleet/agent-state.sh', '755', 'framework'],
       ['tools/fleet/claude-settings.json', '644', 'framework'],
       ['tools/fleet/ensure-holder-session.sh', '755', 'framework'],
+      ['tools/fleet/opencode-plugin.js', '644', 'framework'],
       ['tools/fleet/pi-extension.ts', '644', 'framework'],
       ['tools/fleet/run-agent.sh', '755', 'framework'],
       ['tools/fleet/start-agent-session.sh', '755', 'framework'],
