@@ -2,7 +2,22 @@
  * YAML text -> plain data, keeping the document and its line counter so every later diagnostic (schema,
  * semantic) can point at FILE:LINE:COL of the node at fault. Pure: the caller reads the file.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import {
+  Composer,
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  Lexer,
+  LineCounter,
+  Parser,
+  YAMLParseError,
+  type CST,
+  type Document,
+  type Node,
+} from 'yaml';
 import type { Diagnostic } from '../errors.js';
 import type { SourceRef } from '../model/desired.js';
 
@@ -20,13 +35,44 @@ export interface ParsedManifest {
   diagnostics: Diagnostic[];
 }
 
-/** Billion-laughs guard: a roster has no reason to expand more aliases than this. */
-const MAX_ALIAS_COUNT = 100;
+/**
+ * Limits that keep any input answered quickly (docs/reliability.md, "Bad input"). A roster of a few thousand
+ * agents is far inside each; a file outside one is refused with one diagnostic before any further work.
+ */
+export const MANIFEST_LIMITS = {
+  /** Bytes of one manifest file: a 100-agent roster is about 10 KiB. */
+  maxBytes: 512 * 1024,
+  /** Nested mappings and lists, counted after aliases are expanded: a roster needs about 6. */
+  maxDepth: 32,
+  /** Alias nodes (`*name`) in one file. */
+  maxAliases: 100,
+  /** Values (mappings, lists, scalars) that expanding the aliases adds: the billion-laughs guard. */
+  maxExpandedNodes: 100_000,
+} as const;
+
+/** The first problem found by the structure check, at its offset. */
+interface Problem {
+  offset: number;
+  message: string;
+}
 
 export function parseManifestText(file: string, text: string): ParsedManifest {
   const lineCounter = new LineCounter();
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MANIFEST_LIMITS.maxBytes) {
+    // Refused before the YAML parser sees it: parse time grows with size (and worse on pathological input).
+    return refused(
+      file,
+      text,
+      lineCounter,
+      0,
+      `the file is ${kib(bytes)}; a manifest may be at most ${kib(MANIFEST_LIMITS.maxBytes)} (split the fleet into several files)`,
+    );
+  }
+  const tokens = lexAndParse(text, lineCounter);
+  if ('offset' in tokens) return refused(file, text, lineCounter, tokens.offset, tokens.message);
   // prettyErrors off: we place the error ourselves, so the message stays one line.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = composeOne(tokens, text.length);
   const parsed: ParsedManifest = { file, text, doc, lineCounter, data: undefined, diagnostics: [] };
   // Warnings (unresolved tags and the like) are treated as errors: a roster has no use for custom tags,
   // and a silently-stringified value is worse than a refusal.
@@ -35,14 +81,174 @@ export function parseManifestText(file: string, text: string): ParsedManifest {
     parsed.diagnostics.push(diagnosticAtOffset(parsed, problem.pos[0], message));
   }
   if (parsed.diagnostics.length > 0) return parsed;
+  const structural = structureProblem(doc);
+  if (structural) {
+    parsed.diagnostics.push(diagnosticAtOffset(parsed, structural.offset, structural.message));
+    return parsed;
+  }
   try {
-    parsed.data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+    // The structure check already bounds aliases; yaml's own count stays as a second guard.
+    parsed.data = doc.toJS({ maxAliasCount: MANIFEST_LIMITS.maxExpandedNodes }) as unknown;
   } catch (error) {
     parsed.diagnostics.push(
       diagnosticAtOffset(parsed, 0, `YAML: ${error instanceof Error ? error.message : String(error)}`),
     );
   }
   return parsed;
+}
+
+function kib(bytes: number): string {
+  return `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+/** A manifest refused before composing: an empty document stands in, with the one diagnostic. */
+function refused(
+  file: string,
+  text: string,
+  lineCounter: LineCounter,
+  offset: number,
+  message: string,
+): ParsedManifest {
+  const doc = composeOne([], 0);
+  const parsed: ParsedManifest = { file, text, doc, lineCounter, data: undefined, diagnostics: [] };
+  if (lineCounter.lineStarts.length === 0) indexLines(text, lineCounter);
+  parsed.diagnostics.push(diagnosticAtOffset(parsed, offset, message));
+  return parsed;
+}
+
+function indexLines(text: string, lineCounter: LineCounter): void {
+  lineCounter.addNewLine(0);
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+}
+
+/**
+ * yaml's lexer and parser, driven the way `parseDocument` drives them, but watching the parser's stack: input
+ * nested thousands deep (`[[[[…`) makes yaml's recursive composer overflow the stack, slowly, once per level.
+ * Refused at the first token past the limit instead. Returns the CST tokens, or the problem.
+ */
+function lexAndParse(text: string, lineCounter: LineCounter): CST.Token[] | Problem {
+  const parser = new Parser(lineCounter.addNewLine);
+  const tokens: CST.Token[] = [];
+  lineCounter.addNewLine(0);
+  let offset = 0;
+  for (const lexeme of new Lexer().lex(text, false)) {
+    const start = offset;
+    offset += lexeme.length;
+    for (const token of parser.next(lexeme)) tokens.push(token);
+    // The stack also holds the document and a pending scalar; count only collections, and only when it is deep.
+    if (parser.stack.length > MANIFEST_LIMITS.maxDepth) {
+      const depth = parser.stack.filter(
+        (t) => t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection',
+      ).length;
+      if (depth > MANIFEST_LIMITS.maxDepth) {
+        // Finish counting lines so the position is right, then stop.
+        for (let i = text.indexOf('\n', offset); i !== -1; i = text.indexOf('\n', i + 1))
+          lineCounter.addNewLine(i + 1);
+        return { offset: start, message: nestingMessage() };
+      }
+    }
+  }
+  for (const token of parser.end()) tokens.push(token);
+  return tokens;
+}
+
+function nestingMessage(): string {
+  return `mappings and lists are nested more than ${MANIFEST_LIMITS.maxDepth} deep here; a manifest needs a handful of levels`;
+}
+
+/** The one document of the file (a second one is an error, as with `parseDocument`). */
+function composeOne(tokens: CST.Token[], length: number): Document.Parsed {
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
+  let doc: Document.Parsed | undefined;
+  for (const next of composer.compose(tokens, true, length)) {
+    if (!doc) {
+      doc = next;
+    } else {
+      doc.errors.push(
+        new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'multiple documents'),
+      );
+      break;
+    }
+  }
+  // compose(…, forceDoc = true) always yields a document.
+  return doc as Document.Parsed;
+}
+/**
+ * What yaml accepts but a manifest must not be, found in one walk of the document before `toJS`: an alias
+ * inside the node it names (a cycle: `toJS` would build a self-referencing object that every later check
+ * recurses into forever), too many aliases, aliases expanding to too much data or nesting too deep, and a
+ * mapping or list used as a key. Depth is already bounded by `lexAndParse`, so the recursion is too.
+ */
+function structureProblem(doc: Document.Parsed): Problem | undefined {
+  interface Seen {
+    /** Values below (and including) the node, aliases expanded; undefined while the node is being walked. */
+    size?: number;
+    /** Nesting levels below (and including) the node, aliases expanded. */
+    height?: number;
+  }
+  const anchored = new Map<string, { node: unknown; seen: Seen }>();
+  let aliases = 0;
+  /** Values added by expanding aliases (the file's own values are bounded by its size). */
+  let expanded = 0;
+  const at = (node: unknown): number => rangeStart(node) ?? 0;
+
+  /** Returns [size, height] of the node, or a problem. */
+  const walk = (node: unknown, depth: number): [number, number] | Problem => {
+    if (isAlias(node)) {
+      aliases++;
+      if (aliases > MANIFEST_LIMITS.maxAliases)
+        return {
+          offset: at(node),
+          message: `more than ${MANIFEST_LIMITS.maxAliases} aliases (*name) in one manifest`,
+        };
+      const target = anchored.get(node.source);
+      // An unknown anchor is reported by yaml itself when converting; nothing to bound here.
+      if (!target) return [1, 0];
+      const { size, height } = target.seen;
+      if (size === undefined || height === undefined)
+        return {
+          offset: at(node),
+          message: `alias *${node.source} is inside the node &${node.source} it refers to (an alias cycle); a manifest cannot contain itself`,
+        };
+      expanded += size;
+      if (expanded > MANIFEST_LIMITS.maxExpandedNodes)
+        return {
+          offset: at(node),
+          message: `aliases here expand the manifest to more than ${MANIFEST_LIMITS.maxExpandedNodes} values`,
+        };
+      if (depth + height > MANIFEST_LIMITS.maxDepth) return { offset: at(node), message: nestingMessage() };
+      return [size, height];
+    }
+    const seen: Seen = {};
+    const anchor = (node as { anchor?: string } | null)?.anchor;
+    if (anchor !== undefined) anchored.set(anchor, { node, seen });
+    let size = 1;
+    let height = 0;
+    if (isCollection(node)) {
+      if (depth + 1 > MANIFEST_LIMITS.maxDepth) return { offset: at(node), message: nestingMessage() };
+      for (const item of node.items) {
+        const children: unknown[] = isPair(item) ? [item.key, item.value] : [item];
+        if (isPair(item) && (isCollection(item.key) || isAlias(item.key)))
+          return {
+            offset: at(item.key),
+            message: 'a key must be a plain value, not a mapping, a list or an alias',
+          };
+        for (const child of children) {
+          if (child === null || child === undefined) continue;
+          const r = walk(child, depth + 1);
+          if (!Array.isArray(r)) return r;
+          size += r[0];
+          height = Math.max(height, r[1]);
+        }
+      }
+      height += 1;
+    }
+    seen.size = size;
+    seen.height = height;
+    return [size, height];
+  };
+  const r = walk(doc.contents, 0);
+  return Array.isArray(r) ? undefined : r;
 }
 
 function yamlMessage(code: string, message: string, text: string, pos: [number, number]): string {

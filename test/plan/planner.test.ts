@@ -150,12 +150,12 @@ describe('planner: fresh home', () => {
       + create /home/op/.config/mosaic/fleet/agents/coder0.env  # env file not installed
           --- /dev/null
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -0,0 +1,21 @@
+          @@ -0,0 +1,22 @@
           +# Environment of Mosaic fleet agent coder0, read by mosaic-agent@coder0.service.
           +# \`fleet reconcile\` manages these keys and rewrites their values from the roster:
           +#   MOSAIC_AGENT_NAME MOSAIC_AGENT_RUNTIME MOSAIC_AGENT_RUNTIME_COMMAND MOSAIC_AGENT_MODEL
           +#   MOSAIC_AGENT_WORKDIR MOSAIC_TMUX_SOCKET MOSAIC_HOME
-          +#   MOSAIC_AGENT_STATE MOSAIC_AGENT_ARGS MOSAIC_AGENT_RESUME_ARGS MOSAIC_AGENT_EXIT_KEYS
+          +#   MOSAIC_AGENT_STATE MOSAIC_AGENT_ARGS MOSAIC_AGENT_RESUME_ARGS MOSAIC_AGENT_EXIT_KEYS MOSAIC_AGENT_ENV
           +#   MOSAIC_AGENT_COMMAND (only when the roster sets "command" for this agent)
           +#   MOSAIC_ENV_DIGEST (a digest of every other line here; a change means the agent restarts)
           +# Every other line is yours and is kept as written. Without a roster "command", a
@@ -171,7 +171,8 @@ describe('planner: fresh home', () => {
           +MOSAIC_AGENT_ARGS="--model sonnet"
           +MOSAIC_AGENT_RESUME_ARGS=
           +MOSAIC_AGENT_EXIT_KEYS=
-          +MOSAIC_ENV_DIGEST=9db796713b996436
+          +MOSAIC_AGENT_ENV=
+          +MOSAIC_ENV_DIGEST=81912a9a802ebd35
       ~ daemon-reload systemd --user  # unit files changed
       + enable mosaic-tmux-holder.service  # not enabled: the tmux holder would not come back after reboot
       + enable mosaic-agent@coder0.service  # not enabled: would not start after reboot
@@ -459,7 +460,7 @@ describe('planner: each drift is healed with the least action', () => {
       ~ update /home/op/.config/mosaic/fleet/agents/coder0.env  # managed keys differ from the manifest
           --- a/home/op/.config/mosaic/fleet/agents/coder0.env
           +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-          @@ -10,12 +10,12 @@
+          @@ -10,13 +10,13 @@
            MOSAIC_AGENT_NAME=coder0
            MOSAIC_AGENT_RUNTIME=pi
            MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -473,8 +474,9 @@ describe('planner: each drift is healed with the least action', () => {
           +MOSAIC_AGENT_ARGS="--model opus"
            MOSAIC_AGENT_RESUME_ARGS=
            MOSAIC_AGENT_EXIT_KEYS=
-          -MOSAIC_ENV_DIGEST=9db796713b996436
-          +MOSAIC_ENV_DIGEST=ea0c2937e6e5a22a
+           MOSAIC_AGENT_ENV=
+          -MOSAIC_ENV_DIGEST=81912a9a802ebd35
+          +MOSAIC_ENV_DIGEST=8fb58f9ab5071ac1
       ! restart mosaic-agent@coder0.service  # running agent: its environment differs from its env file (MOSAIC_AGENT_MODEL, MOSAIC_AGENT_ARGS) (restart policy: immediate)
 
       Plan: 0 to add, 1 to change, 0 to remove, 1 unit/session action.
@@ -494,7 +496,7 @@ describe('planner: each drift is healed with the least action', () => {
             "create": false,
             "diff": "--- a/home/op/.config/mosaic/fleet/agents/coder0.env
       +++ b/home/op/.config/mosaic/fleet/agents/coder0.env
-      @@ -10,12 +10,12 @@
+      @@ -10,13 +10,13 @@
        MOSAIC_AGENT_NAME=coder0
        MOSAIC_AGENT_RUNTIME=pi
        MOSAIC_AGENT_RUNTIME_COMMAND=pi
@@ -508,8 +510,9 @@ describe('planner: each drift is healed with the least action', () => {
       +MOSAIC_AGENT_ARGS="--model opus"
        MOSAIC_AGENT_RESUME_ARGS=
        MOSAIC_AGENT_EXIT_KEYS=
-      -MOSAIC_ENV_DIGEST=9db796713b996436
-      +MOSAIC_ENV_DIGEST=ea0c2937e6e5a22a",
+       MOSAIC_AGENT_ENV=
+      -MOSAIC_ENV_DIGEST=81912a9a802ebd35
+      +MOSAIC_ENV_DIGEST=8fb58f9ab5071ac1",
             "kind": "write-file",
             "mode": "0600",
             "reason": "managed keys differ from the manifest",
@@ -536,7 +539,7 @@ describe('planner: each drift is healed with the least action', () => {
           {
             "op": "replace",
             "path": "/files/~1home~1op~1.config~1mosaic~1fleet~1agents~1coder0.env",
-            "value": "sha256:2ed0ac5d41879e6714f09c46b2bc79886d6c91fe54b2dabc1ff0e6a5fa680807",
+            "value": "sha256:d239f565c6bd6159b0000a9dc93896205e73fd23943749d74db2d715b58c03ab",
           },
         ],
         "skipped": [],

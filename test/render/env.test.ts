@@ -190,7 +190,8 @@ describe('renderEnvFile: merging into the operator’s file', () => {
     expect(keysOf(['C-d'])).toBe('C-d');
     expect(keysOf(['say bye', 'Enter'])).toBe("'say bye' Enter");
     expect(keysOf([])).toBe('');
-    expect(() => keysOf(["don't"])).toThrow(/agent coder0: .*single quote/);
+    expect(keysOf(["don't"])).toBe("don\\'t");
+    expect(() => keysOf(['a\nb'])).toThrow(/agent coder0: .*newline/);
   });
 
   it('does not let a comment ending in a backslash swallow the appended managed keys', () => {

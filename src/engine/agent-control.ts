@@ -1,0 +1,201 @@
+/**
+ * The effectful half of the operator verbs: find the named agents and what they are doing, type into an agent's
+ * pane (always its own socket, always the exact target `=NAME:`), read its heartbeat, journal what was done.
+ * Decisions live in ./verbs.ts; every spawn goes through the Runner.
+ */
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { GlobalOptions } from '../cli.js';
+import { UserError } from '../errors.js';
+import { createRunner, type RunResult, type Runner } from '../exec.js';
+import { loadDesired } from '../manifest/load.js';
+import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
+import { hostContext, resolvePaths, type FleetPaths } from '../paths.js';
+import { agentStatus, type AgentStatus } from '../plan/health.js';
+import { builtinRuntimes } from '../manifest/runtimes.js';
+import { socketArgs } from '../render/names.js';
+import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
+import { heartbeatState, ranBy, type HeartbeatState, type RanBy } from './verbs.js';
+import { observeFor } from './session.js';
+
+/** One named agent with its spec and its observed status. */
+export interface VerbAgent {
+  agent: DesiredAgent;
+  runtime: RuntimeSpec | undefined;
+  status: AgentStatus;
+}
+
+export interface VerbContext {
+  paths: FleetPaths;
+  runner: Runner;
+  desired: DesiredFleet;
+  observed: Observed;
+  agents: VerbAgent[];
+}
+
+/** The manifests' agents by these names, in the order given; an unknown name is an error naming it. */
+export function pickAgents(desired: DesiredFleet, names: readonly string[]): DesiredAgent[] {
+  const unknown = names.filter((n) => !desired.agents.some((a) => a.name === n));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `no agent named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in the manifests (${desired.sources.join(', ') || 'none found'})`,
+    );
+  }
+  return [...new Set(names)].map((n) => desired.agents.find((a) => a.name === n) as DesiredAgent);
+}
+
+export function runtimeOf(desired: DesiredFleet, agent: DesiredAgent, paths: FleetPaths): RuntimeSpec | undefined {
+  return (
+    desired.runtimes[agent.runtime] ??
+    builtinRuntimes({ userHome: '', mosaicHome: paths.mosaicHome, hostname: '' })[agent.runtime]
+  );
+}
+
+/** Load the manifests and observe the machine for the named agents (read-only). */
+export async function verbContext(
+  g: GlobalOptions,
+  names: readonly string[],
+  runner: Runner = createRunner(),
+): Promise<VerbContext> {
+  const paths = resolvePaths(g);
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const picked = pickAgents(desired, names);
+  const observed = await observeFor(desired, paths, runner);
+  if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');
+  return {
+    paths,
+    runner,
+    desired,
+    observed,
+    agents: picked.map((agent) => {
+      const runtime = runtimeOf(desired, agent, paths);
+      return { agent, runtime, status: agentStatus(agent, observed, runtime) };
+    }),
+  };
+}
+
+/** Why nothing can be typed into this agent's pane; null when its session is there and alive. */
+export function paneUnavailable(s: AgentStatus): string | null {
+  if (!s.local) return `${s.agent} runs on ${s.host ?? 'another host'}: its pane is not reachable from here`;
+  if (s.sessionExists !== true) return `${s.agent} has no session on ${describe(s.socketName)}`;
+  if (s.paneDead) return `${s.agent}'s pane is dead (its program exited)`;
+  return null;
+}
+
+function describe(socket: string): string {
+  return socket === '' ? 'the default tmux socket' : `tmux socket ${socket}`;
+}
+
+/** The exact target of an agent's session (its current window's active pane): never a prefix match. */
+export function agentTarget(agent: string): string {
+  return `=${agent}:`;
+}
+
+/**
+ * tmux on the agent's own socket. $TMUX is dropped: run from inside a tmux pane it would name the enclosing
+ * server, and only the socket rule may pick the server.
+ */
+export function tmux(
+  runner: Runner,
+  socketName: string,
+  args: readonly string[],
+  opts: { mutate?: boolean; input?: string; interactive?: boolean; reject?: boolean } = {},
+): Promise<RunResult> {
+  return runner.run(['tmux', ...socketArgs(socketName), ...args], {
+    kind: opts.mutate === true ? 'mutate' : 'read',
+    env: { TMUX: undefined },
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.interactive === true ? { interactive: true } : {}),
+    ...(opts.reject === false ? { reject: false } : {}),
+  });
+}
+
+/** Runtimes such as Codex take text followed at once by Enter as a paste and do not submit it. */
+export const ENTER_DELAY_MS = 500;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Type a command line (`/clear`) as keys, then Enter as a separate key a moment later. */
+export async function typeLine(runner: Runner, socketName: string, agent: string, text: string): Promise<void> {
+  await tmux(runner, socketName, ['send-keys', '-t', agentTarget(agent), '-l', text], { mutate: true });
+  await sleep(ENTER_DELAY_MS);
+  await tmux(runner, socketName, ['send-keys', '-t', agentTarget(agent), 'Enter'], { mutate: true });
+}
+
+/**
+ * Type a message of any length and any characters as one prompt: loaded into a tmux buffer of its own (stdin,
+ * never a shell or an argument), pasted with bracketed paste so a newline is part of the text rather than a
+ * submit, the buffer deleted by the paste; then Enter as a separate key a moment later.
+ */
+export async function pasteMessage(
+  runner: Runner,
+  socketName: string,
+  agent: string,
+  text: string,
+): Promise<void> {
+  const buffer = `fleet-send-${process.pid}-${Date.now().toString(36)}`;
+  await tmux(runner, socketName, ['load-buffer', '-b', buffer, '-'], { mutate: true, input: text });
+  try {
+    await tmux(runner, socketName, ['paste-buffer', '-p', '-d', '-b', buffer, '-t', agentTarget(agent)], {
+      mutate: true,
+    });
+  } catch (error) {
+    await tmux(runner, socketName, ['delete-buffer', '-b', buffer], { mutate: true, reject: false });
+    throw error;
+  }
+  await sleep(ENTER_DELAY_MS);
+  await tmux(runner, socketName, ['send-keys', '-t', agentTarget(agent), 'Enter'], { mutate: true });
+}
+
+/** The agent's heartbeat as it is now (state fields, and every key); null when there is none. */
+export async function readHeartbeat(
+  paths: FleetPaths,
+  agent: string,
+): Promise<{ state: HeartbeatState | null; text: string } | null> {
+  try {
+    const text = await readFile(join(paths.runDir, `${agent}.hb`), 'utf8');
+    return { state: heartbeatState(text), text };
+  } catch {
+    return null;
+  }
+}
+
+/** Who runs this process (for the journal): read once per process. */
+export async function currentRanBy(command: string): Promise<RanBy> {
+  const cgroup = await readFile('/proc/self/cgroup', 'utf8').catch(() => '');
+  let user = process.env.USER ?? '';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container's arbitrary uid): $USER or nothing.
+  }
+  return ranBy(process.env, command, cgroup, user || `uid ${process.getuid?.() ?? '?'}`);
+}
+
+/** A journal entry for a verb that is not a plan (reset, send): the same format as every apply. */
+export async function journalVerb(
+  paths: FleetPaths,
+  command: string,
+  startedAt: Date,
+  actions: JournalAction[],
+): Promise<void> {
+  const failed = actions.filter((a) => a.outcome === 'failed').length;
+  const entry: JournalEntry & { ran_by: RanBy } = {
+    format_version: 1,
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    command,
+    pid: process.pid,
+    result: failed > 0 ? 'failed' : 'ok',
+    summary: {
+      done: actions.filter((a) => a.outcome === 'done').length,
+      failed,
+      not_run: actions.filter((a) => a.outcome === 'not-run').length,
+    },
+    actions,
+    ran_by: await currentRanBy(command),
+  };
+  await appendJournal(paths.stateDir, entry);
+}
