@@ -3,6 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import type { PathFlags } from './paths.js';
+import { UserError } from './errors.js';
 
 export type GlobalOptions = PathFlags;
 
@@ -15,6 +16,15 @@ export interface ReconcileOptions extends GlobalOptions {
   interval?: string | undefined;
   /** End running agents the plan names without asking (in a terminal, reconcile asks first). */
   yes?: boolean;
+  /** Every file diff in full. */
+  diff?: boolean;
+  /** With --dry-run: only these agents' actions. */
+  agent?: string[];
+}
+
+/** commander's error text with each line as `fleet: ...` (its own prefix `error:` dropped). */
+export function fleetErrorLines(text: string): string {
+  return text.replace(/^(?!$)(?:error: )?/gm, 'fleet: ');
 }
 
 function globals(cmd: Command): GlobalOptions {
@@ -27,6 +37,8 @@ export function buildCli(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError(false)
+    // Every error line starts with `fleet:` (commander's own say `error: ...`).
+    .configureOutput({ outputError: (text, write) => write(fleetErrorLines(text)) })
     .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
     .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
     .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)');
@@ -45,10 +57,16 @@ export function buildCli(): Command {
     .description('what is really running, one row per agent (read-only)')
     .argument('[agent...]', 'show only these agents')
     .option('--json', 'one JSON document on stdout', false)
+    .option(
+      '--agent <name>',
+      'show only this agent (repeatable; same as naming it)',
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .action(async (agents: string[], _opts: unknown, cmd: Command) => {
       const { psCommand } = await import('./commands/ps.js');
-      const o = cmd.optsWithGlobals<GlobalOptions & { json: boolean }>();
-      process.exitCode = await psCommand({ ...o, agents });
+      const o = cmd.optsWithGlobals<GlobalOptions & { json: boolean; agent: string[] }>();
+      process.exitCode = await psCommand({ ...o, agents: [...agents, ...o.agent] });
     });
 
   program
@@ -69,7 +87,20 @@ export function buildCli(): Command {
       'end the running agents the plan names without asking (asked only in a terminal)',
       false,
     )
+    .option(
+      '--diff',
+      'show every file diff in full (default: framework, unit and new env files as one line)',
+      false,
+    )
+    .option(
+      '--agent <name>',
+      "with --dry-run: show only this agent's actions (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .action(async (_opts: unknown, cmd: Command) => {
+      if (cmd.getOptionValueSource('interval') === 'cli' && cmd.getOptionValue('watch') !== true)
+        throw new UserError('--interval only makes sense with --watch');
       const { reconcileCommand } = await import('./commands/reconcile.js');
       process.exitCode = await reconcileCommand(cmd.optsWithGlobals<ReconcileOptions>());
     });
@@ -81,10 +112,28 @@ export function buildCli(): Command {
     .option('--prune', 'include pruning of agents no manifest names', false)
     .option('--json', 'machine-readable output', false)
     .option('--detailed-exitcode', 'exit 0 in sync, 2 when changes are pending', false)
+    .option(
+      '--diff',
+      'show every file diff in full (default: framework, unit and new env files as one line)',
+      false,
+    )
+    .option(
+      '--agent <name>',
+      "show only this agent's actions (repeatable; --out still saves the whole plan)",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const { planCommand } = await import('./commands/reconcile.js');
       const o = cmd.optsWithGlobals<
-        GlobalOptions & { out?: string; prune: boolean; json: boolean; detailedExitcode: boolean }
+        GlobalOptions & {
+          out?: string;
+          prune: boolean;
+          json: boolean;
+          detailedExitcode: boolean;
+          diff: boolean;
+          agent: string[];
+        }
       >();
       process.exitCode = await planCommand(o);
     });
@@ -101,14 +150,123 @@ export function buildCli(): Command {
 
   program
     .command('history')
-    .description('what the reconciler did: the apply journal')
+    .description(
+      'what the reconciler and the operator verbs did: the journal, newest first, with who ran each',
+    )
     .option('--json', 'one JSON document on stdout', false)
     .option('-n, --limit <n>', 'show the last N entries', '20')
+    .addHelpText('after', '\nExample:\n  fleet history -n 5        # the five latest entries, newest first')
     .action(async (_opts: unknown, cmd: Command) => {
       const { historyCommand } = await import('./commands/history.js');
       process.exitCode = await historyCommand(
         cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>(),
       );
+    });
+
+  program
+    .command('restart')
+    .description(
+      "restart agents now (their conversation resumes); waits for no policy, respects the runtime's state",
+    )
+    .argument('<agent...>', 'agents to restart')
+    .option('--now', 'also when the runtime says it is busy, waiting or starting', false)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Exit 0 when every named agent was restarted (or started, when it was not running); 1 when one was refused',
+        '(busy, waiting, starting: use --now, or retry when idle), unknown or failed. Journaled (fleet history).',
+        '',
+        'Example:',
+        '  fleet restart cc0 cx1     # restart both; a busy one is left alone and named',
+      ].join('\n'),
+    )
+    .action(async (agents: string[], _opts: unknown, cmd: Command) => {
+      const { restartCommand } = await import('./commands/restart.js');
+      process.exitCode = await restartCommand(
+        agents,
+        cmd.optsWithGlobals<GlobalOptions & { now: boolean }>(),
+      );
+    });
+
+  program
+    .command('reset')
+    .description("type the runtime's own reset command (/clear, /new) into agents: a fresh conversation")
+    .argument('<agent...>', 'agents to reset')
+    .option('--now', 'also when the runtime says it is busy, waiting or starting', false)
+    .addHelpText('after', '\nExample:\n  fleet reset cc0           # types /clear into cc0 once it is idle')
+    .action(async (agents: string[], _opts: unknown, cmd: Command) => {
+      const { resetCommand } = await import('./commands/reset.js');
+      process.exitCode = await resetCommand(agents, cmd.optsWithGlobals<GlobalOptions & { now: boolean }>());
+    });
+
+  program
+    .command('send')
+    .description("type a prompt into an agent's pane (one paste, then Enter)")
+    .argument('<agent>', 'the agent')
+    .argument('[message]', 'the prompt; `-` or nothing reads it from stdin')
+    .option(
+      '--verify',
+      'exit 0 only when the runtime itself took the prompt (its heartbeat turned busy)',
+      false,
+    )
+    .option('--wait', 'after it took the prompt, wait until the agent is idle again', false)
+    .option('--force', 'type even when the agent is waiting for a permission answer', false)
+    .option('--timeout <seconds>', 'how long --verify waits for the acknowledgement', '20')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Exit 1 with the reason when nothing was typed (waiting for a permission answer, no session), or when',
+        '--verify/--wait saw no acknowledgement. Runtimes that report no state: best effort, read from the screen.',
+        '',
+        'Examples:',
+        '  fleet send cc0 "run the tests" --verify',
+        '  git diff | fleet send cx1 - --wait',
+      ].join('\n'),
+    )
+    .action(async (agent: string, message: string | undefined, _opts: unknown, cmd: Command) => {
+      const { sendCommand } = await import('./commands/send.js');
+      process.exitCode = await sendCommand(
+        agent,
+        message,
+        cmd.optsWithGlobals<
+          GlobalOptions & { verify: boolean; wait: boolean; force: boolean; timeout: string }
+        >(),
+      );
+    });
+
+  program
+    .command('tail')
+    .description(
+      "what an agent said lately: Claude Code's last messages, or the pane's last lines (read-only)",
+    )
+    .argument('<agent>', 'the agent')
+    .option('-n, --lines <n>', 'how many messages (transcript, default 10) or lines (screen, default 50)')
+    .option('-f, --follow', 'keep printing what is new', false)
+    .option('--screen', 'the pane even when the runtime names a transcript', false)
+    .addHelpText('after', '\nExample:\n  fleet tail cc0 -n 2       # its last prompt and reply')
+    .action(async (agent: string, _opts: unknown, cmd: Command) => {
+      const { tailCommand } = await import('./commands/tail.js');
+      process.exitCode = await tailCommand(
+        agent,
+        cmd.optsWithGlobals<GlobalOptions & { lines?: string; follow: boolean; screen: boolean }>(),
+      );
+    });
+
+  program
+    .command('watch')
+    .description(
+      "look at an agent's pane live, read-only (a viewer session; detach with the tmux prefix, then d)",
+    )
+    .argument('<agent>', 'the agent')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet watch cc0           # C-b d to leave; the agent is never typed into or resized',
+    )
+    .action(async (agent: string, _opts: unknown, cmd: Command) => {
+      const { watchAgentCommand } = await import('./commands/watch-agent.js');
+      process.exitCode = await watchAgentCommand(agent, globals(cmd));
     });
 
   return program;

@@ -5,7 +5,23 @@ import { CommanderError } from 'commander';
 import { buildCli } from './cli.js';
 import { ManifestError, UserError } from './errors.js';
 
+/**
+ * A reader that goes away (`fleet history | head`, a pager quit early) ends our output, never the run: the write
+ * error is swallowed, so an apply in progress still finishes, is journaled and releases the lock. Nothing calls
+ * process.exit; the process ends when that work is done.
+ */
+export function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
+  if (stream.listenerCount('error') > 0) return;
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    // Any other output failure (a full disk behind a redirect) is said once, on the other stream if it can be.
+    if (stream !== process.stderr) process.stderr.write(`fleet: cannot write output: ${error.message}\n`);
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  tolerateClosedOutput(process.stdout);
+  tolerateClosedOutput(process.stderr);
   const program = buildCli();
   try {
     await program.parseAsync(argv, { from: 'user' });

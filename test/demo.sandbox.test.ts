@@ -142,7 +142,7 @@ describe('npm run demo (dist/demo.js)', async () => {
       expect(run.stderr).toBe('');
 
       expect(section(run.stdout, /^1\. Validate/)).toMatch(/roster\.yaml: ok \(3 agents\)/);
-      expect(section(run.stdout, /^2\. Plan from a fresh home/)).toMatch(/Plan: 14 to add/);
+      expect(section(run.stdout, /^2\. Plan from a fresh home/)).toMatch(/Plan: 15 to add/);
 
       const applied = section(run.stdout, /^3\. Apply/);
       expect(applied).toMatch(/waiting for heartbeats\.\.\. 3\/3/);

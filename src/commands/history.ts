@@ -1,10 +1,12 @@
 /**
- * `fleet history [--json]`: what the reconciler did, from the apply journal.
+ * `fleet history [-n N] [--json]`: what the reconciler and the operator verbs did, from the journal: newest first,
+ * each with who ran it (a person, the timer, watch mode; entries written before that was recorded say unknown).
  */
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
-import { readJournal } from '../apply/journal.js';
+import { readJournal, type JournalEntry } from '../apply/journal.js';
 import { resolvePaths } from '../paths.js';
+import { ranByText, type RanBy } from '../engine/verbs.js';
 
 export async function historyCommand(o: GlobalOptions & { json: boolean; limit: string }): Promise<number> {
   const limit = Number.parseInt(o.limit, 10);
@@ -19,19 +21,20 @@ export async function historyCommand(o: GlobalOptions & { json: boolean; limit: 
       cause: error,
     });
   }
-  const entries = all.slice(-limit);
+  // Newest first: the last entry appended is the latest run.
+  const entries = all.slice(-limit).reverse() as (JournalEntry & { ran_by?: RanBy })[];
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ format_version: 1, entries }, null, 2)}\n`);
     return 0;
   }
   if (entries.length === 0) {
-    process.stdout.write('No reconcile has been applied in this home yet.\n');
+    process.stdout.write('Nothing has been applied in this home yet.\n');
     return 0;
   }
   for (const e of entries) {
     const s = e.summary;
     process.stdout.write(
-      `${e.started_at}  ${e.result.toUpperCase().padEnd(6)} ${e.command}  (${s.done} done, ${s.failed} failed, ${s.not_run} not run)\n`,
+      `${e.started_at}  ${e.result.toUpperCase().padEnd(6)} ${e.command}  by ${ranByText(e.ran_by)}  (${s.done} done, ${s.failed} failed, ${s.not_run} not run)\n`,
     );
     for (const a of e.actions) {
       const mark = a.outcome === 'done' ? ' ' : a.outcome === 'failed' ? '!' : '-';

@@ -65,6 +65,28 @@ function jsonResult(plan: Plan, extra: Record<string, unknown>, result?: ApplyRe
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
+/** The plan as one or a few agents see it: their actions, deferrals and holds (all of it when none is named). */
+function onlyAgents(plan: Plan, names: readonly string[], known: readonly string[]): Plan {
+  if (names.length === 0) return plan;
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `no agent named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in the manifests`,
+    );
+  }
+  const keep = new Set(names);
+  const mine = (agent: string | null | undefined) => agent != null && keep.has(agent);
+  return {
+    ...plan,
+    actions: plan.actions.filter((a) => 'agent' in a && mine(a.agent)),
+    deferred: plan.deferred.filter((d) => mine(d.agent)),
+    held: plan.held.filter((h) => mine(h.agent)),
+    deferredRestarts: plan.deferredRestarts.filter((d) => mine(d.agent)),
+    orphans: [],
+    skipped: plan.skipped.filter((x) => mine(x.agent)),
+  };
+}
+
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
@@ -84,12 +106,22 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       '--detailed-exitcode only makes sense with --dry-run (or use `fleet plan --detailed-exitcode`)',
     );
   }
+  if ((o.agent ?? []).length > 0 && !o.dryRun) {
+    throw new UserError('--agent filters what a plan shows: use it with --dry-run (or `fleet plan --agent`)');
+  }
   if (o.dryRun) {
     const s = await makeSession(o, o.prune);
-    process.stdout.write(
-      o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }),
+    const shown = onlyAgents(
+      s.plan,
+      o.agent ?? [],
+      s.desired.agents.map((a) => a.name),
     );
-    return o.detailedExitcode && pending(s.plan) ? 2 : 0;
+    process.stdout.write(
+      o.json
+        ? jsonResult(shown, { dry_run: true })
+        : renderPlanText(shown, { color: colorOk(), diff: o.diff === true }),
+    );
+    return o.detailedExitcode && pending(shown) ? 2 : 0;
   }
   const paths = resolvePaths(o);
   // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
@@ -99,7 +131,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   const lock = await acquireLock(paths.stateDir, command);
   try {
     let s = await planFor(desired, paths, o.prune, createRunner());
-    if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk() }));
+    if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk(), diff: o.diff === true }));
     const ends = disruptiveActions(s.plan);
     if (ends.length > 0 && !o.yes && !o.json && process.stdin.isTTY && process.stdout.isTTY) {
       // A person at a terminal decides; the timer, watch mode and scripts leave it to the restart policy.
@@ -138,7 +170,14 @@ interface SavedPlan {
 }
 
 export async function planCommand(
-  o: GlobalOptions & { out?: string; prune: boolean; json: boolean; detailedExitcode: boolean },
+  o: GlobalOptions & {
+    out?: string;
+    prune: boolean;
+    json: boolean;
+    detailedExitcode: boolean;
+    diff?: boolean;
+    agent?: string[];
+  },
 ): Promise<number> {
   const s = await makeSession(o, o.prune);
   if (o.out) {
@@ -155,7 +194,26 @@ export async function planCommand(
     await writeFileAtomic(o.out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
   }
   process.stdout.write(
-    o.json ? jsonResult(s.plan, { dry_run: true }) : renderPlanText(s.plan, { color: colorOk() }),
+    o.json
+      ? jsonResult(
+          onlyAgents(
+            s.plan,
+            o.agent ?? [],
+            s.desired.agents.map((a) => a.name),
+          ),
+          { dry_run: true },
+        )
+      : renderPlanText(
+          onlyAgents(
+            s.plan,
+            o.agent ?? [],
+            s.desired.agents.map((a) => a.name),
+          ),
+          {
+            color: colorOk(),
+            diff: o.diff === true,
+          },
+        ),
   );
   if (o.out && !o.json)
     process.stdout.write(`\nSaved the plan to ${o.out}. Apply exactly it with: fleet apply ${o.out}\n`);

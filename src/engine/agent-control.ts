@@ -46,7 +46,11 @@ export function pickAgents(desired: DesiredFleet, names: readonly string[]): Des
   return [...new Set(names)].map((n) => desired.agents.find((a) => a.name === n) as DesiredAgent);
 }
 
-export function runtimeOf(desired: DesiredFleet, agent: DesiredAgent, paths: FleetPaths): RuntimeSpec | undefined {
+export function runtimeOf(
+  desired: DesiredFleet,
+  agent: DesiredAgent,
+  paths: FleetPaths,
+): RuntimeSpec | undefined {
   return (
     desired.runtimes[agent.runtime] ??
     builtinRuntimes({ userHome: '', mosaicHome: paths.mosaicHome, hostname: '' })[agent.runtime]
@@ -118,7 +122,12 @@ export const ENTER_DELAY_MS = 500;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Type a command line (`/clear`) as keys, then Enter as a separate key a moment later. */
-export async function typeLine(runner: Runner, socketName: string, agent: string, text: string): Promise<void> {
+export async function typeLine(
+  runner: Runner,
+  socketName: string,
+  agent: string,
+  text: string,
+): Promise<void> {
   await tmux(runner, socketName, ['send-keys', '-t', agentTarget(agent), '-l', text], { mutate: true });
   await sleep(ENTER_DELAY_MS);
   await tmux(runner, socketName, ['send-keys', '-t', agentTarget(agent), 'Enter'], { mutate: true });

@@ -10,6 +10,8 @@ import type { Observed } from '../model/observed.js';
 import type { Plan } from '../model/plan.js';
 import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
+import { currentRanBy } from './agent-control.js';
+import type { RanBy } from './verbs.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
@@ -82,7 +84,7 @@ export async function applyAndJournal(
     onResult: hooks.onResult,
   });
   const counts = outcomeCounts(result);
-  const entry: JournalEntry = {
+  const entry: JournalEntry & { ran_by: RanBy } = {
     format_version: 1,
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
@@ -98,6 +100,8 @@ export async function applyAndJournal(
       outcome: r.outcome,
       ...(r.error ? { error: r.error } : {}),
     })),
+    // Who ran it (a person, the timer, watch mode): `fleet history` shows it.
+    ran_by: await currentRanBy(command),
   };
   await appendJournal(session.paths.stateDir, entry);
   return result;

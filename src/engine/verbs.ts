@@ -86,7 +86,11 @@ export function heartbeatState(text: string): HeartbeatState | null {
   const state = kv.state;
   if (state === undefined || state === '') return null;
   const since = Number(kv.since);
-  return { state, since: kv.since !== undefined && Number.isFinite(since) ? since : null, event: kv.event ?? '' };
+  return {
+    state,
+    since: kv.since !== undefined && Number.isFinite(since) ? since : null,
+    event: kv.event ?? '',
+  };
 }
 
 /** `key=value` lines (the heartbeat format); later lines win. */
@@ -103,8 +107,7 @@ export function keyValues(text: string): Record<string, string> {
 const TURN_END_EVENTS: ReadonlySet<string> = new Set(['Stop', 'agent_end', 'agent-turn-complete']);
 
 export type AckVerdict =
-  | { acknowledged: true; detail: string }
-  | { acknowledged: false; reason: string; settled: boolean };
+  { acknowledged: true; detail: string } | { acknowledged: false; reason: string; settled: boolean };
 
 /**
  * Did the runtime itself take the prompt sent at `sentAtSec` (unix seconds, rounded down)? Yes when its heartbeat
@@ -145,7 +148,11 @@ export function judgeAck(
         settled: false,
       };
     default:
-      return { acknowledged: false, reason: `${agent} is ${now.state}, not busy with the prompt`, settled: false };
+      return {
+        acknowledged: false,
+        reason: `${agent} is ${now.state}, not busy with the prompt`,
+        settled: false,
+      };
   }
 }
 

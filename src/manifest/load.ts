@@ -5,12 +5,12 @@
  *
  * All stages run on all files before anything is reported, so one run shows every problem.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ManifestError, type Diagnostic } from '../errors.js';
 import type { DesiredFleet, HostContext } from '../model/desired.js';
 import { expandInputs } from './files.js';
 import { normalizeFleet, type ManifestInput } from './normalize.js';
-import { locate, parseManifestText, type ParsedManifest } from './parse.js';
+import { locate, MANIFEST_LIMITS, parseManifestText, tooLarge, type ParsedManifest } from './parse.js';
 import { schemaDiagnostics } from './schema.js';
 import { semanticDiagnostics } from './semantic.js';
 import type { RawRoster } from './types.js';
@@ -22,10 +22,35 @@ export interface CheckedManifests {
   diagnostics: Diagnostic[];
 }
 
+/** Problems shown per file: past this, the rest of a broken file is noise (and thousands of lines of it). */
+export const MAX_DIAGNOSTICS_PER_FILE = 50;
+
 export function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics.sort(
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.col - b.col,
   );
+}
+
+/** Sorted diagnostics, at most MAX_DIAGNOSTICS_PER_FILE per file, then one line saying how many more. */
+export function capDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (let i = 0; i < diagnostics.length;) {
+    const file = diagnostics[i]?.file;
+    let j = i;
+    while (j < diagnostics.length && diagnostics[j]?.file === file) j++;
+    const shown = diagnostics.slice(i, Math.min(j, i + MAX_DIAGNOSTICS_PER_FILE));
+    out.push(...shown);
+    const next = diagnostics[i + MAX_DIAGNOSTICS_PER_FILE];
+    if (j - i > MAX_DIAGNOSTICS_PER_FILE && next !== undefined)
+      out.push({
+        file: next.file,
+        line: next.line,
+        col: next.col,
+        message: `and ${j - i - MAX_DIAGNOSTICS_PER_FILE} more problems in this file (only the first ${MAX_DIAGNOSTICS_PER_FILE} are shown)`,
+      });
+    i = j;
+  }
+  return out;
 }
 
 /** Schema + semantic checks over manifests already parsed (one fleet). Pure apart from the cached schema. */
@@ -46,6 +71,12 @@ export async function checkManifests(inputs: readonly string[]): Promise<Checked
   for (const file of files) {
     let text: string;
     try {
+      // A file far past the size limit (a log named x.yaml, /dev/zero behind a link) is not read at all.
+      const size = (await stat(file)).size;
+      if (size > MANIFEST_LIMITS.maxBytes) {
+        fileProblems.push({ file, line: 1, col: 1, message: tooLarge(size) });
+        continue;
+      }
       text = await readFile(file, 'utf8');
     } catch (error) {
       fileProblems.push({
@@ -59,7 +90,10 @@ export async function checkManifests(inputs: readonly string[]): Promise<Checked
     manifests.push(parseManifestText(file, text));
   }
   const checked = checkParsed(manifests);
-  return { manifests, diagnostics: sortDiagnostics([...fileProblems, ...checked.diagnostics]) };
+  return {
+    manifests,
+    diagnostics: capDiagnostics(sortDiagnostics([...fileProblems, ...checked.diagnostics])),
+  };
 }
 
 /** Valid parsed manifests -> the normalizer's input (positions of agents attached). */

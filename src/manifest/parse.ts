@@ -40,8 +40,16 @@ export interface ParsedManifest {
  * agents is far inside each; a file outside one is refused with one diagnostic before any further work.
  */
 export const MANIFEST_LIMITS = {
-  /** Bytes of one manifest file: a 100-agent roster is about 10 KiB. */
-  maxBytes: 512 * 1024,
+  /**
+   * Bytes of one manifest file: a 100-agent roster is about 10 KiB. yaml parses about 250 KiB of the worst
+   * kind (one flow line of tiny values) a second, so this keeps every file under the 2 s promise.
+   */
+  maxBytes: 256 * 1024,
+  /**
+   * YAML tokens (keys, values, indicators, line breaks) of one file. Parse time follows the token count, not
+   * the bytes: 256 KiB of `[1,1,1,…]` is 390 000 tokens and takes seconds. A 250-agent roster is about 20 000.
+   */
+  maxTokens: 100_000,
   /** Nested mappings and lists, counted after aliases are expanded: a roster needs about 6. */
   maxDepth: 32,
   /** Alias nodes (`*name`) in one file. */
@@ -59,16 +67,8 @@ interface Problem {
 export function parseManifestText(file: string, text: string): ParsedManifest {
   const lineCounter = new LineCounter();
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MANIFEST_LIMITS.maxBytes) {
-    // Refused before the YAML parser sees it: parse time grows with size (and worse on pathological input).
-    return refused(
-      file,
-      text,
-      lineCounter,
-      0,
-      `the file is ${kib(bytes)}; a manifest may be at most ${kib(MANIFEST_LIMITS.maxBytes)} (split the fleet into several files)`,
-    );
-  }
+  // Refused before the YAML parser sees it: parse time grows with size.
+  if (bytes > MANIFEST_LIMITS.maxBytes) return refused(file, text, lineCounter, 0, tooLarge(bytes));
   const tokens = lexAndParse(text, lineCounter);
   if ('offset' in tokens) return refused(file, text, lineCounter, tokens.offset, tokens.message);
   // prettyErrors off: we place the error ourselves, so the message stays one line.
@@ -101,6 +101,10 @@ function kib(bytes: number): string {
   return `${Math.ceil(bytes / 1024)} KiB`;
 }
 
+export function tooLarge(bytes: number): string {
+  return `the file is ${kib(bytes)}; a manifest may be at most ${kib(MANIFEST_LIMITS.maxBytes)} (split the fleet into several files)`;
+}
+
 /** A manifest refused before composing: an empty document stands in, with the one diagnostic. */
 function refused(
   file: string,
@@ -131,9 +135,17 @@ function lexAndParse(text: string, lineCounter: LineCounter): CST.Token[] | Prob
   const tokens: CST.Token[] = [];
   lineCounter.addNewLine(0);
   let offset = 0;
+  let count = 0;
   for (const lexeme of new Lexer().lex(text, false)) {
     const start = offset;
     offset += lexeme.length;
+    if (++count > MANIFEST_LIMITS.maxTokens) {
+      finishLines(text, start, lineCounter);
+      return {
+        offset: start,
+        message: `more than ${MANIFEST_LIMITS.maxTokens} YAML tokens (keys, values, punctuation) by here; split the fleet into several files`,
+      };
+    }
     for (const token of parser.next(lexeme)) tokens.push(token);
     // The stack also holds the document and a pending scalar; count only collections, and only when it is deep.
     if (parser.stack.length > MANIFEST_LIMITS.maxDepth) {
@@ -141,15 +153,19 @@ function lexAndParse(text: string, lineCounter: LineCounter): CST.Token[] | Prob
         (t) => t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection',
       ).length;
       if (depth > MANIFEST_LIMITS.maxDepth) {
-        // Finish counting lines so the position is right, then stop.
-        for (let i = text.indexOf('\n', offset); i !== -1; i = text.indexOf('\n', i + 1))
-          lineCounter.addNewLine(i + 1);
+        finishLines(text, offset, lineCounter);
         return { offset: start, message: nestingMessage() };
       }
     }
   }
   for (const token of parser.end()) tokens.push(token);
   return tokens;
+}
+
+/** Stopping early: count the rest of the lines, so later positions (there are none) and this one are right. */
+function finishLines(text: string, offset: number, lineCounter: LineCounter): void {
+  for (let i = text.indexOf('\n', offset); i !== -1; i = text.indexOf('\n', i + 1))
+    lineCounter.addNewLine(i + 1);
 }
 
 function nestingMessage(): string {
@@ -272,14 +288,26 @@ export function positionOf(parsed: ParsedManifest, offset: number): SourceRef {
   return { file: parsed.file, line, col };
 }
 
-function excerptAt(text: string, line: number, col: number): string | undefined {
-  const source = text.split(/\r?\n/)[line - 1];
-  if (source === undefined) return undefined;
-  return `${source}\n${' '.repeat(Math.max(0, col - 1))}^`;
+/** Columns of a long line shown around the spot: a one-line, 500 KiB flow collection is not printed whole. */
+const EXCERPT_WIDTH = 100;
+
+function excerptAt(parsed: ParsedManifest, line: number, col: number): string | undefined {
+  const starts = parsed.lineCounter.lineStarts;
+  const start = starts[line - 1];
+  if (start === undefined) return undefined;
+  const end = starts[line] ?? parsed.text.length;
+  const source = parsed.text.slice(start, end).replace(/\r?\n$/, '');
+  if (source.length <= EXCERPT_WIDTH) return `${source}\n${' '.repeat(Math.max(0, col - 1))}^`;
+  // Cut a window around the column, marked with an ellipsis on each cut side.
+  const from = Math.max(0, Math.min(col - 1 - EXCERPT_WIDTH / 2, source.length - EXCERPT_WIDTH));
+  const head = from > 0 ? '…' : '';
+  const tail = from + EXCERPT_WIDTH < source.length ? '…' : '';
+  const caret = head.length + col - 1 - from;
+  return `${head}${source.slice(from, from + EXCERPT_WIDTH)}${tail}\n${' '.repeat(Math.max(0, caret))}^`;
 }
 
 export function diagnosticAt(parsed: ParsedManifest, ref: SourceRef, message: string): Diagnostic {
-  const excerpt = excerptAt(parsed.text, ref.line, ref.col);
+  const excerpt = excerptAt(parsed, ref.line, ref.col);
   return excerpt === undefined ? { ...ref, message } : { ...ref, message, excerpt };
 }
 

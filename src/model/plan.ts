@@ -48,6 +48,8 @@ export interface RespawnAction extends Base {
   session: string;
   /** Which consecutive attempt this is (1 = first since the agent was last healthy): drives the back-off. */
   attempt: number;
+  /** The pane still runs something (a drifted or hung program): respawning ends it. Said apart. */
+  disruptive?: boolean;
 }
 
 export interface KillSessionAction extends Base {
@@ -60,6 +62,8 @@ export interface KillSessionAction extends Base {
    * session option): checked again just before the kill, so a same-named session that took its place is spared.
    */
   owner?: string;
+  /** It ends a running agent's session (a socket move): said apart, like a restart. */
+  disruptive?: boolean;
 }
 
 /** Move a file aside (never delete): pruned agents' env files. */

@@ -307,6 +307,10 @@ export function plan(input: PlanInput): Plan {
     }
     const program = runtimeProgram(agent, desired, ctx);
     if (program === null) return null;
+    // A PATH of the agent's own (an operator line in its env file) is what the start script searches: the
+    // manager's PATH says nothing about it, so it is not judged here.
+    const own = renderedEnv.get(agent.name);
+    if (own !== undefined && parseEnvFile(own).entries.has('PATH')) return null;
     const found = observed.programs?.[program];
     if (found === undefined || found.path !== null) return null;
     const list = missing.get(program) ?? [];
@@ -435,8 +439,12 @@ export function plan(input: PlanInput): Plan {
           session: agent.name,
           owner: observed.paths.mosaicHome,
           reason: `${need} (ended before it starts on the new socket)`,
+          disruptive: true,
         });
-        actions.push({ ...unitAction('restart', unit, agent.name, `${need}${decision.note}`), disruptive: true });
+        actions.push({
+          ...unitAction('restart', unit, agent.name, `${need}${decision.note}`),
+          disruptive: true,
+        });
       } else {
         const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
         restartPending[agent.name] = sinceMs;
@@ -505,6 +513,8 @@ export function plan(input: PlanInput): Plan {
       session: agent.name,
       reason: entry === undefined ? why : `${why} (attempt ${entry.attempts + 1})`,
       attempt: (entry?.attempts ?? 0) + 1,
+      // A drifted or stale pane still runs something: respawning it ends that.
+      ...(status.sessionExists === true && !status.paneDead ? { disruptive: true } : {}),
     });
   }
   actions.push(...respawns);

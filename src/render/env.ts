@@ -298,7 +298,9 @@ export function managedEnv(
     args = quoteArgs(runtimeArgs(spec, ctx.toolsDir, agent.modelHint));
     resumeArgs = resume ? quoteArgs(spec.resumeArgs) : '';
     exitKeys = quoteArgs(spec.exitKeys);
-    integrationEnvWords = quoteArgs(Object.entries(integrationEnv(spec, ctx.toolsDir)).map(([k, v]) => `${k}=${v}`));
+    integrationEnvWords = quoteArgs(
+      Object.entries(integrationEnv(spec, ctx.toolsDir)).map(([k, v]) => `${k}=${v}`),
+    );
   } catch (error) {
     throw new UserError(`agent ${agent.name}: ${(error as Error).message}`, 1, { cause: error });
   }

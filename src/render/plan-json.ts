@@ -2,7 +2,7 @@
  * Plan -> one JSON document (documented in docs/plan-format.md). snake_case keys; `format_version` first.
  */
 import type { Plan } from '../model/plan.js';
-import { actionTarget, fileDiff } from './plan-text.js';
+import { actionTarget, fileDiff, isDisruptive } from './plan-text.js';
 
 export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -20,7 +20,7 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
       target: actionTarget(a),
       reason: a.reason,
       ...('agent' in a && a.agent !== null ? { agent: a.agent } : {}),
-      ...((a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true ? { disruptive: true } : {}),
+      ...(isDisruptive(a) ? { disruptive: true } : {}),
       ...(a.kind === 'write-file'
         ? {
             role: a.role,

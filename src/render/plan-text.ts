@@ -8,6 +8,12 @@ import type { Action, Plan } from '../model/plan.js';
 
 export interface TextStyle {
   color: boolean;
+  /**
+   * Every file's unified diff in full. Without it (the default), framework and unit files and new env files are
+   * one line each (what and how many lines), and runs of the same action on many agents are one line naming them
+   * all: a fresh fleet's plan stays readable at any size. Env file updates always show their diff.
+   */
+  diff?: boolean;
 }
 
 const codes = { red: 31, green: 32, yellow: 33, cyan: 36, bold: 1, dim: 2 } as const;
@@ -20,7 +26,7 @@ function paint(style: TextStyle, code: Code, text: string): string {
 /** The marker for an action: `+` create, `~` change, `-` remove, `>` start, `@` respawn. */
 export function marker(a: Action): { sign: string; code: Code } {
   // Ending a running agent's session is the most destructive thing a plan does: its own sign, in red.
-  if ((a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true) return { sign: '!', code: 'red' };
+  if (isDisruptive(a)) return { sign: '!', code: 'red' };
   switch (a.kind) {
     case 'write-file':
       return a.before === null ? { sign: '+', code: 'green' } : { sign: '~', code: 'yellow' };
@@ -105,14 +111,22 @@ function colorDiff(style: TextStyle, diff: string): string {
 
 /** The running agents a plan ends (restarts or stops), apart from every other action. */
 export function disruptiveActions(plan: Plan): Action[] {
-  return plan.actions.filter((a) => (a.kind === 'restart' || a.kind === 'stop') && a.disruptive === true);
+  return plan.actions.filter(isDisruptive);
+}
+
+/** An action that ends something running in an agent's pane. */
+export function isDisruptive(a: Action): boolean {
+  return (
+    (a.kind === 'restart' || a.kind === 'stop' || a.kind === 'kill-session' || a.kind === 'respawn') &&
+    a.disruptive === true
+  );
 }
 
 /** "2 running agents will be restarted, 1 stopped; 3 restarts deferred until idle" (null when neither). */
 export function disruptionLine(plan: Plan): string | null {
   const ends = disruptiveActions(plan);
-  const restarts = ends.filter((a) => a.kind === 'restart').length;
-  const stops = ends.length - restarts;
+  const restarts = ends.filter((a) => a.kind === 'restart' || a.kind === 'respawn').length;
+  const stops = ends.filter((a) => a.kind === 'stop').length;
   const parts: string[] = [];
   if (restarts > 0) parts.push(`${restarts} running agent${restarts === 1 ? '' : 's'} will be restarted`);
   if (stops > 0) parts.push(`${stops} running agent${stops === 1 ? '' : 's'} will be stopped`);
@@ -140,8 +154,71 @@ export function summaryLine(plan: Plan): string {
   return `Plan: ${s.add} to add, ${s.change} to change, ${s.remove} to remove, ${s.other} unit/session ${s.other === 1 ? 'action' : 'actions'}.`;
 }
 
+/** "+3 -1 lines" for a file change; "12 lines" for a new file. */
+function lineCount(before: string | null, after: string): string {
+  const count = (t: string) => (t === '' ? 0 : t.replace(/\n$/, '').split('\n').length);
+  if (before === null) return `${count(after)} lines`;
+  let added = 0;
+  let removed = 0;
+  for (const l of fileDiff('/x', before, after).split('\n')) {
+    if (l.startsWith('+') && !l.startsWith('+++')) added++;
+    else if (l.startsWith('-') && !l.startsWith('---')) removed++;
+  }
+  return `+${added} -${removed} lines`;
+}
+
+/** Whether a file action shows its diff: env updates always, the rest only with --diff. */
+function showsDiff(a: Action, style: TextStyle): boolean {
+  if (a.kind !== 'write-file' || a.before === a.after) return false;
+  return style.diff === true || (a.role === 'env' && a.before !== null);
+}
+
+/** Actions that many agents share and read as one line: the same kind and reason, each for one agent. */
+function groupKey(a: Action): string | null {
+  if (a.kind === 'write-file') return a.role === 'env' && a.before === null ? `create-env|${a.reason}` : null;
+  if (a.kind === 'enable' || a.kind === 'start' || a.kind === 'disable') {
+    return a.agent !== null ? `${a.kind}|${a.reason}` : null;
+  }
+  return null;
+}
+
+function wrapNames(names: readonly string[], width = 100): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const n of names) {
+    const next = line === '' ? n : `${line}, ${n}`;
+    if (next.length > width && line !== '') {
+      lines.push(`${line},`);
+      line = n;
+    } else line = next;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** The opening line: how many agents the plan touches, and how. */
+function affectedLine(plan: Plan): string | null {
+  const agents = new Set<string>();
+  for (const a of plan.actions) if ('agent' in a && a.agent !== null) agents.add(a.agent);
+  for (const d of plan.deferredRestarts) agents.add(d.agent);
+  for (const h of plan.held) agents.add(h.agent);
+  if (agents.size === 0) return null;
+  const ends = disruptiveActions(plan).length;
+  const parts = [
+    `${agents.size} agent${agents.size === 1 ? '' : 's'} affected`,
+    ends > 0 ? `${ends} running agent${ends === 1 ? '' : 's'} ended now` : null,
+    plan.deferredRestarts.length > 0 ? `${plan.deferredRestarts.length} restart(s) deferred` : null,
+    plan.held.length > 0 ? `${plan.held.length} held back` : null,
+  ].filter((x) => x !== null);
+  return `${parts.join('; ')}.`;
+}
+
 export function renderPlanText(plan: Plan, style: TextStyle = { color: false }): string {
   const out: string[] = [];
+  const affected = affectedLine(plan);
+  if (affected !== null && plan.actions.length + plan.deferredRestarts.length + plan.held.length > 3) {
+    out.push(paint(style, 'bold', affected), '');
+  }
   // What matters first: the running agents this plan ends, each with why, and the ones it leaves for later.
   const ends = disruptiveActions(plan);
   if (ends.length > 0) {
@@ -169,13 +246,34 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     }
     out.push('');
   }
-  for (const a of plan.actions) {
+  for (let i = 0; i < plan.actions.length; i++) {
+    const a = plan.actions[i] as Action;
     const m = marker(a);
+    const key = style.diff === true ? null : groupKey(a);
+    if (key !== null) {
+      let j = i;
+      while (j + 1 < plan.actions.length && groupKey(plan.actions[j + 1] as Action) === key) j++;
+      if (j - i >= 2) {
+        const group = plan.actions.slice(i, j + 1);
+        const names = group.map((x) => ('agent' in x && x.agent !== null ? x.agent : actionTarget(x)));
+        const what = a.kind === 'write-file' ? `${group.length} env files` : `${group.length} agent units`;
+        out.push(
+          `${paint(style, m.code, m.sign)} ${actionVerb(a)} ${paint(style, 'bold', what)}  ${paint(style, 'dim', `# ${a.reason}`)}`,
+        );
+        for (const l of wrapNames(names)) out.push(indent(l));
+        i = j;
+        continue;
+      }
+    }
     const head = `${paint(style, m.code, m.sign)} ${actionVerb(a)} ${paint(style, 'bold', actionTarget(a))}`;
     const extra = a.kind === 'write-file' && a.backup ? ' (the current file is backed up first)' : '';
-    out.push(`${head}  ${paint(style, 'dim', `# ${a.reason}${extra}`)}`);
+    const size =
+      a.kind === 'write-file' && a.before !== a.after && !showsDiff(a, style)
+        ? ` (${lineCount(a.before, a.after)}; --diff shows it)`
+        : '';
+    out.push(`${head}  ${paint(style, 'dim', `# ${a.reason}${extra}${size}`)}`);
     if (a.kind === 'write-file') {
-      if (a.before === a.after) continue; // a mode-only change has no diff
+      if (!showsDiff(a, style)) continue;
       out.push(indent(colorDiff(style, fileDiff(a.path, a.before, a.after))));
     } else if (a.kind === 'archive-file') {
       out.push(indent(`moved to ${a.to}`));

@@ -212,8 +212,13 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const unitPath = join(sb.paths.unitDir, 'mosaic-agent@.service');
     const original = readFileSync(unitPath, 'utf8');
     appendFileSync(unitPath, '# my local tweak\n');
-    const { dry } = await reconcileHeals(sb, /~ update .*mosaic-agent@\.service.*edited by hand.*backed up/);
-    expect(dry.stdout).toContain('-# my local tweak');
+    const full = await fleet(sb, 'reconcile', '--dry-run', '--diff');
+    expect(full.stdout).toContain('-# my local tweak');
+    const { dry } = await reconcileHeals(
+      sb,
+      /~ update .*mosaic-agent@\.service.*edited by hand.*backed up.*\(\+0 -1 lines; --diff shows it\)/,
+    );
+    expect(dry.stdout).not.toContain('-# my local tweak');
     expect(readFileSync(unitPath, 'utf8')).toBe(original);
     const backups = readdirSync(join(sb.paths.stateDir, 'backups')).filter((f) =>
       f.startsWith('mosaic-agent@.service.'),

@@ -432,6 +432,83 @@ const cases: Case[] = [
       ['b.yaml', 5, /unknown key "bogus"/],
     ],
   },
+  // --- parser limits (reliability.md, "Bad input changes nothing") --------------------------------------------
+  {
+    name: 'an alias inside the node it names (a cycle)',
+    files: { 'r.yaml': 'version: 1\nagents: &a\n  - *a\n' },
+    expected: [['r.yaml', 3, /alias \*a is inside the node &a it refers to \(an alias cycle\)/]],
+    cli: true,
+  },
+  {
+    name: 'a flow alias cycle in another key',
+    files: { 'r.yaml': `version: 1\n${AGENT}tmux: &t {socket_name: *t}\n` },
+    expected: [['r.yaml', 5, /alias \*t is inside the node &t/]],
+  },
+  {
+    name: 'billion laughs: aliases that expand past the limit',
+    files: {
+      'r.yaml':
+        'version: 1\n' +
+        'a: &a [x, x, x, x, x, x, x, x, x, x]\n' +
+        ['b', 'c', 'd', 'e', 'f']
+          .map((k, i) => `${k}: &${k} [${`*${'abcdef'[i]}, `.repeat(9)}*${'abcdef'[i]}]\n`)
+          .join(''),
+    },
+    expected: [['r.yaml', 6, /aliases here expand the manifest to more than 100000 values/]],
+    cli: true,
+  },
+  {
+    name: 'more than 100 aliases',
+    files: { 'r.yaml': `version: 1\n${AGENT}x: &x 1\ny: [${'*x, '.repeat(100)}*x]\n` },
+    expected: [['r.yaml', 6, /more than 100 aliases/]],
+  },
+  {
+    name: 'flow nesting 100 000 deep',
+    files: { 'r.yaml': `version: 1\n${AGENT}x: ${'['.repeat(100_000)}\n` },
+    expected: [['r.yaml', 5, /nested more than 32 deep/]],
+    cli: true,
+  },
+  {
+    name: 'block nesting past the limit',
+    files: {
+      'r.yaml': `version: 1\n${AGENT}x:\n${Array.from({ length: 40 }, (_, i) => `${' '.repeat(i + 1)}k:`).join('\n')}\n`,
+    },
+    expected: [['r.yaml', 37, /nested more than 32 deep/]],
+  },
+  {
+    name: 'nesting past the limit only through an alias',
+    files: {
+      'r.yaml': `version: 1\n${AGENT}x: &x ${'['.repeat(20)}${']'.repeat(20)}\ny: ${'['.repeat(15)}*x${']'.repeat(15)}\n`,
+    },
+    expected: [['r.yaml', 6, /nested more than 32 deep/]],
+  },
+  {
+    name: 'a mapping as a key',
+    files: { 'r.yaml': `version: 1\n${AGENT}? [a, b]\n: 1\n` },
+    expected: [['r.yaml', 5, /a key must be a plain value/]],
+  },
+  {
+    name: 'a file over the size limit',
+    files: { 'r.yaml': `version: 1\n${AGENT}description: "${'a'.repeat(300 * 1024)}"\n` },
+    expected: [['r.yaml', 1, /the file is 301 KiB; a manifest may be at most 256 KiB/]],
+    cli: true,
+  },
+  {
+    name: 'one flow line of 200 000 values (under the size limit)',
+    files: { 'r.yaml': `version: 1\n${AGENT}x: [${'1,'.repeat(120_000)}1]\n` },
+    expected: [['r.yaml', 5, /more than 100000 YAML tokens/]],
+    cli: true,
+  },
+  {
+    name: 'thousands of problems: the first 50, then how many more',
+    files: {
+      'r.yaml': `version: 1\nagents:\n${Array.from({ length: 60 }, (_, i) => `  - {name: a${i}, runtime: nope}\n`).join('')}`,
+    },
+    expected: [
+      ...Array.from({ length: 50 }, (_, i): Expected => ['r.yaml', 3 + i, /unknown runtime "nope"/]),
+      ['r.yaml', 53, /and 10 more problems in this file \(only the first 50 are shown\)/],
+    ],
+  },
 ];
 
 function check(

@@ -113,10 +113,12 @@ describe('planner: fresh home', () => {
     expect(p.actions.every((a) => a.kind !== 'write-file' || !a.backup)).toBe(true);
   });
 
-  it('renders the fresh plan as text: a diff under every file, a reason on every other line', () => {
+  it('with --diff, renders the fresh plan as text: a diff under every file, a reason on every other line', () => {
     const p = planFor(fleet([agent('coder0', { modelHint: 'sonnet' })]), observedBuilder().build());
-    expect(renderPlanText(p)).toMatchInlineSnapshot(`
-      "+ create /home/op/.config/mosaic/fleet/roster.schema.json  # framework file not installed
+    expect(renderPlanText(p, { color: false, diff: true })).toMatchInlineSnapshot(`
+      "1 agent affected.
+
+      + create /home/op/.config/mosaic/fleet/roster.schema.json  # framework file not installed
           --- /dev/null
           +++ b/home/op/.config/mosaic/fleet/roster.schema.json
           @@ -0,0 +1,1 @@
@@ -376,6 +378,23 @@ const driftCases: DriftCase[] = [
     want: [],
   },
 ];
+
+describe('plans at fleet scale', () => {
+  it('a fresh 50-agent install reads in under 150 lines by default, naming every agent’s action', () => {
+    const names = Array.from({ length: 50 }, (_, i) => `agent${String(i).padStart(2, '0')}`);
+    const p = planFor(fleet(names.map((n) => agent(n, { modelHint: 'sonnet' }))), observedBuilder().build());
+    const text = renderPlanText(p);
+    const lines = text.trimEnd().split('\n');
+    expect(lines.length).toBeLessThan(150);
+    for (const n of names) expect(text, n).toContain(n);
+    expect(text).toMatch(/^\+ create 50 env files  # env file not installed$/m);
+    expect(text).toMatch(/^\+ enable 50 agent units/m);
+    expect(text).toMatch(/^> start 50 agent units/m);
+    expect(text.split('\n')[0]).toBe('50 agents affected.');
+    // The full view still has every diff.
+    expect(renderPlanText(p, { color: false, diff: true }).split('\n').length).toBeGreaterThan(1000);
+  });
+});
 
 describe('planner: each drift is healed with the least action', () => {
   it.each(driftCases)('$name', ({ change, want }) => {

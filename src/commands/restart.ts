@@ -1,0 +1,73 @@
+/**
+ * `fleet restart AGENT... [--now]`: restart the named agents through the engine, under the lock, journaled like
+ * every apply. The unit's ExecStop asks the runtime to exit its own way; the start resumes its conversation. An
+ * agent whose runtime says it is busy, waiting or starting is left alone unless --now (one line each, exit 1);
+ * the others are restarted. This is also how the manual restart policy is carried out.
+ */
+import type { GlobalOptions } from '../cli.js';
+import { UserError } from '../errors.js';
+import { createRunner } from '../exec.js';
+import { loadDesired } from '../manifest/load.js';
+import type { Plan } from '../model/plan.js';
+import { preflight } from '../observe/preflight.js';
+import { hostContext, resolvePaths } from '../paths.js';
+import { agentStatus } from '../plan/health.js';
+import { acquireLock } from '../apply/lock.js';
+import { applyAndJournal } from '../engine/converge.js';
+import { planFor } from '../engine/session.js';
+import { pickAgents, runtimeOf } from '../engine/agent-control.js';
+import { restartAction, restartImpossible, stateRefusal } from '../engine/verbs.js';
+
+export interface RestartOptions extends GlobalOptions {
+  now: boolean;
+}
+
+export async function restartCommand(names: string[], o: RestartOptions): Promise<number> {
+  if (names.length === 0) throw new UserError('name at least one agent to restart');
+  const paths = resolvePaths(o);
+  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const picked = pickAgents(desired, names);
+  preflight();
+  const command = `fleet restart ${picked.map((a) => a.name).join(' ')}${o.now ? ' --now' : ''}`;
+  const lock = await acquireLock(paths.stateDir, command);
+  try {
+    const runner = createRunner();
+    // The engine's session: observed under the lock, so the state judged is the state acted on.
+    const s = await planFor(desired, paths, false, runner);
+    let refused = 0;
+    const actions: Plan['actions'] = [];
+    for (const agent of picked) {
+      const status = agentStatus(agent, s.observed, runtimeOf(desired, agent, paths));
+      const why = restartImpossible(status) ?? stateRefusal(agent.name, status.state, 'restarted', o.now);
+      if (why !== null) {
+        process.stderr.write(`fleet: ${why}\n`);
+        refused++;
+        continue;
+      }
+      actions.push(restartAction(status, command));
+    }
+    if (actions.length === 0) return 1;
+    const done = new Set(actions.map((a) => ('agent' in a ? a.agent : null)));
+    const restartPending = Object.fromEntries(
+      Object.entries(s.plan.restartPending).filter(([name]) => !done.has(name)),
+    );
+    // Only these actions: whatever else the planner found stays for `fleet reconcile`. A restart it had deferred
+    // is done now, so it is no longer pending.
+    const plan: Plan = {
+      ...s.plan,
+      actions,
+      restartPending,
+      deferredRestarts: s.plan.deferredRestarts.filter((d) => !done.has(d.agent)),
+    };
+    const result = await applyAndJournal(s, plan, command, {
+      onResult: (r) => {
+        const line = `${r.message}${r.error ? `: ${r.error}` : ''}\n`;
+        if (r.outcome === 'done') process.stdout.write(line);
+        else process.stderr.write(`fleet: ${line}`);
+      },
+    });
+    return result.ok && refused === 0 ? 0 : 1;
+  } finally {
+    await lock.release();
+  }
+}
