@@ -36,6 +36,7 @@ export async function writeFileAtomic(
     } finally {
       await fh.close();
     }
+    crashInWrite();
     // rename() replaces whatever stands at `path` and never follows a link there.
     await rename(tmp, path);
   } catch (error) {
@@ -43,6 +44,19 @@ export async function writeFileAtomic(
     throw error;
   }
   await syncDir(dir);
+}
+
+let writes = 0;
+
+/**
+ * Test-only fault point: `FLEET_TEST_CRASH_IN_WRITE=k` kills this process with SIGKILL in the k-th atomic write,
+ * between the temp file's fsync and the rename: the temp file stays, the target keeps its old content. The
+ * crash-injection tests use it to prove the next run removes the temp file and converges (docs/reliability.md).
+ */
+function crashInWrite(): void {
+  const at = process.env.FLEET_TEST_CRASH_IN_WRITE;
+  writes++;
+  if (at !== undefined && at !== '' && Number(at) === writes) process.kill(process.pid, 'SIGKILL');
 }
 
 export async function syncDir(dir: string): Promise<void> {

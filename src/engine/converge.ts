@@ -5,6 +5,8 @@
  */
 import { applyPlan, type ActionResult, type ApplyResult } from '../apply/executor.js';
 import { appendJournal, type JournalEntry } from '../apply/journal.js';
+import { removeLeftoverTemps, type TempRemoval } from '../apply/temp-files.js';
+import { leftoverTemps } from '../plan/temp-files.js';
 import { writeState } from '../apply/state.js';
 import type { Observed } from '../model/observed.js';
 import type { Plan } from '../model/plan.js';
@@ -44,6 +46,7 @@ export async function converge(
   hooks: ConvergeHooks = {},
 ): Promise<ApplyResult | null> {
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
+  await sweepTemps(s);
   if (s.plan.backoffResets.length > 0 || restartPendingChanged(s.observed, s.plan))
     await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
@@ -66,6 +69,15 @@ function restartPendingChanged(observed: Observed, plan: Plan): boolean {
   return [...keys].some((k) => before[k] !== after[k]);
 }
 
+/**
+ * Remove the temp files a killed run (or a killed heartbeat writer) left in the fleet's directories: under the
+ * lock, so no reconciler is writing them; the rule for the agents' own writers is in src/plan/temp-files.ts.
+ */
+async function sweepTemps(s: Pick<Session, 'paths' | 'observed'>): Promise<TempRemoval[]> {
+  const leftovers = leftoverTemps(s.observed);
+  return leftovers.length === 0 ? [] : removeLeftoverTemps(s.paths, leftovers);
+}
+
 /** Apply under the lock (taken by the caller) and journal the run. */
 export async function applyAndJournal(
   session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired'>,
@@ -74,6 +86,7 @@ export async function applyAndJournal(
   hooks: ConvergeHooks = {},
 ): Promise<ApplyResult> {
   const started = new Date();
+  const removedTemps = await sweepTemps(session);
   const state = stateAfterResets(session.observed, plan);
   const result = await applyPlan(plan.actions, {
     runner: session.runner,
@@ -102,6 +115,7 @@ export async function applyAndJournal(
     })),
     // Who ran it (a person, the timer, watch mode): `fleet history` shows it.
     ran_by: await currentRanBy(command),
+    ...(removedTemps.length > 0 ? { temp_files: removedTemps } : {}),
   };
   await appendJournal(session.paths.stateDir, entry);
   return result;

@@ -47,9 +47,10 @@ export const MANIFEST_LIMITS = {
   maxBytes: 256 * 1024,
   /**
    * YAML tokens (keys, values, indicators, line breaks) of one file. Parse time follows the token count, not
-   * the bytes: 256 KiB of `[1,1,1,…]` is 390 000 tokens and takes seconds. A 250-agent roster is about 20 000.
+   * the bytes: 256 KiB of `[1,1,1,…]` is 390 000 tokens and takes seconds. A 250-agent roster with every
+   * field set is about 16 000, so this is some 800 agents a file.
    */
-  maxTokens: 100_000,
+  maxTokens: 50_000,
   /** Nested mappings and lists, counted after aliases are expanded: a roster needs about 6. */
   maxDepth: 32,
   /** Alias nodes (`*name`) in one file. */
@@ -176,15 +177,23 @@ function nestingMessage(): string {
 function composeOne(tokens: CST.Token[], length: number): Document.Parsed {
   const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
   let doc: Document.Parsed | undefined;
-  for (const next of composer.compose(tokens, true, length)) {
-    if (!doc) {
-      doc = next;
-    } else {
-      doc.errors.push(
-        new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'multiple documents'),
-      );
-      break;
+  // yaml makes an Error per problem, and garbage can hold tens of thousands; capturing a stack for each (never
+  // shown: problems become diagnostics) was most of the time such a file took.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    for (const next of composer.compose(tokens, true, length)) {
+      if (!doc) {
+        doc = next;
+      } else {
+        doc.errors.push(
+          new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'multiple documents'),
+        );
+        break;
+      }
     }
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
   // compose(…, forceDoc = true) always yields a document.
   return doc as Document.Parsed;

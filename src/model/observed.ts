@@ -134,6 +134,17 @@ export interface ReconcilerState {
   restartPending?: Record<string, number>;
 }
 
+/** A temp file one of the fleet's writers makes next to its target (see src/plan/temp-files.ts for the names). */
+export interface ObservedTempFile {
+  path: string;
+  /** The writer's pid, from the name. */
+  pid: number;
+  /** Whether a process with that pid is running now (it may be another process that reused the pid). */
+  writerAlive: boolean;
+  /** Last modification, unix ms. */
+  mtimeMs: number;
+}
+
 export interface Observed {
   /** Unix milliseconds when the snapshot was taken. */
   nowMs: number;
@@ -165,6 +176,11 @@ export interface Observed {
    * A plan is not made while there is one (src/apply/safe-path.ts).
    */
   links?: { path: string; target: string }[];
+  /**
+   * Temporary files of the fleet's own writers (the reconciler's atomic writes, the heartbeat scripts) found in
+   * the fleet's own directories. Absent when there are none. Which are leftovers is decided in src/plan/temp-files.ts.
+   */
+  tempFiles?: ObservedTempFile[];
   /** The user manager's PATH (`systemctl --user show-environment`); null when it could not be read. */
   managerPath?: string | null;
   /** Runtime programs the caller asked about, looked up on `managerPath`, by the name the env file gives. */

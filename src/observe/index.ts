@@ -16,6 +16,7 @@ import { findLinks } from '../apply/safe-path.js';
 import { CONVERGENCE_UNITS } from '../render/convergence.js';
 import { HOLDER_UNIT } from '../render/names.js';
 import { readProcessTable } from './proc.js';
+import { findTempFiles } from './temp-files.js';
 import { observeSystemd } from './systemd.js';
 import { attachProcesses, observeSocket } from './tmux.js';
 import { parseEnvFile } from '../render/env.js';
@@ -134,20 +135,33 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
   const { paths } = input;
 
   // systemd, tmux and the filesystem are independent: ask them all at once (the spawn count is the same).
-  const [systemd, tmux, unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs, resolved] =
-    await Promise.all([
-      observeSystemd(paths.unitDir, runner),
-      observeTmux(input.sockets, runner),
-      readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-')),
-      readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.'), paths.mosaicHome),
-      readTree(paths.toolsDir, paths.mosaicHome),
-      readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome),
-      readHeartbeats(paths.runDir, nowMs),
-      readState(paths.stateDir),
-      readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
-      dirsExist(input.dirs ?? []),
-      resolvePrograms(input.programs ?? [], runner),
-    ]);
+  const [
+    systemd,
+    tmux,
+    unitFiles,
+    envFiles,
+    toolFiles,
+    schema,
+    heartbeats,
+    state,
+    linger,
+    dirs,
+    resolved,
+    tempFiles,
+  ] = await Promise.all([
+    observeSystemd(paths.unitDir, runner),
+    observeTmux(input.sockets, runner),
+    readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-')),
+    readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.'), paths.mosaicHome),
+    readTree(paths.toolsDir, paths.mosaicHome),
+    readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome),
+    readHeartbeats(paths.runDir, nowMs),
+    readState(paths.stateDir),
+    readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
+    dirsExist(input.dirs ?? []),
+    resolvePrograms(input.programs ?? [], runner),
+    findTempFiles(paths, input.procRoot),
+  ]);
   const { sockets } = tmux;
   let tmuxError = tmux.error;
   // Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one
@@ -207,6 +221,7 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
     ...(resolved === null ? {} : { managerPath: resolved.managerPath, programs: resolved.programs }),
     envFileAgents: ownEnvFiles.map((f) => f.path.slice(paths.agentsDir.length + 1, -'.env'.length)).sort(),
     ...(links.length > 0 ? { links } : {}),
+    ...(tempFiles.length > 0 ? { tempFiles } : {}),
     state,
   };
 }

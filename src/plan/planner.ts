@@ -408,6 +408,31 @@ export function plan(input: PlanInput): Plan {
     return { now: false, reason: wait };
   };
 
+  /** A running agent needs a restart: held (start known to fail), done now (policy and budget allow), or deferred. */
+  const planRestart = (agent: DesiredAgent, status: AgentStatus, need: string, before: Action[]): void => {
+    if (hold(agent, 'restart', need)) return;
+    const decision = restartDecision(agent, status);
+    if (decision.now && restartsLeft > 0) {
+      restartsLeft -= 1;
+      const unit = agentUnitName(agent.name);
+      actions.push(...before, {
+        ...unitAction('restart', unit, agent.name, `${need}${decision.note}`),
+        disruptive: true,
+      });
+      return;
+    }
+    const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
+    restartPending[agent.name] = sinceMs;
+    deferredRestarts.push({
+      agent: agent.name,
+      need,
+      reason: decision.now
+        ? `disruption budget: at most ${restartSettings.maxUnavailable} running agent(s) restarted per reconcile`
+        : decision.reason,
+      sinceMs,
+    });
+  };
+
   const policy = input.backoff ?? DEFAULT_BACKOFF;
   const respawns: Action[] = [];
   const deferred: DeferredRespawn[] = [];
@@ -425,63 +450,28 @@ export function plan(input: PlanInput): Plan {
     // (after the policy allows) and starts it on the new socket, so it never runs twice.
     const moved = movedSession(agent);
     if (moved !== null) {
-      const onOld = { ...agent, socketName: moved };
-      const oldStatus = agentStatus(onOld, observed, desired.runtimes[agent.runtime]);
+      const oldStatus = agentStatus(
+        { ...agent, socketName: moved },
+        observed,
+        desired.runtimes[agent.runtime],
+      );
       const need = `socket changed: its session runs on ${socketLabel(moved)}, the manifest says ${socketLabel(agent.socketName)}`;
-      if (hold(agent, 'restart', need)) continue;
-      const decision = restartDecision(agent, oldStatus);
-      if (decision.now && restartsLeft > 0) {
-        restartsLeft -= 1;
-        actions.push({
-          kind: 'kill-session',
-          agent: agent.name,
-          socketName: moved,
-          session: agent.name,
-          owner: observed.paths.mosaicHome,
-          reason: `${need} (ended before it starts on the new socket)`,
-          disruptive: true,
-        });
-        actions.push({
-          ...unitAction('restart', unit, agent.name, `${need}${decision.note}`),
-          disruptive: true,
-        });
-      } else {
-        const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
-        restartPending[agent.name] = sinceMs;
-        deferredRestarts.push({
-          agent: agent.name,
-          need,
-          reason: decision.now
-            ? `disruption budget: at most ${restartSettings.maxUnavailable} running agent(s) restarted per reconcile`
-            : decision.reason,
-          sinceMs,
-        });
-      }
+      const kill: Action = {
+        kind: 'kill-session',
+        agent: agent.name,
+        socketName: moved,
+        session: agent.name,
+        owner: observed.paths.mosaicHome,
+        reason: `${need} (ended before it starts on the new socket)`,
+        disruptive: true,
+      };
+      planRestart(agent, oldStatus, need, [kill]);
       continue;
     }
     const live = status.sessionExists === true && !status.paneDead;
     const need = live ? restartNeed(agent) : null;
     if (need !== null) {
-      if (hold(agent, 'restart', need)) continue;
-      const decision = restartDecision(agent, status);
-      if (decision.now && restartsLeft > 0) {
-        restartsLeft -= 1;
-        actions.push({
-          ...unitAction('restart', unit, agent.name, `${need}${decision.note}`),
-          disruptive: true,
-        });
-      } else {
-        const sinceMs = observed.state.restartPending?.[agent.name] ?? observed.nowMs;
-        restartPending[agent.name] = sinceMs;
-        deferredRestarts.push({
-          agent: agent.name,
-          need,
-          reason: decision.now
-            ? `disruption budget: at most ${restartSettings.maxUnavailable} running agent(s) restarted per reconcile`
-            : decision.reason,
-          sinceMs,
-        });
-      }
+      planRestart(agent, status, need, []);
       continue;
     }
     const runtime = desired.runtimes[agent.runtime];

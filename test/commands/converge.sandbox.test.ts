@@ -57,6 +57,7 @@ interface Journal {
     finished_at: string;
     command: string;
     actions: { kind: string; message: string }[];
+    ran_by?: { kind: string; unit?: string | null };
   }[];
 }
 
@@ -201,6 +202,8 @@ describeSandbox('timer-driven convergence', (sandbox) => {
     );
     const byTimer = (await journal(sb)).entries.filter((e) => e.actions.some((a) => a.kind === 'respawn'));
     expect(byTimer.length).toBeGreaterThanOrEqual(1);
+    // `fleet history` says the timer did it.
+    expect(byTimer[0]?.ran_by).toEqual({ kind: 'timer', unit: 'mosaic-fleet-reconcile.service' });
 
     // Back to no unattended convergence: the timer is stopped, disabled and its units archived.
     writeRoster(sb, roster(socket, ['t1']));
@@ -238,7 +241,9 @@ describeSandbox('crash-loop back-off', (sandbox) => {
     }
     const attempts = (await journal(sb)).entries
       .filter((e) => e.actions.some((a) => a.kind === 'respawn'))
-      .map((e) => Date.parse(e.started_at));
+      .map((e) => Date.parse(e.started_at))
+      // `fleet history` lists the newest first.
+      .sort((a, b) => a - b);
     expect(attempts.length).toBeGreaterThanOrEqual(3);
     // Not on every resync: runs that found the pane dead and held back are the proof, whatever the machine's speed.
     expect(deferredRuns).toBeGreaterThanOrEqual(2);

@@ -155,7 +155,7 @@ describeSandbox('lifecycle: a running agent is precious', (sandbox) => {
       expect(pid, a).not.toBe(before[a]?.session.pane_pid);
       expect(environOf(pid).MOSAIC_AGENT_MODEL, a).toBe('m2');
     }
-  });
+  }, 240_000);
 
   it('a start known to fail (missing working directory) keeps the running session; the plan warns and stays pending', async () => {
     const sb = sandbox();
@@ -184,7 +184,33 @@ describeSandbox('lifecycle: a running agent is precious', (sandbox) => {
       if ((await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode'])).code === 0) break;
     }
     expect((await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode'])).code).toBe(0);
-  });
+  }, 240_000);
+
+  it('a start known to fail (program not on the manager’s PATH) keeps the running session; the plan names the program and the PATH', async () => {
+    const sb = sandbox();
+    const before = await rows(sb);
+    const text = roster(socket, AGENTS, { model: 'm2', workdir: () => sb.root })
+      .replace('agents:\n', 'runtimes:\n  ghost:\n    command: ghost-agent-not-installed\nagents:\n')
+      .replace(/(name: l1\n\s+runtime: )stub/, '$1ghost');
+    writeRoster(sb, text);
+    const dry = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
+    expect(dry.code, dry.stdout).toBe(2);
+    const path = (await sb.systemctl('show-environment')).stdout.match(/^PATH=(.*)$/m)?.[1] ?? '?';
+    expect(dry.stdout).toContain(
+      `runtime program 'ghost-agent-not-installed' is not on the user manager's PATH (${path}): l1`,
+    );
+    const r = await fleet(sb, ['reconcile']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await rows(sb)).l1?.session.pane_pid).toBe(before.l1?.session.pane_pid);
+    // Back to the stub: its env file is written back, and the agent, which never saw the ghost, keeps running.
+    writeRoster(sb, roster(socket, AGENTS, { model: 'm2', workdir: () => sb.root }));
+    const back = await fleet(sb, ['reconcile']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).not.toContain('restart mosaic-agent@l1');
+    expect((await rows(sb)).l1?.session.pane_pid).toBe(before.l1?.session.pane_pid);
+    const dry = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
+    expect(dry.code, dry.stdout).toBe(0);
+  }, 240_000);
 
   it('crash injection: killed after each action of an update of 2 agents, the next run leaves every pane with the new value and then plans nothing', async () => {
     const sb = sandbox();
@@ -229,7 +255,7 @@ describeSandbox('lifecycle: a running agent is precious', (sandbox) => {
       expect(tmp, `temp files after a kill at action ${k}`).toEqual([]);
     }
     expect(points).toBeGreaterThanOrEqual(3);
-  });
+  }, 240_000);
 
   it('a socket change: after one reconcile each agent runs exactly once, on the new socket', async () => {
     const sb = sandbox();

@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { FLEET_BIN, runFleet, type CliResult } from '../helpers/cli.js';
 import { uniqueSocket, waitFor } from '../helpers/fleet.js';
-import { describeSandbox, type Sandbox } from '../sandbox.js';
+import { describeSandbox } from '../sandbox.js';
 
 /** A runtime that reports the state written in $MOSAIC_HOME/ctl-<name> and echoes each line typed into it. */
 const FAKE = `#!/usr/bin/env bash
 hb="$MOSAIC_HOME/fleet/run/$MOSAIC_AGENT_NAME.hb"
 ctl="$MOSAIC_HOME/ctl-$MOSAIC_AGENT_NAME"
+mkdir -p "$MOSAIC_HOME/fleet/run"
 state=idle; since=$(date +%s); event=start
 write() { printf 'ts=%s\\nstate=%s\\nsince=%s\\nevent=%s\\npid=%s\\n' "$(date +%s)" "$state" "$since" "$event" "$$" >"$hb.tmp" && mv "$hb.tmp" "$hb"; }
 set_state() { [[ "$1" != "$state" ]] && since=$(date +%s); state=$1; event=$2; write; }
@@ -48,14 +49,27 @@ describeSandbox('operator verbs (sandbox, scripted runtime)', (sandbox) => {
   const row = async (agent: string): Promise<Row> => {
     const r = await fleet('ps', '--json', agent);
     expect(r.code, r.stderr).toBe(0);
-    return (JSON.parse(r.stdout) as { agents: Row[] }).agents[0] as Row;
+    return (JSON.parse(r.stdout) as { agents: Row[] }).agents[0];
   };
-  const waitState = (agent: string, state: string) =>
-    waitFor(
+  const waitState = async (agent: string, state: string) => {
+    let last: Row | undefined;
+    await waitFor(
       `${agent} ${state}`,
-      async () => ((await row(agent)).state?.value === state ? true : undefined),
+      async () => {
+        last = await row(agent);
+        return last.state?.value === state ? true : undefined;
+      },
       20_000,
+      () => `last row: ${JSON.stringify(last)}\nheartbeat: ${readHb(agent)}`,
     );
+  };
+  const readHb = (agent: string) => {
+    try {
+      return readFileSync(join(sandbox().paths.runDir, `${agent}.hb`), 'utf8');
+    } catch {
+      return '(none)';
+    }
+  };
   const screen = async (agent: string) => (await tmux('capture-pane', '-p', '-J', '-t', `=${agent}:`)).stdout;
 
   it('sets up two agents running the scripted runtime', async () => {
@@ -198,7 +212,12 @@ describeSandbox('operator verbs (sandbox, scripted runtime)', (sandbox) => {
     expect(await screen('a')).not.toContain('typed-in-viewer');
     expect(await size()).toBe(sizeBefore);
     await sb.tmux(outer, 'send-keys', '-t', '=o:', 'C-b', 'd');
-    await waitFor('viewer gone', async () => ((await viewers()).length === 0 ? true : undefined));
+    // `fleet watch` has exited (its pane, and so the outer server, is gone) and left no viewer behind.
+    await waitFor('fleet watch exited', async () => {
+      const r = await sb.run(['tmux', '-L', outer, 'has-session'], { reject: false });
+      return r.exitCode !== 0 ? true : undefined;
+    });
+    expect(await viewers()).toEqual([]);
     expect(await size()).toBe(sizeBefore);
     expect((await tmux('show-options', '-w', '-t', '=a:')).stdout).not.toMatch(/window-size|fleet-watch/);
     expect(screenBefore.split('\n')[0]).toBe((await screen('a')).split('\n')[0]);

@@ -111,6 +111,17 @@ interrupted() {
   tail -c 16384 -- "$transcript" 2>/dev/null | tail -n 3 | grep -q -e 'Request interrupted by user' -e '"type":"turn_aborted"'
 }
 
+# write_hook STATE EVENT JSON: a hook's report, with the session id and transcript its JSON names (Claude Code
+# and Codex hooks share these fields).
+write_hook() {
+  local args=("state=$1" "event=$2") session transcript
+  session="$(field session_id "$3")"
+  [[ -n "$session" ]] && args+=("session=$session")
+  transcript="$(field transcript_path "$3")"
+  [[ -n "$transcript" ]] && args+=("transcript=$transcript")
+  write "${args[@]}"
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -164,12 +175,7 @@ case "$cmd" in
       SessionEnd) state=exited ;;
       *) exit 0 ;;
     esac
-    args=("state=$state" "event=$event")
-    session="$(field session_id "$json")"
-    [[ -n "$session" ]] && args+=("session=$session")
-    transcript="$(field transcript_path "$json")"
-    [[ -n "$transcript" ]] && args+=("transcript=$transcript")
-    write "${args[@]}"
+    write_hook "$state" "$event" "$json"
     ;;
   codex-notify)
     json="${*: -1}"
@@ -190,12 +196,7 @@ case "$cmd" in
       PermissionRequest) state=waiting ;;
       *) exit 0 ;;
     esac
-    args=("state=$state" "event=$event")
-    session="$(field session_id "$json")"
-    [[ -n "$session" ]] && args+=("session=$session")
-    transcript="$(field transcript_path "$json")"
-    [[ -n "$transcript" ]] && args+=("transcript=$transcript")
-    write "${args[@]}"
+    write_hook "$state" "$event" "$json"
     ;;
 esac
 exit 0
