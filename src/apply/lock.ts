@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, rename, rm } from 'node:fs/promises';
+import { link, lstat, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { assertNoLink, homeOfStateDir, mkdirNoFollow, openNoFollow, readFileNoFollow } from './safe-path.js';
 
@@ -49,24 +49,104 @@ async function readOwner(path: string): Promise<LockOwner | null> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Remove a stale lock without removing a fresh one: two reconcilers can find the same dead owner at once, and the
- * first may already have taken the lock when the second acts. So the file is first renamed aside (atomic), then
- * checked: if what was moved is not the dead owner's record, it is somebody's live lock and is put back.
- */
-async function takeOverStale(path: string, dead: LockOwner): Promise<void> {
-  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+/** The inode at `path` (not following a link), or null when nothing is there. */
+async function inodeAt(path: string): Promise<number | null> {
   try {
-    await rename(path, aside);
+    return (await lstat(path)).ino;
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * A file holding `content`, complete and synced, under a temp name next to `path` (the atomic writer's pattern,
+ * so one left by a killed run is swept like the others: src/plan/temp-files.ts).
+ */
+async function completeTemp(path: string, content: string): Promise<{ tmp: string; ino: number }> {
+  const tmp = join(
+    dirname(path),
+    `.${basename(path)}.fleet-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
+  );
+  const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, 0o644);
+  try {
+    await fh.writeFile(content);
+    await fh.chmod(0o644);
+    await fh.sync();
+    return { tmp, ino: (await fh.stat()).ino };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Create `path` holding `content` if nothing is there, in one step: the content is written to a temp file first
+ * and hard-linked into place (link() fails when anything, a link included, stands at `path`). So a lock is never
+ * seen empty or half-written, which a contender could mistake for garbage and remove.
+ */
+async function createComplete(path: string, content: string): Promise<number | null> {
+  const { tmp, ino } = await completeTemp(path, content);
+  try {
+    await link(tmp, path);
+    return ino;
+  } catch (error) {
+    if (errno(error) === 'EEXIST') return null;
+    throw error;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Replace the stale lock (the file with inode `staleIno`) with our own, without ever removing a live one. Two
+ * reconcilers can judge the same lock stale; the first may have taken it over before the second acts. So a
+ * takeover happens only under a second, short-lived lock (`lock.takeover`): its holder checks that `lock` is still
+ * the very file judged stale (same inode) and renames its own complete lock file over it. Nothing else ever
+ * replaces an existing lock file, and a new one is created only where none is, so the check cannot go stale
+ * between the look and the rename. (The old way, renaming the stale file aside, left a moment with no lock file
+ * at all, and could move a just-created live lock aside: the flaky "exactly one of many" test.)
+ */
+async function takeOverStale(path: string, staleIno: number, content: string): Promise<number | null> {
+  const mutex = `${path}.takeover`;
+  if ((await createComplete(mutex, content)) === null) {
+    await clearDeadMutex(mutex);
+    return null;
+  }
+  try {
+    const ino = await inodeAt(path);
+    if (ino === null) return await createComplete(path, content);
+    if (ino !== staleIno) return null; // taken over (or released and taken) since it was judged
+    const mine = await completeTemp(path, content);
+    try {
+      await rename(mine.tmp, path);
+    } catch (error) {
+      await rm(mine.tmp, { force: true });
+      throw error;
+    }
+    return mine.ino;
+  } finally {
+    await rm(mutex, { force: true });
+  }
+}
+
+/**
+ * A takeover lock whose owner died (killed in the few milliseconds it is held): removed once it is also older
+ * than a few seconds, so a live takeover is never cut short.
+ */
+async function clearDeadMutex(mutex: string): Promise<void> {
+  try {
+    const st = await lstat(mutex);
+    const owner = await readOwner(mutex);
+    if (Date.now() - st.mtimeMs < 5_000) return;
+    if (owner !== null && (owner.host !== hostname() || alive(owner.pid))) return;
+    if ((await inodeAt(mutex)) === st.ino) await rm(mutex, { force: true });
   } catch {
-    return; // already gone: somebody else took it over
+    // gone already
   }
-  const moved = await readOwner(aside);
-  if (moved !== null && (moved.pid !== dead.pid || moved.since !== dead.since)) {
-    // A live lock: restore it, unless a third reconciler already holds a new one (then it keeps the lock).
-    await link(aside, path).catch(() => undefined);
-  }
-  await rm(aside, { force: true });
 }
 
 /** Take the lock, waiting up to `waitMs` for another reconciler to finish; then fail naming the holder. */
@@ -78,41 +158,43 @@ export async function acquireLock(stateDir: string, command: string, waitMs = 10
   const path = join(stateDir, 'lock');
   const me: LockOwner = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
   const deadline = Date.now() + waitMs;
+  const content = `${JSON.stringify(me)}\n`;
+  /** The lock, held: released only while the lock file is still the very file we placed. */
+  const held = (ino: number): Lock => {
+    let released = false;
+    return {
+      path,
+      async release() {
+        if (released) return;
+        released = true;
+        if ((await inodeAt(path)) === ino) await rm(path, { force: true });
+      },
+    };
+  };
   for (;;) {
-    try {
-      const fh = await openNoFollow(path, constants.O_CREAT | constants.O_EXCL, 0o644);
-      try {
-        await fh.writeFile(`${JSON.stringify(me)}\n`);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      let released = false;
-      return {
-        path,
-        async release() {
-          if (released) return;
-          released = true;
-          const owner = await readOwner(path);
-          if (owner?.pid === process.pid) await rm(path, { force: true });
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    // O_EXCL fails on a link as on a file; a link is nobody's lock: refuse it rather than wait, read or remove it.
+    // O_EXCL-like: link() fails on an existing file and on a link alike.
+    const created = await createComplete(path, content);
+    if (created !== null) return held(created);
+    // A link is nobody's lock: refuse it rather than wait, read or remove it.
     await assertNoLink(home, path);
+    // Which file the owner record came from: a takeover replaces exactly that file, or nothing.
+    const ino = await inodeAt(path);
+    if (ino === null) continue; // released in the meantime
     const owner = await readOwner(path);
+    if ((await inodeAt(path)) !== ino) continue; // replaced while being read
     if (owner && owner.host === me.host && !alive(owner.pid)) {
       // The owner died without releasing (crash, SIGKILL): the lock is stale.
-      await takeOverStale(path, owner);
+      const mine = await takeOverStale(path, ino, content);
+      if (mine !== null) return held(mine);
+      await sleep(10 + Math.random() * 20);
       continue;
     }
     if (owner === null) {
-      // Being written right now, or garbage: give the writer a moment, then treat garbage as stale.
+      // A lock file is created complete, so this is garbage (a hand edit, a disk problem): once the wait is over
+      // it is treated as stale.
+      const mine = Date.now() > deadline ? await takeOverStale(path, ino, content) : null;
+      if (mine !== null) return held(mine);
       await sleep(50);
-      const again = await readOwner(path);
-      if (again === null && Date.now() > deadline) await rm(path, { force: true });
       continue;
     }
     if (Date.now() >= deadline) {

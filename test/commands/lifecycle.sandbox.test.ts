@@ -208,8 +208,8 @@ describeSandbox('lifecycle: a running agent is precious', (sandbox) => {
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).not.toContain('restart mosaic-agent@l1');
     expect((await rows(sb)).l1?.session.pane_pid).toBe(before.l1?.session.pane_pid);
-    const dry = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
-    expect(dry.code, dry.stdout).toBe(0);
+    const after = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
+    expect(after.code, after.stdout).toBe(0);
   }, 240_000);
 
   it('crash injection: killed after each action of an update of 2 agents, the next run leaves every pane with the new value and then plans nothing', async () => {

@@ -54,7 +54,7 @@ class Gen {
     return lo + Math.floor(this.next() * (hi - lo + 1));
   }
   pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)] as T;
+    return items[this.int(0, items.length - 1)];
   }
   chance(p: number): boolean {
     return this.next() < p;
@@ -242,14 +242,14 @@ function makeCases(seed: number, count: number): Case[] {
     // must be made), the rest stack one to three random mutations.
     const roundRobin = id < MUTATION_NAMES.length * 4;
     const first = roundRobin
-      ? (MUTATION_NAMES[id % MUTATION_NAMES.length] as string)
+      ? MUTATION_NAMES[id % MUTATION_NAMES.length]
       : g.chance(0.2)
         ? 'none'
         : g.pick(MUTATION_NAMES);
     const mutations = [first];
     if (first !== 'none') for (let k = g.int(0, 2); k > 0; k--) mutations.push(g.pick(MUTATION_NAMES));
     let text = validRoster(g);
-    for (const m of mutations) text = (MUTATIONS[m] as Mutation)(g, text);
+    for (const m of mutations) text = MUTATIONS[m](g, text);
     cases.push({ id, mutations, text });
   }
   return cases;
@@ -367,7 +367,7 @@ describe(`fuzzed manifests (${CASES} cases, seed ${SEED.toString(16)})`, () => {
       let slowest = 0;
       let slowestWall = 0;
       for (const id of sample) {
-        const c = cases[id] as Case;
+        const c = cases[id];
         const file = `case-${id}.yaml`;
         const t0 = performance.now();
         const r = timedCli(file, dir);
