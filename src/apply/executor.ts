@@ -293,6 +293,15 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
         if (a.agent !== null) forgetSockets(ctx, a.agent, a.socketName);
         return {};
       }
+      if (a.graceful !== undefined) {
+        // The runtime's own exit first (its stop script); whatever is left is killed below as always.
+        await ctx.runner.run([a.graceful.script, a.session], {
+          kind: 'mutate',
+          reject: false,
+          timeoutMs: 40_000,
+          env: { ...a.graceful.env, TMUX: undefined },
+        });
+      }
       const r = await ctx.runner.run(
         ['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)],
         {

@@ -4,6 +4,9 @@
  * agent whose runtime says it is busy, waiting or starting is left alone unless --now (one line each, exit 1);
  * the others are restarted. This is also how the manual restart policy is carried out.
  */
+import type { DesiredAgent } from '../model/desired.js';
+import { runtimeProgram } from '../plan/planner.js';
+import { renderContext, type Session } from '../engine/session.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
@@ -22,6 +25,18 @@ export interface RestartOptions extends GlobalOptions {
   now: boolean;
 }
 
+/** A start known to fail is never traded for a running session, --now or not (the planner's rule too). */
+function startWouldFail(agent: DesiredAgent, s: Session): string | null {
+  if (s.observed.dirs?.[agent.workingDirectory] === false) {
+    return `${agent.name}: not restarted: working directory ${agent.workingDirectory} does not exist (its session is kept)`;
+  }
+  const program = runtimeProgram(agent, s.desired, renderContext(s.paths));
+  if (program !== null && s.observed.programs?.[program]?.path === null) {
+    return `${agent.name}: not restarted: runtime program '${program}' is not on the user manager's PATH (${s.observed.managerPath ?? '?'}); its session is kept`;
+  }
+  return null;
+}
+
 export async function restartCommand(names: string[], o: RestartOptions): Promise<number> {
   if (names.length === 0) throw new UserError('name at least one agent to restart');
   const paths = resolvePaths(o);
@@ -38,7 +53,10 @@ export async function restartCommand(names: string[], o: RestartOptions): Promis
     const actions: Plan['actions'] = [];
     for (const agent of picked) {
       const status = agentStatus(agent, s.observed, runtimeOf(desired, agent, paths));
-      const why = restartImpossible(status) ?? stateRefusal(agent.name, status.state, 'restarted', o.now);
+      const why =
+        restartImpossible(status) ??
+        startWouldFail(agent, s) ??
+        stateRefusal(agent.name, status.state, 'restarted', o.now);
       if (why !== null) {
         process.stderr.write(`fleet: ${why}\n`);
         refused++;

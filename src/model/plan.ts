@@ -64,6 +64,11 @@ export interface KillSessionAction extends Base {
   owner?: string;
   /** It ends a running agent's session (a socket move): said apart, like a restart. */
   disruptive?: boolean;
+  /**
+   * End it the graceful way: run the agent's stop script (tools/fleet/stop-agent-session.sh: the runtime's exit
+   * keys, a grace period, then the kill) with this environment, the session's own socket in it.
+   */
+  graceful?: { script: string; env: Record<string, string> };
 }
 
 /** Move a file aside (never delete): pruned agents' env files. */

@@ -408,6 +408,14 @@ export function plan(input: PlanInput): Plan {
     return { now: false, reason: wait };
   };
 
+  /** What the stop script needs to end an agent's session its own way on `socketName`: its env file's keys. */
+  const gracefulEnv = (agent: DesiredAgent, socketName: string): Record<string, string> => {
+    const env: Record<string, string> = {};
+    for (const [k, v] of parseEnvFile(renderedEnv.get(agent.name) ?? '').entries) {
+      if (k.startsWith('MOSAIC_')) env[k] = v;
+    }
+    return { ...env, MOSAIC_TMUX_SOCKET: socketName };
+  };
   /** A running agent needs a restart: held (start known to fail), done now (policy and budget allow), or deferred. */
   const planRestart = (agent: DesiredAgent, status: AgentStatus, need: string, before: Action[]): void => {
     if (hold(agent, 'restart', need)) return;
@@ -464,6 +472,10 @@ export function plan(input: PlanInput): Plan {
         owner: observed.paths.mosaicHome,
         reason: `${need} (ended before it starts on the new socket)`,
         disruptive: true,
+        graceful: {
+          script: `${ctx.toolsDir}/stop-agent-session.sh`,
+          env: gracefulEnv(agent, moved),
+        },
       };
       planRestart(agent, oldStatus, need, [kill]);
       continue;

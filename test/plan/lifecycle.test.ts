@@ -230,6 +230,14 @@ describe('a socket change moves the agent: never two copies', () => {
       ['restart', 'mosaic-agent@a1.service'],
     ]);
     expect(lines(p).filter((l) => l.kind === 'respawn')).toEqual([]);
+    // Ended its own way: the stop script, told the old socket (its env file now names the new one).
+    expect(p.actions.find((a) => a.kind === 'kill-session')).toMatchObject({
+      disruptive: true,
+      graceful: {
+        script: `${HOME}/tools/fleet/stop-agent-session.sh`,
+        env: { MOSAIC_TMUX_SOCKET: 'mosaic-fleet', MOSAIC_AGENT_EXIT_KEYS: '/exit Enter' },
+      },
+    });
     const busy = planFor(after, reporting(o, { a1: { state: 'busy', forSeconds: 3 } }));
     // Only the holder (the new socket needs its holder session) is restarted; nothing of the agent.
     expect(busy.actions.filter((a) => 'agent' in a && a.agent === 'a1' && a.kind !== 'write-file')).toEqual(
