@@ -247,12 +247,12 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     out.push('');
   }
   for (let i = 0; i < plan.actions.length; i++) {
-    const a = plan.actions[i] as Action;
+    const a = plan.actions[i];
     const m = marker(a);
     const key = style.diff === true ? null : groupKey(a);
     if (key !== null) {
       let j = i;
-      while (j + 1 < plan.actions.length && groupKey(plan.actions[j + 1] as Action) === key) j++;
+      while (j + 1 < plan.actions.length && groupKey(plan.actions[j + 1]) === key) j++;
       if (j - i >= 2) {
         const group = plan.actions.slice(i, j + 1);
         const names = group.map((x) => ('agent' in x && x.agent !== null ? x.agent : actionTarget(x)));

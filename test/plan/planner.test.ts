@@ -387,7 +387,7 @@ describe('plans at fleet scale', () => {
     const lines = text.trimEnd().split('\n');
     expect(lines.length).toBeLessThan(150);
     for (const n of names) expect(text, n).toContain(n);
-    expect(text).toMatch(/^\+ create 50 env files  # env file not installed$/m);
+    expect(text).toMatch(/^\+ create 50 env files {2}# env file not installed$/m);
     expect(text).toMatch(/^\+ enable 50 agent units/m);
     expect(text).toMatch(/^> start 50 agent units/m);
     expect(text.split('\n')[0]).toBe('50 agents affected.');

@@ -173,7 +173,7 @@ describe('adapters: the arguments a runtime is started with', () => {
 
   it('quotes for xargs: plain words bare, others in single quotes; refuses what cannot be quoted so', () => {
     expect(quoteArgs(['--model', 'a b', 'notify=["x"]'])).toBe(`--model 'a b' 'notify=["x"]'`);
-    expect(quoteArgs(["it's a \"b\""])).toBe(`it\\'s\\ a\\ \\"b\\"`);
+    expect(quoteArgs(['it\'s a "b"'])).toBe(`it\\'s\\ a\\ \\"b\\"`);
     expect(() => quoteArgs(['a\nb'])).toThrow(/newline/);
   });
 });
