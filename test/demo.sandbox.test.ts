@@ -161,7 +161,7 @@ describe('npm run demo (dist/demo.js)', async () => {
       expect(dry).toMatch(/^\s+~ update \S*agents\/reviewer0\.env /m);
       expect(dry).toMatch(/^\s+-MOSAIC_AGENT_MODEL=hand-edited$/m);
       expect(dry).toMatch(/^\s+! restart mosaic-agent@reviewer0\.service /m);
-      const actionLines = dry.split('\n').filter((l) => /^\s+[+~@>-] \S/.test(l) && !/^\s{5}/.test(l));
+      const actionLines = dry.split('\n').filter((l) => /^\s+[+~@>!-] \S/.test(l) && !/^\s{5}/.test(l));
       expect(actionLines, dry).toHaveLength(4);
 
       const healed = section(run.stdout, /^6\. Reconcile/);

@@ -228,7 +228,8 @@ describeSandbox('crash-loop back-off', (sandbox) => {
     let runs = 0;
     let deferredRuns = 0;
     let sawBackoff = false;
-    const deadline = Date.now() + 9_000;
+    // Long enough for three attempts and two held-back runs even when a reconcile takes ~2 s (a loaded runner).
+    const deadline = Date.now() + 14_000;
     while (Date.now() < deadline) {
       const r = await fleet(sb, ['reconcile'], env);
       expect(r.code, r.stdout + r.stderr).toBe(0);
