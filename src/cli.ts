@@ -27,6 +27,21 @@ export function fleetErrorLines(text: string): string {
   return text.replace(/^(?!$)(?:error: )?/gm, 'fleet: ');
 }
 
+/** How a plan is shown: every diff in full, or files as one line each (the default). */
+function diffOption(): Option {
+  return new Option(
+    '--diff',
+    'show every file diff in full (default: framework, unit and new env files as one line)',
+  ).default(false);
+}
+
+/** `--agent NAME`, repeatable: only these agents' part of a plan. */
+function agentFilter(description: string): Option {
+  return new Option('--agent <name>', description)
+    .argParser((v: string, prev: string[]) => [...prev, v])
+    .default([]);
+}
+
 function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
 }
@@ -87,17 +102,8 @@ export function buildCli(): Command {
       'end the running agents the plan names without asking (asked only in a terminal)',
       false,
     )
-    .option(
-      '--diff',
-      'show every file diff in full (default: framework, unit and new env files as one line)',
-      false,
-    )
-    .option(
-      '--agent <name>',
-      "with --dry-run: show only this agent's actions (repeatable)",
-      (v: string, prev: string[]) => [...prev, v],
-      [],
-    )
+    .addOption(diffOption())
+    .addOption(agentFilter("with --dry-run: show only this agent's actions (repeatable)"))
     .action(async (_opts: unknown, cmd: Command) => {
       if (cmd.getOptionValueSource('interval') === 'cli' && cmd.getOptionValue('watch') !== true)
         throw new UserError('--interval only makes sense with --watch');
@@ -112,17 +118,8 @@ export function buildCli(): Command {
     .option('--prune', 'include pruning of agents no manifest names', false)
     .option('--json', 'machine-readable output', false)
     .option('--detailed-exitcode', 'exit 0 in sync, 2 when changes are pending', false)
-    .option(
-      '--diff',
-      'show every file diff in full (default: framework, unit and new env files as one line)',
-      false,
-    )
-    .option(
-      '--agent <name>',
-      "show only this agent's actions (repeatable; --out still saves the whole plan)",
-      (v: string, prev: string[]) => [...prev, v],
-      [],
-    )
+    .addOption(diffOption())
+    .addOption(agentFilter("show only this agent's actions (repeatable; --out still saves the whole plan)"))
     .action(async (_opts: unknown, cmd: Command) => {
       const { planCommand } = await import('./commands/reconcile.js');
       const o = cmd.optsWithGlobals<

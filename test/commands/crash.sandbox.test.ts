@@ -8,6 +8,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readMosaicEnviron } from '../../src/observe/proc.js';
 import { expect, it } from 'vitest';
 import { runFleet, type CliResult } from '../helpers/cli.js';
 import { uniqueSocket, writeRoster } from '../helpers/fleet.js';
@@ -37,12 +38,7 @@ function roster(socket: string, agents: Record<string, string>): string {
 
 /** MOSAIC_* variables of a live process, from /proc (what the running agent really sees). */
 function environOf(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
-    const i = e.indexOf('=');
-    if (i > 0 && e.startsWith('MOSAIC_')) out[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return out;
+  return readMosaicEnviron('/proc', pid) ?? {};
 }
 
 /** Every tmux socket of the sandbox (its private TMUX_TMPDIR holds them all, the default one too). */

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readMosaicEnviron } from '../../src/observe/proc.js';
 import { expect, it } from 'vitest';
 import { runFleet, type CliResult } from '../helpers/cli.js';
 import { uniqueSocket, waitFor } from '../helpers/fleet.js';
@@ -65,12 +66,7 @@ async function allOk(sb: Sandbox, names: string[]): Promise<Record<string, Row>>
 
 /** MOSAIC_* variables of a live process, from /proc (what the running agent really sees). */
 function environOf(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
-    const i = e.indexOf('=');
-    if (i > 0 && e.startsWith('MOSAIC_')) out[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return out;
+  return readMosaicEnviron('/proc', pid) ?? {};
 }
 
 /** Every session of the agents on a socket, listed by the sandbox's own tmux. */
