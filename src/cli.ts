@@ -56,10 +56,16 @@ export function buildCli(): Command {
     .configureOutput({ outputError: (text, write) => write(fleetErrorLines(text)) })
     .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
     .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
-    .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)');
+    .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)')
+    // Every command's --help lists --home, --manifests and --unit-dir too.
+    .configureHelp({ showGlobalOptions: true });
 
   program
     .command('validate')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet validate manifests/   # FILE:LINE:COL: message for every problem',
+    )
     .description('check manifests (schema and semantics); errors as FILE:LINE:COL: message')
     .argument('[path...]', 'manifest files or directories (default: the manifests of the home)')
     .action(async (paths: string[], _opts: unknown, cmd: Command) => {
@@ -69,6 +75,10 @@ export function buildCli(): Command {
 
   program
     .command('ps')
+    .addHelpText(
+      'after',
+      "\nExample:\n  fleet ps cc0 --json         # one agent's row: unit, pane, STATE, heartbeat, flags",
+    )
     .description('what is really running, one row per agent (read-only)')
     .argument('[agent...]', 'show only these agents')
     .option('--json', 'one JSON document on stdout', false)
@@ -86,6 +96,10 @@ export function buildCli(): Command {
 
   program
     .command('reconcile')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet reconcile --dry-run --detailed-exitcode   # exit 2 when changes are pending',
+    )
     .description('observe, plan and apply so the machine matches the manifests')
     .option('--dry-run', 'show the plan, change nothing', false)
     .option('--prune', 'stop, disable and archive agents no manifest names', false)
@@ -113,6 +127,7 @@ export function buildCli(): Command {
 
   program
     .command('plan')
+    .addHelpText('after', '\nExample:\n  fleet plan --out fleet.plan && fleet apply fleet.plan')
     .description('the dry-run plan; --out saves it for `fleet apply`')
     .option('--out <file>', 'save the plan as JSON')
     .option('--prune', 'include pruning of agents no manifest names', false)
@@ -137,6 +152,10 @@ export function buildCli(): Command {
 
   program
     .command('apply')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet apply fleet.plan      # refuses if the machine changed since `fleet plan`',
+    )
     .description('apply exactly a saved plan; refuses when the machine changed since it was made')
     .argument('<file>', 'plan saved by `fleet plan --out`')
     .option('--json', 'machine-readable output', false)

@@ -646,7 +646,8 @@ export function plan(input: PlanInput): Plan {
         '`systemctl --user set-environment PATH=...`)',
     );
   }
-  if (observed.systemd.linger === false && wanted.length > 0) {
+  // Said when there is something to do, not on every quiet run of the timer.
+  if (observed.systemd.linger === false && wanted.length > 0 && actions.length > 0) {
     warnings.push(
       'linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)',
     );

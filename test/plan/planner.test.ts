@@ -923,13 +923,15 @@ describe('planner: working directories', () => {
 });
 
 describe('planner: linger', () => {
-  it('warns when linger is off (tells, never changes it)', () => {
-    const p = planFor(BASE, observedBuilder(CONVERGED).linger(false).build());
-    expect(p.actions).toEqual([]);
+  it('warns when linger is off (tells, never changes it), on a run that has something to do', () => {
+    const p = planFor(BASE, observedBuilder(CONVERGED).linger(false).withoutFile(ENV_PATH('coder0')).build());
+    expect(p.actions.map((a) => a.kind)).toEqual(['write-file']);
     expect(p.warnings).toEqual([
       'linger is off for this user: user units stop at logout (enable it with `loginctl enable-linger`)',
     ]);
     expect(renderPlanText(p)).toContain('\nWarning: linger is off for this user');
+    // Not repeated on every quiet run (the timer's): `fleet ps` reports it any time.
+    expect(planFor(BASE, observedBuilder(CONVERGED).linger(false).build()).warnings).toEqual([]);
   });
 
   it('says nothing when linger is on or unknown', () => {
