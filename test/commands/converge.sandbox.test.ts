@@ -228,13 +228,16 @@ describeSandbox('crash-loop back-off', (sandbox) => {
     let runs = 0;
     let deferredRuns = 0;
     let sawBackoff = false;
-    // Long enough for three attempts and two held-back runs even when a reconcile takes ~2 s (a loaded runner).
-    const deadline = Date.now() + 14_000;
-    while (Date.now() < deadline) {
+    let respawns = 0;
+    // Until three attempts and two held-back runs were seen: the gaps double (1 s, 2 s, 4 s, 8 s...), so however
+    // long one reconcile takes on this machine, a gap soon outlasts it and later runs are held back.
+    const deadline = Date.now() + 45_000;
+    while (Date.now() < deadline && !(respawns >= 3 && deferredRuns >= 2)) {
       const r = await fleet(sb, ['reconcile'], env);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       runs++;
       if (r.stdout.includes('Deferred by crash-loop back-off')) deferredRuns++;
+      if (/respawned crashy/.test(r.stdout)) respawns++;
       const ps = await fleet(sb, ['ps', '--json'], env);
       const doc = JSON.parse(ps.stdout) as { agents: { name: string; flags: string[] }[] };
       if (doc.agents.find((a) => a.name === 'crashy')?.flags.includes('BACKOFF')) sawBackoff = true;
@@ -258,5 +261,5 @@ describeSandbox('crash-loop back-off', (sandbox) => {
       backoff: Record<string, { attempts: number }>;
     };
     expect(state.backoff.crashy?.attempts).toBe(attempts.length);
-  });
+  }, 90_000);
 });
