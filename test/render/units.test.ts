@@ -73,6 +73,7 @@ describe('renderUnits', () => {
       'Description=Mosaic fleet agent %i',
       'Wants=mosaic-tmux-holder.service',
       'After=mosaic-tmux-holder.service',
+      'StartLimitIntervalSec=0',
       '[Service]',
       'Type=oneshot',
       'RemainAfterExit=yes',
