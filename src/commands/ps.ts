@@ -11,7 +11,7 @@ import { currentUser, observe } from '../observe/index.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { renderPsJson, renderPsTable, type PsReport } from '../render/ps.js';
-import { runtimePrograms } from '../plan/planner.js';
+import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { UserError } from '../errors.js';
 import { hostname } from 'node:os';
 
@@ -45,13 +45,19 @@ export async function psReport(
     runner,
   );
   const agents = fleetStatus(desired, observed).filter((a) => only.size === 0 || only.has(a.agent));
+  const orphans = findOrphans(desired, observed, ctx);
   return {
     nowMs: observed.nowMs,
     host: observed.hostname,
     tenantId: desired.tenantId,
     sources: desired.sources,
     agents,
-    unmanaged: unmanagedSessions(desired, observed),
+    // An agent of ours that no manifest names any more (its unit, env file or recorded session) is an orphan,
+    // said as such; only what is nobody's known agent is "unmanaged".
+    orphans,
+    unmanaged: unmanagedSessions(desired, observed).filter(
+      (u) => !orphans.some((o) => o.session === u.session && o.socketName === u.socketName),
+    ),
     problems: machineProblems(desired, observed, currentUser()),
   };
 }

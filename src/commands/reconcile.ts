@@ -11,9 +11,15 @@ import { loadDesired } from '../manifest/load.js';
 import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
 import { preflight } from '../observe/preflight.js';
 import { hostContext, resolvePaths } from '../paths.js';
-import { actionsDigest, observedDigest } from '../plan/digest.js';
+import { actionsDigest, observedDigest, observedSummary, summaryChanges } from '../plan/digest.js';
 import { planToJson } from '../render/plan-json.js';
-import { disruptiveActions, renderPlanText, summaryLine } from '../render/plan-text.js';
+import {
+  actionTarget,
+  actionVerb,
+  disruptiveActions,
+  renderPlanText,
+  summaryLine,
+} from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../apply/atomic.js';
@@ -85,6 +91,31 @@ function onlyAgents(plan: Plan, names: readonly string[], known: readonly string
     orphans: [],
     skipped: plan.skipped.filter((x) => mine(x.agent)),
   };
+}
+
+/** ": unit x: active/enabled -> inactive/enabled; …" (the first few changes), or '' when unknown. */
+function whatChanged(before: Record<string, string> | undefined, after: Record<string, string>): string {
+  if (before === undefined) return '';
+  const changes = summaryChanges(before, after);
+  if (changes.length === 0) return '';
+  const shown = changes.slice(0, 5).join('; ');
+  return `: ${shown}${changes.length > 5 ? `; and ${changes.length - 5} more` : ''}`;
+}
+
+/** ": now also …; no longer …" for the actions a fresh plan adds or drops. */
+function actionChanges(saved: Plan, fresh: Plan): string {
+  const line = (a: Plan['actions'][number]) => `${actionVerb(a)} ${actionTarget(a)}`;
+  const before = new Set(saved.actions.map(line));
+  const after = new Set(fresh.actions.map(line));
+  const added = [...after].filter((l) => !before.has(l));
+  const dropped = [...before].filter((l) => !after.has(l));
+  const parts = [
+    added.length > 0 ? `now also: ${added.slice(0, 3).join(', ')}${added.length > 3 ? ', …' : ''}` : null,
+    dropped.length > 0
+      ? `no longer: ${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', …' : ''}`
+      : null,
+  ].filter((x) => x !== null);
+  return parts.length > 0 ? `: ${parts.join('; ')}` : '';
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -167,6 +198,8 @@ interface SavedPlan {
   manifests: string;
   prune: boolean;
   plan: Plan;
+  /** What the machine looked like (observedSummary), so a refusal can say what changed. Optional: older files. */
+  observed?: Record<string, string>;
 }
 
 export async function planCommand(
@@ -190,6 +223,7 @@ export async function planCommand(
       manifests: s.paths.manifests,
       prune: o.prune,
       plan: s.plan,
+      observed: observedSummary(s.observed),
     };
     await writeFileAtomic(o.out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
   }
@@ -263,9 +297,9 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
     const observed = fresh.observed;
     const stale =
       observedDigest(observed) !== saved.plan.observedDigest
-        ? 'the machine changed since it was made'
+        ? `the machine changed since it was made${whatChanged(saved.observed, observedSummary(observed))}`
         : actionsDigest(fresh.plan.actions) !== actionsDigest(saved.plan.actions)
-          ? 'planning now would do something else (the manifests or the fleet changed since it was made)'
+          ? `planning now would do something else (the manifests or the fleet changed since it was made)${actionChanges(saved.plan, fresh.plan)}`
           : null;
     if (stale !== null) {
       throw new UserError(

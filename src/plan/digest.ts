@@ -99,3 +99,47 @@ export function observedDigest(observed: Observed): string {
     }),
   );
 }
+
+/**
+ * What the machine looked like, as "what -> state" lines (units, sessions, panes, files): saved with a plan so a
+ * stale-plan refusal can say what changed, not only that something did. Same inputs as observedDigest.
+ */
+export function observedSummary(observed: Observed): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const u of Object.values(observed.systemd.units)) {
+    out[`unit ${u.name}`] = `${u.activeState || 'unknown'}/${u.unitFileState ?? 'no unit file'}`;
+  }
+  for (const s of Object.values(observed.tmux.sockets)) {
+    const where = s.socketName === '' ? '(default socket)' : s.socketName;
+    for (const name of s.sessions) out[`session ${where}:${name}`] = 'present';
+    for (const p of s.panes) {
+      out[`pane ${where}:${p.session}.${p.window}.${p.pane}`] = p.dead ? 'dead' : `pid ${p.panePid ?? '?'}`;
+    }
+  }
+  for (const f of Object.values(observed.files)) {
+    out[`file ${f.path}`] =
+      f.content === null
+        ? 'absent'
+        : `sha256:${sha256(f.content).slice(0, 12)} mode ${(f.mode ?? 0).toString(8)}`;
+  }
+  return out;
+}
+
+/** The differences between two summaries, one line each ("unit x: active/enabled -> inactive/enabled"). */
+export function summaryChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  const out: string[] = [];
+  for (const k of keys) {
+    const a = before[k];
+    const b = after[k];
+    if (a === b) continue;
+    out.push(
+      a === undefined
+        ? `${k} appeared (${b})`
+        : b === undefined
+          ? `${k} is gone (was ${a})`
+          : `${k}: ${a} -> ${b}`,
+    );
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import type {
   Problem,
   UnmanagedSession,
 } from '../plan/health.js';
+import type { Orphan } from '../model/plan.js';
 
 /** 2: agents gained `state` (the runtime's own busy / idle / waiting report). */
 export const PS_FORMAT_VERSION = 2;
@@ -22,6 +23,8 @@ export interface PsReport {
   sources: string[];
   agents: AgentStatus[];
   unmanaged: UnmanagedSession[];
+  /** Agents of ours no manifest names: a unit, an env file or a recorded session (`reconcile --prune` removes them). */
+  orphans?: Orphan[];
   problems: Problem[];
 }
 
@@ -246,6 +249,23 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       }
     }
   }
+  const orphans = report.orphans ?? [];
+  if (orphans.length > 0) {
+    lines.push('');
+    lines.push(
+      'Orphans (agents of this fleet no manifest names; `fleet reconcile --prune` stops and archives them):',
+    );
+    for (const o of orphans) {
+      const parts = [
+        o.unit ? `unit ${o.unit}` : null,
+        o.session !== null
+          ? `session ${o.session} on ${o.socketName === '' ? 'the default socket' : `socket '${o.socketName ?? ''}'`}`
+          : null,
+        o.envFile ? `env ${o.envFile}` : null,
+      ].filter((x) => x !== null);
+      lines.push(`  ${o.agent}: ${parts.join(', ')}`);
+    }
+  }
   if (report.unmanaged.length > 0) {
     lines.push('');
     lines.push('Unmanaged sessions (no manifest names them):');
@@ -323,6 +343,13 @@ export function psToJson(report: PsReport): unknown {
       flags: s.flags,
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
+    orphans: (report.orphans ?? []).map((o) => ({
+      agent: o.agent,
+      unit: o.unit,
+      session: o.session,
+      socket: o.socketName,
+      env_file: o.envFile,
+    })),
     problems: report.problems.map((p) => ({ kind: p.kind, message: p.message })),
   };
 }

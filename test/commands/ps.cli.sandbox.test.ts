@@ -122,6 +122,7 @@ agents:
       'manifests',
       'agents',
       'unmanaged',
+      'orphans',
       'problems',
     ]);
     expect(doc.format_version).toBe(2);

@@ -295,6 +295,8 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const refused = await fleet(sb, 'apply', stale);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/stale: the machine changed since it was made/);
+    // ...and says what changed.
+    expect(refused.stderr).toMatch(/session mosaic-fleet:lead is gone \(was present\)/);
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     expect(refused.mutating).toEqual([]);
     await reconcileHeals(sb, /respawn .*lead/);
@@ -309,6 +311,7 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const refusedToo = await fleet(sb, 'apply', outdated);
     expect(refusedToo.code).toBe(1);
     expect(refusedToo.stderr).toMatch(/stale: planning now would do something else/);
+    expect(refusedToo.stderr).toMatch(/now also: update \S+lead\.env/);
     expect(refusedToo.mutating).toEqual([]);
     writeFileSync(roster, text);
     await reconcileHeals(sb, /enable mosaic-agent@reviewer0\.service/);
@@ -329,6 +332,12 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     expect(plain.stdout).toMatch(/Orphans[\s\S]*reviewer0/);
     expect(plain.mutating).toEqual([]);
     expect((await sb.tmux(SOCKET, 'has-session', '-t', '=reviewer0')).exitCode).toBe(0);
+    // `fleet ps` names it an orphan (its unit, session and env file), not an unmanaged session.
+    const shown = await fleet(sb, 'ps');
+    expect(shown.stdout).toMatch(
+      /Orphans[^\n]*\n\s+reviewer0: unit mosaic-agent@reviewer0\.service, session reviewer0/,
+    );
+    expect(shown.stdout).not.toMatch(/Unmanaged sessions/);
 
     const pruned = await fleet(sb, 'reconcile', '--prune');
     expect(pruned.code, pruned.stdout + pruned.stderr).toBe(0);
