@@ -10,9 +10,11 @@ import { loadDesired } from '../manifest/load.js';
 import { currentUser, observe } from '../observe/index.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
-import { renderPsJson, renderPsTable, type PsReport } from '../render/ps.js';
+import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
+import type { DesiredFleet } from '../model/desired.js';
+import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
-import { UserError } from '../errors.js';
+import { ManifestError, UserError } from '../errors.js';
 import { hostname } from 'node:os';
 
 export interface PsOptions extends GlobalOptions {
@@ -62,8 +64,71 @@ export async function psReport(
   };
 }
 
+/**
+ * The manifests are invalid: say so, and still show what of this fleet runs (every agent with a unit, an env file
+ * or a recorded session), without judging it against manifests that cannot be read. Exit 1.
+ */
+async function psWithoutManifests(o: PsOptions, runner: Runner, error: ManifestError): Promise<number> {
+  const paths = resolvePaths(o);
+  const empty: DesiredFleet = {
+    sources: [],
+    tenantId: null,
+    runtimes: {},
+    agents: [],
+    sockets: [],
+    reconcile: DEFAULT_RECONCILE,
+  };
+  const ctx = { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
+  // No socket from the manifests: observation looks where the env files and the state file say sessions are.
+  const observed = await observe({ paths, sockets: [] }, runner);
+  const found = findOrphans(empty, observed, ctx);
+  const rows = found.map((f) => {
+    const unit = f.unit === null ? undefined : observed.systemd.units[f.unit];
+    const pane =
+      f.socketName === null
+        ? undefined
+        : observed.tmux.sockets[f.socketName]?.panes.find((p) => p.session === f.agent);
+    return {
+      name: f.agent,
+      unit: unit === undefined ? null : `${unit.activeState || '?'}/${unit.unitFileState ?? 'no-file'}`,
+      socket: f.socketName,
+      session: f.session !== null,
+      pane_pid: pane === undefined || pane.dead ? null : pane.panePid,
+      command: pane?.processes[0]?.argv.join(' ') ?? null,
+    };
+  });
+  process.stderr.write(`${error.message}\n`);
+  if (o.json) {
+    const doc = {
+      format_version: PS_FORMAT_VERSION,
+      manifest_errors: error.message.split('\n'),
+      running: rows,
+    };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    const lines = [
+      'The manifests are invalid (above); what of this fleet is here, not judged against them:',
+      ...(rows.length === 0 ? ['  (no unit, env file or session of this fleet)'] : []),
+      ...rows.map(
+        (r) =>
+          `  ${r.name}  unit ${r.unit ?? '-'}  session ${r.session ? `yes on ${r.socket === '' ? 'the default socket' : (r.socket ?? '?')}` : '-'}` +
+          `${r.pane_pid === null ? '' : `  pid ${r.pane_pid}`}${r.command === null ? '' : `  ${shortCommand(r.command)}`}`,
+      ),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return 1;
+}
+
 export async function psCommand(o: PsOptions, runner: Runner = createRunner()): Promise<number> {
-  const report = await psReport(o, runner);
+  let report: PsReport;
+  try {
+    report = await psReport(o, runner);
+  } catch (error) {
+    if (error instanceof ManifestError && (o.agents ?? []).length === 0)
+      return psWithoutManifests(o, runner, error);
+    throw error;
+  }
   if (o.json) {
     process.stdout.write(renderPsJson(report));
   } else {

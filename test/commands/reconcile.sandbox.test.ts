@@ -377,4 +377,25 @@ describeSandbox('fleet reconcile (real systemd + tmux)', (sandbox) => {
     const text = await fleet(sb, 'history', '-n', '2');
     expect(text.stdout).toMatch(/OK\s+fleet reconcile/);
   });
+
+  it('fleet ps still shows what runs while a manifest is invalid, with the error (exit 1)', async () => {
+    const sb = sandbox();
+    const roster = join(sb.paths.mosaicHome, 'fleet', 'roster.yaml');
+    const good = readFileSync(roster, 'utf8');
+    writeFileSync(roster, `${good}\n  - name: [broken\n`);
+    try {
+      const r = await fleet(sb, 'ps');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/roster\.yaml:\d+:\d+: /);
+      expect(r.stdout).toMatch(/^The manifests are invalid/);
+      expect(r.stdout).toMatch(/^\s+coder0\s+unit active\/enabled\s+session yes on mosaic-fleet\s+pid \d+/m);
+      expect(r.mutating).toEqual([]);
+      const j = await fleet(sb, 'ps', '--json');
+      const doc = JSON.parse(j.stdout) as { manifest_errors: string[]; running: { name: string }[] };
+      expect(doc.manifest_errors.length).toBeGreaterThan(0);
+      expect(doc.running.map((x) => x.name)).toEqual(expect.arrayContaining(['coder0', 'lead']));
+    } finally {
+      writeFileSync(roster, good);
+    }
+  });
 });
