@@ -253,9 +253,9 @@ describeSandbox('crash-loop back-off', (sandbox) => {
     expect(deferredRuns).toBeGreaterThanOrEqual(2);
     expect(attempts.length).toBeLessThan(runs);
     const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] ?? 0));
-    // 1 s, 2 s, 4 s, ...: every gap at least its nominal length, and growing.
+    // 1 s, 2 s, 4 s, ...: every gap at least its nominal, doubling length. (Not "each longer than the one before":
+    // on a slow machine one reconcile can outlast the first, short gaps, which stretches them.)
     gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(1000 * 2 ** i - 50));
-    for (let i = 1; i < gaps.length; i++) expect(gaps[i] ?? 0).toBeGreaterThan(gaps[i - 1] ?? 0);
     expect(sawBackoff).toBe(true);
     const state = JSON.parse(readFileSync(join(sb.paths.stateDir, 'state.json'), 'utf8')) as {
       backoff: Record<string, { attempts: number }>;
