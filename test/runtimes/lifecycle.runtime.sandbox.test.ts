@@ -191,7 +191,14 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
     await b.keys('pi0', '-l', 'half typed words');
     const ms = await systemctl(b, 'stop', 'mosaic-agent@pi0.service');
     expect(ms).toBeLessThan(10_000);
-    const hb = b.heartbeat('pi0');
+    const hb = await waitFor(
+      'pi0 reported exited',
+      () => {
+        const x = b.heartbeat('pi0');
+        return x.state === 'exited' ? x : undefined;
+      },
+      3_000,
+    );
     expect([hb.state, hb.event]).toEqual(['exited', 'session_shutdown']);
     // The ticker saw the process exit after that, and kept the runtime's own, better record.
     await new Promise((r) => setTimeout(r, 2500));

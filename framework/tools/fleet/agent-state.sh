@@ -154,6 +154,8 @@ case "$cmd" in
   set)
     state="${1:-}"
     case "$state" in starting | busy | idle | waiting | exited) ;; *) exit 0 ;; esac
+    # A report still in flight when the runtime said it quit is older news: the next launch (`start`) resets.
+    [[ "$(get state)" == exited ]] && exit 0
     args=("state=$state" "event=${2:-}")
     [[ -n "${3:-}" ]] && args+=("session=$3")
     [[ -n "${4:-}" ]] && args+=("transcript=$4")

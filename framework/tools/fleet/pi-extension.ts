@@ -2,7 +2,7 @@
 // into <mosaic home>/tools/fleet/ and loaded with `pi -e`; it changes nothing in pi's own behaviour.
 // busy = agent_start, idle = agent_end, exited = session_shutdown. Writes go through agent-state.sh (which
 // serialises them with the liveness ticker), one at a time and in order.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 
 type Ctx = {
   sessionManager?: { getSessionId?: () => string | undefined; getSessionFile?: () => string | undefined };
@@ -37,5 +37,16 @@ export default function (pi: Pi): void {
   pi.on('session_start', (_e, ctx) => report('idle', 'session_start', ctx));
   pi.on('agent_start', (_e, ctx) => report('busy', 'agent_start', ctx));
   pi.on('agent_end', (_e, ctx) => report('idle', 'agent_end', ctx));
-  pi.on('session_shutdown', (_e, ctx) => report('exited', 'session_shutdown', ctx));
+  // At shutdown, written before the handler returns: pi exits right after, and a queued write could be lost.
+  pi.on('session_shutdown', (_e, ctx) => {
+    const [session, file] = sessionOf(ctx);
+    try {
+      execFileSync(tool, ['set', 'exited', 'session_shutdown', session, file], {
+        timeout: 5_000,
+        stdio: 'ignore',
+      });
+    } catch {
+      // never fail pi's own quit
+    }
+  });
 }
