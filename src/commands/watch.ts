@@ -1,11 +1,14 @@
 /**
  * `fleet reconcile --watch`: level-triggered convergence in a long-running process. Reconciles when a manifest
- * is saved (debounced) and on a resync interval (drift that makes no file event: dead panes, stale heartbeats,
- * disabled units). A bad or half-saved manifest is reported and the last good desired state stays in force.
+ * is saved (debounced); when tmux says a session closed or a pane died (src/observe/tmux-events.ts); when an agent
+ * waiting for a restart writes its heartbeat; when time alone may change the plan (a back-off ending, a heartbeat
+ * turning stale: src/engine/wake.ts); and on a resync interval, the safety net for anything else (a disabled
+ * unit, a file edited by hand). A bad or half-saved manifest is reported and the last good desired state stays in force.
  * One log line per event and per action (JSON lines with --json), fit for journald. SIGINT/SIGTERM let the
  * cycle in flight finish, then exit 0.
  */
 import { watch, type FSWatcher } from 'chokidar';
+import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ReconcileOptions } from '../cli.js';
@@ -18,8 +21,12 @@ import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
+import { nextWakeMs } from '../engine/wake.js';
+import { watchTmuxEvents } from '../observe/tmux-events.js';
 
 const DEBOUNCE_MS = 300;
+/** Events come in bursts (a killed session: the session, then its window): one cycle for the burst. */
+const EVENT_COALESCE_MS = 20;
 /** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
 const LOCK_WAIT_MS = 5_000;
 
@@ -73,6 +80,63 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   let stopping = false;
   let running: Promise<void> | null = null;
   let again = false;
+  let waitingForIdle = new Set<string>();
+  let wakeTimer: NodeJS.Timeout | null = null;
+  let eventTimer: NodeJS.Timeout | null = null;
+
+  /** Sleep until time alone may change the plan, when that comes before the next resync. */
+  const scheduleWake = (atMs: number | null): void => {
+    if (wakeTimer !== null) clearTimeout(wakeTimer);
+    wakeTimer = null;
+    if (atMs === null || stopping) return;
+    const inMs = Math.max(0, atMs - Date.now());
+    if (inMs >= intervalS * 1000) return;
+    wakeTimer = setTimeout(() => {
+      wakeTimer = null;
+      trigger('timer');
+    }, inMs);
+  };
+
+  let runWatcher: DirWatcher | null = null;
+  /** Heartbeats: only an agent whose restart waits for it to go idle is news (a busy agent's every beat is not). */
+  const watchRunDir = (): void => {
+    if (runWatcher !== null || stopping) return;
+    try {
+      runWatcher = watchDir(paths.runDir, (_event, file) => {
+        const name = typeof file === 'string' && file.endsWith('.hb') ? file.slice(0, -'.hb'.length) : null;
+        if (name !== null && waitingForIdle.has(name)) onEvent('heartbeat', { agent: name });
+      });
+      runWatcher.on('error', () => {
+        runWatcher?.close();
+        runWatcher = null;
+      });
+    } catch {
+      // No run directory yet (no agent started): tried again after each cycle; the timer covers it meanwhile.
+    }
+  };
+
+  /** An event names something that happened now: one cycle for a burst of them, as soon as the burst is over. */
+  const onEvent = (why: string, fields: Fields): void => {
+    if (stopping) return;
+    log('event', { why, ...fields });
+    if (eventTimer !== null) return;
+    eventTimer = setTimeout(() => {
+      eventTimer = null;
+      trigger(why);
+    }, EVENT_COALESCE_MS);
+  };
+
+  const tmuxEvents = watchTmuxEvents({
+    mosaicHome: paths.mosaicHome,
+    onEvent: (e) => {
+      // Our own client coming up is no news; everything else may be a death.
+      if (e.kind === 'connected')
+        log('tmux-events', { socket: e.socketName || '(default)', status: 'connected' });
+      else onEvent(`tmux-${e.kind}`, { socket: e.socketName || '(default)' });
+    },
+    onProblem: (socket, message) =>
+      log('tmux-events', { socket: socket || '(default)', status: 'retrying', error: message }),
+  });
 
   const cycle = async (trigger: string): Promise<void> => {
     if (desired === null) return;
@@ -105,6 +169,10 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
         });
       }
+      // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
+      waitingForIdle = new Set(s.plan.deferredRestarts.map((d) => d.agent));
+      if (waitingForIdle.size > 0) watchRunDir();
+      scheduleWake(nextWakeMs(s));
       const result = await converge(s, command);
       for (const r of result?.results ?? []) {
         log(
@@ -113,7 +181,11 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           r.message,
         );
       }
-      if (result !== null) log('applied', { ok: result.ok });
+      if (result !== null) {
+        log('applied', { ok: result.ok });
+        // A start may just have brought up a tmux server (and its holder session) the event clients wait for.
+        tmuxEvents.poke();
+      }
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
@@ -144,6 +216,11 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   };
 
   await load('start');
+  const followSockets = (): void => {
+    const d: DesiredFleet | null = desired;
+    if (d !== null) tmuxEvents.setSockets(d.sockets);
+  };
+  followSockets();
   const isDir = await stat(paths.manifests).then(
     (st) => st.isDirectory(),
     () => false,
@@ -162,14 +239,22 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     if (debounce) clearTimeout(debounce);
     debounce = setTimeout(() => {
       debounce = null;
-      void load('edit').then(() => trigger('manifest-change'));
+      void load('edit').then(() => {
+        followSockets();
+        trigger('manifest-change');
+      });
     }, DEBOUNCE_MS);
   });
   watcher.on('error', (error) =>
     log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
   );
 
-  const resync = setInterval(() => trigger('resync'), intervalS * 1000);
+  watchRunDir();
+
+  const resync = setInterval(() => {
+    tmuxEvents.poke();
+    trigger('resync');
+  }, intervalS * 1000);
   log('watching', { manifests: paths.manifests, interval_s: intervalS });
   trigger('start');
 
@@ -191,7 +276,12 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   });
   clearInterval(resync);
   if (debounce) clearTimeout(debounce);
-  await watcher.close();
+  if (wakeTimer !== null) clearTimeout(wakeTimer);
+  if (eventTimer !== null) clearTimeout(eventTimer);
+  // Assigned from callbacks; read through a function so the type is not narrowed to null here.
+  const runDirWatcher = (): DirWatcher | null => runWatcher;
+  runDirWatcher()?.close();
+  await Promise.all([watcher.close(), tmuxEvents.close()]);
   // `running` is set from callbacks; read it through a function so the type is not narrowed to null here.
   const inFlight = (): Promise<void> | null => running;
   const last = inFlight();

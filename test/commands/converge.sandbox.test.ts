@@ -169,6 +169,63 @@ describeSandbox('watch mode', (sandbox) => {
     }
     expect((await sessions(sb, socket)).size).toBeGreaterThan(0);
   });
+
+  it("heals a killed pane program and a killed session from tmux's own events, not its resync; foreign sessions and global hooks untouched", async () => {
+    const sb = sandbox();
+    const socket = 'evfleet';
+    writeRoster(sb, roster(socket, ['e1', 'e2']));
+    // A resync an hour away: only an event can bring an agent back within the test.
+    const w = startWatcher(sb, ['--interval', '3600']);
+    const running = (name: string, not = 0) =>
+      waitFor(
+        `${name} running`,
+        async () => {
+          const s = (await sessions(sb, socket)).get(name);
+          return s && !s.dead && s.pid !== not ? s.pid : null;
+        },
+        30_000,
+        w.output,
+      );
+    try {
+      await running('e1');
+      await running('e2');
+      // Someone else's session on the same server: no hook of ours may land on it.
+      await sb.run(['tmux', '-L', socket, 'new-session', '-d', '-s', 'theirs', 'sleep 600']);
+      const hooks = async (args: string[]) =>
+        (await sb.run(['tmux', '-L', socket, 'show-hooks', ...args], { reject: false })).stdout;
+      // The watcher hooks each of its sessions as it sees them appear.
+      await waitFor(
+        'the pane-died hooks on e1 and e2',
+        async () =>
+          (await hooks(['-t', '=e1:', 'pane-died'])).includes('wait-for -S mosaic-fleet-pane-died') &&
+          (await hooks(['-t', '=e2:', 'pane-died'])).includes('wait-for -S mosaic-fleet-pane-died')
+            ? true
+            : null,
+        15_000,
+        w.output,
+      );
+
+      const pid1 = (await sessions(sb, socket)).get('e1')?.pid ?? 0;
+      expect(pid1).toBeGreaterThan(1); // never kill(0)
+      process.kill(pid1, 'SIGKILL');
+      await running('e1', pid1);
+      expect(w.output()).toContain('"why":"tmux-pane-died"');
+
+      const pid2 = (await sessions(sb, socket)).get('e2')?.pid ?? 0;
+      await sb.run(['tmux', '-L', socket, 'kill-session', '-t', '=e2']);
+      await running('e2', pid2);
+      expect(w.output()).toContain('"why":"tmux-sessions-changed"');
+
+      expect(await hooks(['-t', '=e1:', 'pane-died'])).toContain('wait-for -S mosaic-fleet-pane-died');
+      expect(await hooks(['-t', '=theirs:', 'pane-died'])).not.toContain('mosaic-fleet');
+      expect(await hooks(['-g', 'pane-died'])).not.toContain('mosaic-fleet');
+      expect((await sessions(sb, socket)).get('theirs')?.dead).toBe(false);
+    } finally {
+      expect(await stopWatcher(w), w.output()).toBe(0);
+    }
+    // The resync never ran: every cycle after the first came from an event.
+    expect(w.output()).not.toContain('"trigger":"resync"');
+  });
 });
 
 describeSandbox('timer-driven convergence', (sandbox) => {
