@@ -8,7 +8,17 @@ import type { DesiredAgent, DesiredFleet, RestartSettings } from '../../src/mode
 import type { Observed } from '../../src/model/observed.js';
 import { builtinRuntimes } from '../../src/manifest/runtimes.js';
 import { renderPlanText } from '../../src/render/plan-text.js';
-import { agent, fleet, HOME, HOSTNAME, NOW_MS, NOW_SEC, observedBuilder } from '../helpers/builders.js';
+import { nextWakeMs } from '../../src/engine/wake.js';
+import {
+  agent,
+  fleet,
+  HOME,
+  HOSTNAME,
+  NOW_MS,
+  NOW_SEC,
+  observedBuilder,
+  SOCKET,
+} from '../helpers/builders.js';
 import {
   AGENT_TEMPLATE_PATH,
   applyInMemory,
@@ -246,5 +256,48 @@ describe('a socket change moves the agent: never two copies', () => {
     expect(busy.deferredRestarts[0]?.need).toBe(
       'socket changed: its session runs on socket mosaic-fleet, the manifest says socket new-sock',
     );
+  });
+});
+
+describe('watch mode wakes when time alone changes the plan (src/engine/wake.ts)', () => {
+  const desired = team(['a1'], { maxDeferSeconds: 3600 });
+  const base = converge(desired, observedBuilder().build());
+  const changed = team(['a1'], { maxDeferSeconds: 3600 }, { modelHint: 'opus' });
+  const wake = (d: DesiredFleet, o: Observed) => nextWakeMs({ desired: d, observed: o, plan: planFor(d, o) });
+
+  it('in sync with a fresh heartbeat: when that heartbeat would turn stale', () => {
+    const o = observedBuilder(base).heartbeat('a1', 10).build();
+    expect(lines(planFor(desired, o))).toEqual([]);
+    expect(wake(desired, o)).toBe(NOW_MS + 50_000 + 250);
+  });
+
+  it('no respawn for silence and nothing deferred: nothing to wake for', () => {
+    const quiet = team(['a1'], undefined, {
+      heartbeat: { staleAfterSeconds: 60, graceSeconds: 30, respawnOnStale: false },
+    });
+    expect(wake(quiet, converge(quiet, observedBuilder().build()))).toBeNull();
+  });
+
+  it('a respawn held by the crash-loop back-off: when the back-off ends', () => {
+    const o = observedBuilder(base)
+      .withoutSession(SOCKET, 'a1')
+      .session(SOCKET, 'a1', { dead: true, deadStatus: 1 })
+      .backoff('a1', { nextAttemptMs: NOW_MS + 20_000 })
+      .build();
+    const p = planFor(desired, o);
+    expect(p.deferred.map((d) => d.agent)).toEqual(['a1']);
+    expect(nextWakeMs({ desired, observed: o, plan: p })).toBe(NOW_MS + 20_000 + 250);
+  });
+
+  it('a deferred restart of an agent idle for 5 of its 30 settle seconds: when it has settled', () => {
+    const o = reporting(base, { a1: { state: 'idle', forSeconds: 5 } });
+    expect(planFor(changed, o).deferredRestarts.map((d) => d.agent)).toEqual(['a1']);
+    expect(wake(changed, o)).toBe(NOW_MS + 25_000 + 250);
+  });
+
+  it('a busy agent: no earlier than its heartbeat turning stale or its max_defer', () => {
+    const o = reporting(base, { a1: { state: 'busy', forSeconds: 5 } });
+    // The heartbeat was written a second ago and turns stale in 59 s, before max_defer (3600 s).
+    expect(wake(changed, o)).toBe(NOW_MS + 59_000 + 250);
   });
 });
