@@ -23,6 +23,7 @@ import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
 import { watchTmuxEvents } from '../observe/tmux-events.js';
+import { watchUnitEvents } from '../observe/unit-events.js';
 
 const DEBOUNCE_MS = 300;
 /** Events come in bursts (a killed session: the session, then its window): one cycle for the burst. */
@@ -215,6 +216,27 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     })();
   };
 
+  let unitConnects = 0;
+  const unitEvents = watchUnitEvents(
+    process.env,
+    (e) => {
+      // A unit that went down is news; the passing states of a start or stop (ours, mostly) settle within
+      // milliseconds into one that is, and 'active' is what a cycle makes, not a death.
+      // The timer's oneshot run ending is routine.
+      if (e.unit === 'mosaic-fleet-reconcile.service') return;
+      if (e.activeState === 'inactive' || e.activeState === 'failed')
+        onEvent('unit-changed', { unit: e.unit, state: e.activeState });
+    },
+    (error) => log('unit-events', { status: 'retrying', error: error.message }),
+    {
+      onConnected: (t) => {
+        log('unit-events', { status: 'connected', via: t.kind });
+        // Changes while the connection was down were missed: converge once.
+        if (++unitConnects > 1) onEvent('unit-events-reconnected', {});
+      },
+    },
+  );
+
   await load('start');
   const followSockets = (): void => {
     const d: DesiredFleet | null = desired;
@@ -281,7 +303,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   // Assigned from callbacks; read through a function so the type is not narrowed to null here.
   const runDirWatcher = (): DirWatcher | null => runWatcher;
   runDirWatcher()?.close();
-  await Promise.all([watcher.close(), tmuxEvents.close()]);
+  await Promise.all([watcher.close(), tmuxEvents.close(), unitEvents.close()]);
   // `running` is set from callbacks; read it through a function so the type is not narrowed to null here.
   const inFlight = (): Promise<void> | null => running;
   const last = inFlight();

@@ -2,7 +2,7 @@
  * Learn of tmux deaths as they happen, for watch mode: one control-mode client per fleet socket, attached
  * read-only to the fleet's own holder session, and one `wait-for` client per socket that a `pane-died` hook on
  * each of our sessions wakes. Nothing polls; nothing touches a session that is not ours or the server's global
- * options (docs/watch.md, "What wakes watch mode").
+ * options (docs/convergence.md, "What wakes watch mode").
  *
  * - A closed or killed session, a killed window: the control client's `%sessions-changed` / `%window-close`
  *   notifications, which tmux sends to every control client at once.

@@ -170,7 +170,7 @@ describeSandbox('watch mode', (sandbox) => {
     expect((await sessions(sb, socket)).size).toBeGreaterThan(0);
   });
 
-  it("heals a killed pane program and a killed session from tmux's own events, not its resync; foreign sessions and global hooks untouched", async () => {
+  it("heals a killed pane program, a killed session and a stopped unit from tmux's and systemd's own events, not its resync; foreign sessions and global hooks untouched", async () => {
     const sb = sandbox();
     const socket = 'evfleet';
     writeRoster(sb, roster(socket, ['e1', 'e2']));
@@ -215,6 +215,23 @@ describeSandbox('watch mode', (sandbox) => {
       await sb.run(['tmux', '-L', socket, 'kill-session', '-t', '=e2']);
       await running('e2', pid2);
       expect(w.output()).toContain('"why":"tmux-sessions-changed"');
+
+      // Only systemd can tell this one: the holder unit stopped (KillMode=process keeps its sessions).
+      await sb.run(['systemctl', '--user', 'stop', 'mosaic-tmux-holder.service']);
+      await waitFor(
+        'the holder unit active again',
+        async () => {
+          const r = await sb.run(['systemctl', '--user', 'is-active', 'mosaic-tmux-holder.service'], {
+            reject: false,
+          });
+          return r.stdout.trim() === 'active' ? true : null;
+        },
+        30_000,
+        w.output,
+      );
+      expect(w.output()).toMatch(
+        /"why":"unit-changed","unit":"mosaic-tmux-holder.service","state":"inactive"/,
+      );
 
       expect(await hooks(['-t', '=e1:', 'pane-died'])).toContain('wait-for -S mosaic-fleet-pane-died');
       expect(await hooks(['-t', '=theirs:', 'pane-died'])).not.toContain('mosaic-fleet');
