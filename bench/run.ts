@@ -1,30 +1,51 @@
 /**
- * Benchmarks: what observation, planning and the CLI cost as the fleet grows (docs/benchmarks.md).
+ * Benchmarks: what observation, planning, the CLI and watch mode cost as the fleet grows (docs/benchmarks.md).
  *
  * The claim under test: observing and planning spawn a constant number of processes whatever the fleet's size,
- * and stay fast at hundreds of agents. Timings live here, never in tests: a 2-core machine shared with other
+ * and stay fast at hundreds of agents; a no-op costs little more than starting node; watch mode brings a dead
+ * agent back within a second (issue 14). Timings live here, never in tests: a 2-core machine shared with other
  * work is too noisy for a timed assertion, but a table of medians over repeated runs shows the shape.
  *
  * One private systemd user manager + tmux (the sandbox) for the whole run. For each fleet size N: write a roster
  * of N stub agents and run the real `fleet reconcile` (a cold apply of N agents), measure observe/plan/CLI with
- * repeated runs, compare with the seed's per-agent probing, then prune the fleet away (also measured) so the next
- * size starts from no agents again.
+ * repeated runs, compare with the seed's per-agent probing, time watch mode's healing, then prune the fleet away
+ * (also measured) so the next size starts from no agents again.
  *
- *   npm run bench                      build, then run everything (sizes 1, 10, 100, 250)
+ * Method:
+ * - Every process (the CLI, `node -e 0`, the seed's ps) runs under a bash wrapper (bench/proc.ts) that reports
+ *   its wall time and its CPU time (user + sys of the process and the descendants it reaped, from getrusage via
+ *   bash's `times`). What systemd and tmux do on a command's behalf is not its CPU; for the cold apply and the
+ *   prune the sandbox manager's cgroup (systemd, the units, the tmux servers they start) is shown beside it.
+ * - The CLI processes are measured in rounds: each round runs `node -e 0`, `fleet --version`, validate, dry-run,
+ *   ps, a warm reconcile and the seed's ps once, in an order rotated per round, after one unmeasured warm-up
+ *   round. So the floor is measured at the same moments as the rest, and every figure is also given as a ratio
+ *   to that size's `node -e 0` (median / median), which load drift moves far less than the absolute numbers.
+ * - The seed's ps as a process: bench/seed-ps.mjs (plain node, no compile step), two spawns per agent through
+ *   execa, against `fleet ps --json`.
+ * - plan() at BENCH_PLAN_N (1000) agents, in-process, on a snapshot widened from the largest size measured
+ *   (bench/synth.ts explains how, and why not 1000 real agents).
+ * - Watch mode's heal latency, idle CPU and RSS at BENCH_HEAL_SIZES (bench/heal.ts explains the trials).
+ *
+ *   npm run bench                      build, then run everything (sizes 1, 10, 100, 250; heal at 20, 100)
  *   BENCH_SIZES=1,10 BENCH_REPS=5 ...  fewer sizes / repetitions for a quick look
+ *   BENCH_PARTS=cli,heal ...           only some parts: observe, plan, cli, seed, heal (default: all)
+ *   BENCH_HEAL_SIZES=20 BENCH_WATCH_INTERVAL=5 BENCH_HEAL_TIMEOUT_MS=10000 BENCH_IDLE_S=10 ...   watch mode knobs
+ *
+ * A quick look in under a minute: BENCH_PARTS=cli BENCH_SIZES=10 BENCH_REPS=5, or BENCH_PARTS=heal
+ * BENCH_HEAL_SIZES=20 BENCH_HEAL_TRIALS=5 BENCH_IDLE_S=10.
  *
  * Results: a table on stdout and `.bench-out/results.json` (gitignored).
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadAssets } from '../src/assets.js';
-import { planInput } from '../src/engine/session.js';
+import { observeFor, planInput } from '../src/engine/session.js';
 import { createRunner, type RecordedCommand, type Runner } from '../src/exec.js';
 import { loadDesired } from '../src/manifest/load.js';
+import type { Observed } from '../src/model/observed.js';
 import { observe } from '../src/observe/index.js';
 import { readDirFiles, readHeartbeats, readState, readTree } from '../src/observe/files.js';
 import { readProcessTable } from '../src/observe/proc.js';
@@ -33,64 +54,62 @@ import { attachProcesses, observeSocket } from '../src/observe/tmux.js';
 import { hostContext } from '../src/paths.js';
 import { plan } from '../src/plan/planner.js';
 import { startSandbox, type Sandbox } from '../src/sandbox.js';
+import {
+  agentName,
+  envNumber,
+  envSizes,
+  FLEET_BIN,
+  median,
+  REPO,
+  round1,
+  round2,
+  roster,
+  rosterPath,
+  sleep,
+  SOCKET,
+  stat,
+  waitForSessions,
+  writeRoster,
+  type Stat,
+} from './common.js';
+import { HEAL, measureHeal, type HealKind, type HealResult } from './heal.js';
+import { cgroupCpuMs, inFlight, measure, type Measured } from './proc.js';
+import { widenObserved } from './synth.js';
 
-const REPO = resolve(import.meta.dirname, '..');
-const FLEET_BIN = join(REPO, 'bin', 'fleet.js');
 const OUT_DIR = join(REPO, '.bench-out');
-const SOCKET = 'bench-fleet';
+const SEED_PS = join(REPO, 'bench', 'seed-ps.mjs');
 
-const SIZES = (process.env.BENCH_SIZES ?? '1,10,100,250')
-  .split(',')
-  .map((s) => Number(s.trim()))
-  .filter((n) => Number.isInteger(n) && n > 0);
-const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? '10') || 10);
+const SIZES = envSizes('BENCH_SIZES', '1,10,100,250');
+const REPS = Math.round(envNumber('BENCH_REPS', 10));
 /** The seed's probing costs two spawns per agent; fewer repetitions at large N keep the run short. */
 const seedReps = (n: number): number => (n >= 250 ? Math.min(REPS, 3) : n >= 100 ? Math.min(REPS, 5) : REPS);
 /** Stub heartbeat interval: real agents are mostly idle; a 1 s beat from 250 bash loops would be the benchmark. */
 const HEARTBEAT_SECONDS = '30';
+/** The planner alone, at a fleet size the sandbox does not run (issue 14's target: <= 30 ms at 1000). */
+const PLAN_N = Math.round(envNumber('BENCH_PLAN_N', 1000));
+
+const ALL_PARTS = ['observe', 'plan', 'cli', 'seed', 'heal'] as const;
+type Part = (typeof ALL_PARTS)[number];
+const PARTS: ReadonlySet<Part> = (() => {
+  const raw = (process.env.BENCH_PARTS ?? process.env.BENCH_ONLY ?? '').trim();
+  if (raw === '' || raw === 'all') return new Set(ALL_PARTS);
+  const asked = raw.split(',').map((s) => s.trim());
+  const unknown = asked.filter((p) => !(ALL_PARTS as readonly string[]).includes(p));
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_PARTS: unknown part(s) ${unknown.join(', ')} (known: ${ALL_PARTS.join(', ')})`);
+  }
+  return new Set(asked as Part[]);
+})();
+const SIZE_PARTS = (['observe', 'plan', 'cli', 'seed'] as const).some((p) => PARTS.has(p));
+/** The snapshot plan() at PLAN_N is widened from: the largest size measured (at least 10, so lists hold many). */
+const PLAN_SOURCE = Math.max(0, ...SIZES.filter((n) => n >= 10 && n <= PLAN_N));
 
 // ---------------------------------------------------------------------------------------------------------------
-// statistics
-
-interface Stat {
-  samples: number[];
-  median: number;
-  p90: number;
-  min: number;
-}
-
-function stat(samples: number[]): Stat {
-  const sorted = [...samples].sort((a, b) => a - b);
-  // Nearest rank: with 10 samples, p90 is the 9th, so one outlier does not become "p90".
-  const rank = (p: number): number => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
-  const mid = sorted.length / 2;
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[Math.floor(mid)] ?? NaN)
-      : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
-  return {
-    samples: samples.map(round1),
-    median: round1(median),
-    p90: round1(rank(0.9)),
-    min: round1(sorted[0] ?? NaN),
-  };
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
-}
-
-async function timeIt<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
-  const t0 = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - t0, value };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// the real CLI as a process
+// processes
 
 interface CliRun {
   ms: number;
+  cpuMs: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -100,33 +119,21 @@ interface CliRun {
 let logSeq = 0;
 
 /** Run `node bin/fleet.js ARGS` in the sandbox environment; wall time includes node's start-up, as for an operator. */
-function fleet(sb: Sandbox, args: string[], timeoutMs = 300_000): Promise<CliRun> {
+async function fleet(sb: Sandbox, args: string[], timeoutMs = 300_000): Promise<CliRun> {
   const logFile = join(sb.root, `bench-commands-${logSeq++}.jsonl`);
-  const t0 = performance.now();
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      [FLEET_BIN, ...args],
-      {
-        env: { ...sb.env, FLEET_COMMAND_LOG: logFile, NO_COLOR: '1' },
-        cwd: REPO,
-        timeout: timeoutMs,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        const ms = performance.now() - t0;
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        const commands = existsSync(logFile)
-          ? readFileSync(logFile, 'utf8')
-              .split('\n')
-              .filter((l) => l.trim() !== '')
-              .map((l) => JSON.parse(l) as RecordedCommand)
-          : [];
-        rmSync(logFile, { force: true });
-        resolveRun({ ms, code, stdout, stderr, commands });
-      },
-    );
+  const r = await measure([process.execPath, FLEET_BIN, ...args], {
+    env: { ...sb.env, FLEET_COMMAND_LOG: logFile, NO_COLOR: '1' },
+    cwd: REPO,
+    timeoutMs,
   });
+  const commands = existsSync(logFile)
+    ? readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as RecordedCommand)
+    : [];
+  rmSync(logFile, { force: true });
+  return { ms: r.wallMs, cpuMs: r.cpuMs, code: r.code, stdout: r.stdout, stderr: r.stderr, commands };
 }
 
 /** The commands a run issued, one line each, long unit lists cut short (the JSON keeps them readable). */
@@ -143,7 +150,7 @@ function mutating(run: CliRun): number {
   return run.commands.filter((c) => c.kind === 'mutate').length;
 }
 
-function expectCode(run: CliRun, code: number, what: string): void {
+function expectCode(run: { code: number; stderr: string; stdout: string }, code: number, what: string): void {
   if (run.code !== code) {
     throw new Error(
       `${what}: exit ${run.code}, expected ${code}\n${run.stderr.trim()}\n${run.stdout.slice(-2000)}`,
@@ -152,77 +159,23 @@ function expectCode(run: CliRun, code: number, what: string): void {
 }
 
 /** A bare process: `node -e 0` (the start-up floor DOMAIN.md section 8 quotes). */
-function nodeFloor(): Promise<number> {
-  const t0 = performance.now();
-  return new Promise((resolveRun, reject) => {
-    execFile(process.execPath, ['-e', '0'], (error) => {
-      if (error) reject(new Error(`node -e 0 failed: ${error.message}`));
-      else resolveRun(performance.now() - t0);
-    });
-  });
+async function nodeFloor(sb: Sandbox): Promise<Measured> {
+  const r = await measure([process.execPath, '-e', '0'], { env: sb.env });
+  expectCode(r, 0, 'node -e 0');
+  return r;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// the fleet
-
-function agentName(i: number): string {
-  return `agent${String(i).padStart(4, '0')}`;
+/** The sandbox manager's cgroup: systemd, the units it runs and the tmux servers they start (cgroup v2 only). */
+function sandboxCgroup(sb: Sandbox): string {
+  return `/sys/fs/cgroup/unified/fleet-sandbox-${sb.managerPid}`;
 }
 
-function roster(n: number): string {
-  const agents = Array.from(
-    { length: n },
-    (_, i) => `  - name: ${agentName(i)}\n    runtime: stub\n    class: coder\n    model_hint: m1\n`,
-  );
-  return [
-    '# Written by bench/run.ts',
-    'version: 1',
-    'transport: tmux',
-    'tmux:',
-    `  socket_name: ${SOCKET}`,
-    n === 0 ? 'agents: []' : 'agents:',
-    ...agents,
-  ].join('\n');
+function sandboxCpuMs(sb: Sandbox): number | null {
+  return cgroupCpuMs(sandboxCgroup(sb)) ?? cgroupCpuMs(`/sys/fs/cgroup/fleet-sandbox-${sb.managerPid}`);
 }
 
-async function writeRoster(sb: Sandbox, n: number): Promise<void> {
-  const dir = join(sb.paths.mosaicHome, 'fleet');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'roster.yaml'), `${roster(n)}\n`);
-}
-
-/** Live (not dead) panes on the bench socket, by session name. */
-async function liveSessions(sb: Sandbox): Promise<Set<string>> {
-  const r = await sb.run(['tmux', '-L', SOCKET, 'list-panes', '-a', '-F', '#{session_name} #{pane_dead}'], {
-    reject: false,
-  });
-  const live = new Set<string>();
-  if (r.exitCode !== 0) return live;
-  for (const line of r.stdout.split('\n')) {
-    const [name, dead] = line.split(' ');
-    if (name && dead === '0') live.add(name);
-  }
-  return live;
-}
-
-async function waitForSessions(sb: Sandbox, n: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const live = await liveSessions(sb);
-    const missing = Array.from({ length: n }, (_, i) => agentName(i)).filter((a) => !live.has(a));
-    if (missing.length === 0) return;
-    if (performance.now() > deadline) {
-      throw new Error(
-        `${missing.length} agent sessions not running after the cold reconcile: ${missing.slice(0, 5).join(', ')}…`,
-      );
-    }
-    await sleep(200);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+const cpuDelta = (before: number | null, after: number | null): number | null =>
+  before === null || after === null ? null : round1(after - before);
 
 // ---------------------------------------------------------------------------------------------------------------
 // measurements for one fleet size
@@ -232,32 +185,56 @@ interface SpawnCost {
   ms: Stat;
 }
 
+/** A process measured in the rounds: wall time (the Stat's own fields), CPU, both as ratios to `node -e 0`. */
+type ProcTimes = Stat & {
+  cpu: Stat;
+  /** median wall / median wall of `node -e 0` in the same rounds. */
+  ratio: number;
+  /** median CPU / median CPU of `node -e 0` in the same rounds. */
+  cpuRatio: number;
+};
+
+interface ColdOrPrune {
+  ms: number;
+  /** CPU of the `fleet` process and its reaped children (systemctl and tmux clients). */
+  cpuMs: number;
+  /** CPU the sandbox's manager cgroup used meanwhile (systemd, the units' scripts, tmux servers); null if unread. */
+  sandboxCpuMs: number | null;
+  commands: number;
+  mutating: number;
+  actions: number;
+  commandLines: string[];
+}
+
 interface SizeResult {
   n: number;
   /** 1-minute load average when this size's measurements began (other work on the machine). */
   loadAverage: number;
-  cold: { ms: number; commands: number; mutating: number; actions: number; commandLines: string[] };
+  cold: ColdOrPrune;
   settleMs: number;
-  processes: number;
-  observe: Stat & { spawns: number[] };
-  observeSpawns: SpawnCost[];
+  processes?: number;
+  observe?: Stat & { spawns: number[] };
+  observeSpawns?: SpawnCost[];
   /** observe()'s steps timed one at a time (inside observe() systemd and tmux run concurrently). */
-  phases: { systemd: Stat; tmux: Stat; processes: Stat; files: Stat; filesRead: number };
-  procTable: Stat & { entries: number };
-  plan: Stat & { actions: number };
-  validate: Stat;
-  dryRun: Stat & { spawns: number[] };
-  ps: Stat & { spawns: number[]; agents: number };
-  warm: Stat & { spawns: number[]; mutating: number[]; actions: number[] };
-  seed: Stat & { spawns: number; reps: number };
-  prune: {
-    ms: number;
-    commands: number;
-    mutating: number;
-    actions: number;
-    leftoverUnits: number;
-    commandLines: string[];
-  };
+  phases?: { systemd: Stat; tmux: Stat; processes: Stat; files: Stat; filesRead: number };
+  procTable?: Stat & { entries: number };
+  /** Wall time (the Stat's own fields) and CPU time of this process. */
+  plan?: Stat & { cpu: Stat; actions: number };
+  /** plan() on this size's snapshot widened to PLAN_N agents (only at PLAN_SOURCE). */
+  planWide?: Stat & { cpu: Stat; n: number; from: number; actions: number };
+  /** `node -e 0` measured in this size's rounds. */
+  nodeFloor?: { wall: Stat; cpu: Stat };
+  cliFloor?: ProcTimes;
+  validate?: ProcTimes;
+  dryRun?: ProcTimes & { spawns: number[] };
+  ps?: ProcTimes & { spawns: number[]; agents: number };
+  warm?: ProcTimes & { spawns: number[]; mutating: number[]; actions: number[] };
+  /** bench/seed-ps.mjs as a process; speedup = its median wall / fleet ps's. */
+  seedPs?: ProcTimes & { reps: number; agents: number; psSpeedup: number };
+  /** The seed's per-agent probing in-process (spawns only, no node start-up). */
+  seed?: Stat & { spawns: number; reps: number };
+  heal?: HealResult;
+  prune: ColdOrPrune & { leftoverUnits: number };
 }
 
 async function repeat<T>(reps: number, fn: () => Promise<T>): Promise<{ ms: number[]; values: T[] }> {
@@ -265,191 +242,333 @@ async function repeat<T>(reps: number, fn: () => Promise<T>): Promise<{ ms: numb
   const ms: number[] = [];
   const values: T[] = [];
   for (let i = 0; i < reps; i++) {
-    const r = await timeIt(fn);
-    ms.push(r.ms);
-    values.push(r.value);
+    const t0 = performance.now();
+    values.push(await fn());
+    ms.push(performance.now() - t0);
   }
   return { ms, values };
+}
+
+/** What one process of the rounds reported. */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+interface RoundItem {
+  key: string;
+  /** Which measured rounds run it (default: all). */
+  rounds?: ReadonlySet<number>;
+  /** Runs the process, checks its result, and keeps what it must (only when `keep`). */
+  run: (keep: boolean) => Promise<Sample>;
+}
+
+/**
+ * Every item once per round, the order rotated each round, after one unmeasured warm-up round: the floor is
+ * measured beside the rest, so a ratio compares processes that ran at the same moments.
+ */
+async function rounds(reps: number, items: RoundItem[]): Promise<Map<string, Sample[]>> {
+  const out = new Map<string, Sample[]>(items.map((i) => [i.key, []]));
+  for (let round = -1; round < reps; round++) {
+    const shift = Math.max(0, round) % items.length;
+    for (const item of [...items.slice(shift), ...items.slice(0, shift)]) {
+      if (round >= 0 && item.rounds !== undefined && !item.rounds.has(round)) continue;
+      const s = await item.run(round >= 0);
+      if (round >= 0) out.get(item.key)?.push(s);
+    }
+  }
+  return out;
+}
+
+function procTimes(samples: Sample[], floor: Sample[]): ProcTimes {
+  const wall = samples.map((s) => s.wall);
+  const cpu = samples.map((s) => s.cpu);
+  return {
+    ...stat(wall),
+    cpu: stat(cpu),
+    ratio: round2(median(wall) / median(floor.map((s) => s.wall))),
+    cpuRatio: round2(median(cpu) / median(floor.map((s) => s.cpu))),
+  };
+}
+
+async function coldOrPrune(sb: Sandbox, args: string[], what: string): Promise<[ColdOrPrune, () => void]> {
+  const before = sandboxCpuMs(sb);
+  const run = await fleet(sb, args);
+  expectCode(run, 0, what);
+  const doc = JSON.parse(run.stdout) as { actions: unknown[] };
+  const result: ColdOrPrune = {
+    ms: round1(run.ms),
+    cpuMs: round1(run.cpuMs),
+    sandboxCpuMs: null,
+    commands: run.commands.length,
+    mutating: mutating(run),
+    actions: doc.actions.length,
+    commandLines: commandLines(run),
+  };
+  // The units' own work (start scripts, tmux) goes on after systemctl returns: the caller says when it is over.
+  return [result, () => (result.sandboxCpuMs = cpuDelta(before, sandboxCpuMs(sb)))];
 }
 
 async function measureSize(sb: Sandbox, n: number, log: (s: string) => void): Promise<SizeResult> {
   const loadAverage = round1(loadavg()[0] ?? NaN);
   await writeRoster(sb, n);
+  const sizeParts = SIZE_PARTS && SIZES.includes(n);
+  const has = (p: Part): boolean => sizeParts && PARTS.has(p);
 
   log(`  cold reconcile of ${n} agents`);
-  const cold = await fleet(sb, ['reconcile', '--json']);
-  expectCode(cold, 0, `cold reconcile of ${n}`);
-  const coldDoc = JSON.parse(cold.stdout) as { actions: unknown[] };
+  const [cold, coldDone] = await coldOrPrune(sb, ['reconcile', '--json'], `cold reconcile of ${n}`);
   const settle = await timeIt(async () => {
     await waitForSessions(sb, n);
+    coldDone();
     await sleep(1000); // let the stubs' first heartbeats and the manager's job queue quiet down
   });
+  const result: Omit<SizeResult, 'prune'> = { n, loadAverage, cold, settleMs: round1(settle) };
 
   const paths = sb.paths;
   const sockets = [SOCKET];
 
-  log('  observe() in-process');
-  let lastObserved: Awaited<ReturnType<typeof observe>> | undefined;
-  let lastRunner: Runner | undefined;
-  const obs = await repeat(REPS, async () => {
-    const runner = createRunner(sb.env);
-    lastObserved = await observe({ paths, sockets }, runner);
-    lastRunner = runner;
-    return runner.log.length;
-  });
-  if (lastObserved === undefined || lastRunner === undefined) throw new Error('observe did not run');
-  if (!lastObserved.systemd.ok || !lastObserved.tmux.ok) {
-    throw new Error(`observe failed: ${lastObserved.systemd.error ?? ''} ${lastObserved.tmux.error ?? ''}`);
-  }
-
-  log('  where observe() spends its time');
-  const observeSpawns: SpawnCost[] = [];
-  for (const cmd of lastRunner.log) {
-    const runner = createRunner(sb.env);
-    const r = await repeat(REPS, () => runner.run(cmd.argv, { reject: false, env: { TMUX: undefined } }));
-    const shown = cmd.argv.map((a) => (a.includes('#{') ? "'<format>'" : a)).join(' ');
-    observeSpawns.push({ argv: shown.length > 90 ? `${shown.slice(0, 87)}...` : shown, ms: stat(r.ms) });
-  }
-  let entries = 0;
-  const proc = await repeat(REPS, () => {
-    entries = readProcessTable().byPid.size;
-    return Promise.resolve(entries);
-  });
-  const phaseRunner = createRunner(sb.env);
-  const systemdPhase = await repeat(REPS, () => observeSystemd(paths.unitDir, phaseRunner));
-  const tmuxPhase = await repeat(REPS, () => observeSocket(SOCKET, phaseRunner));
-  const lastTmux = tmuxPhase.values.at(-1);
-  const panes = lastTmux !== undefined && lastTmux.kind !== 'no-tmux' ? lastTmux.socket.panes : [];
-  const procPhase = await repeat(REPS, () => {
-    attachProcesses(panes, readProcessTable());
-    return Promise.resolve(panes.length);
-  });
-  const filesPhase = await repeat(REPS, async () => {
-    const read = [
-      ...(await readDirFiles(paths.unitDir, (name) => name.startsWith('mosaic-'))),
-      ...(await readDirFiles(paths.agentsDir, (name) => name.endsWith('.env') && !name.startsWith('.'))),
-      ...(await readTree(paths.toolsDir)),
-    ];
-    const heartbeats = await readHeartbeats(paths.runDir, Date.now());
-    await readState(paths.stateDir);
-    return read.length + Object.keys(heartbeats).length + 1;
-  });
-
-  log('  plan() in-process');
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
-  const assets = await loadAssets();
-  const observed = lastObserved;
-  let planActions = 0;
-  const planned = await repeat(Math.max(REPS, 20), () => {
-    const p = plan(planInput(desired, observed, paths, false, assets, sb.env));
-    planActions = p.actions.length;
-    return Promise.resolve(planActions);
-  });
-
-  log('  fleet validate');
-  const validate = await repeat(REPS, async () => {
-    const r = await fleet(sb, ['validate']);
-    expectCode(r, 0, `validate of ${n}`);
-  });
-
-  log('  fleet reconcile --dry-run');
-  const dry = await repeat(REPS, async () => {
-    const r = await fleet(sb, ['reconcile', '--dry-run', '--detailed-exitcode']);
-    expectCode(r, 0, `dry-run of ${n} (0 = in sync)`);
-    return r.commands.length;
-  });
-
-  log('  fleet ps --json');
-  let psAgents = 0;
-  const ps = await repeat(REPS, async () => {
-    const r = await fleet(sb, ['ps', '--json']);
-    expectCode(r, 0, `ps of ${n}`);
-    psAgents = (JSON.parse(r.stdout) as { agents: unknown[] }).agents.length;
-    return r.commands.length;
-  });
-
-  log('  warm (no-op) fleet reconcile');
-  const warm = await repeat(Math.min(REPS, 5), async () => {
-    const r = await fleet(sb, ['reconcile', '--json']);
-    expectCode(r, 0, `warm reconcile of ${n}`);
-    const doc = JSON.parse(r.stdout) as { actions: unknown[] };
-    return { spawns: r.commands.length, mutating: mutating(r), actions: doc.actions.length };
-  });
-
-  log('  the seed way: is-active + has-session per agent');
-  const names = Array.from({ length: n }, (_, i) => agentName(i));
-  let seedSpawns = 0;
-  const reps = seedReps(n);
-  const seed = await repeat(reps, async () => {
-    const runner = createRunner(sb.env);
-    for (const name of names) {
-      await runner.run(['systemctl', '--user', 'is-active', `mosaic-agent@${name}.service`], {
-        reject: false,
-      });
-      await runner.run(['tmux', '-L', SOCKET, 'has-session', '-t', `=${name}`], {
-        reject: false,
-        env: { TMUX: undefined },
-      });
+  if (has('observe')) {
+    log('  observe() in-process');
+    let lastObserved: Observed | undefined;
+    let lastRunner: Runner | undefined;
+    const obs = await repeat(REPS, async () => {
+      const runner = createRunner(sb.env);
+      lastObserved = await observe({ paths, sockets }, runner);
+      lastRunner = runner;
+      return runner.log.length;
+    });
+    if (lastObserved === undefined || lastRunner === undefined) throw new Error('observe did not run');
+    if (!lastObserved.systemd.ok || !lastObserved.tmux.ok) {
+      throw new Error(`observe failed: ${lastObserved.systemd.error ?? ''} ${lastObserved.tmux.error ?? ''}`);
     }
-    seedSpawns = runner.log.length;
-    return seedSpawns;
-  });
+
+    log('  where observe() spends its time');
+    const observeSpawns: SpawnCost[] = [];
+    for (const cmd of lastRunner.log) {
+      const runner = createRunner(sb.env);
+      const r = await repeat(REPS, () => runner.run(cmd.argv, { reject: false, env: { TMUX: undefined } }));
+      const shown = cmd.argv.map((a) => (a.includes('#{') ? "'<format>'" : a)).join(' ');
+      observeSpawns.push({ argv: shown.length > 90 ? `${shown.slice(0, 87)}...` : shown, ms: stat(r.ms) });
+    }
+    let entries = 0;
+    const proc = await repeat(REPS, () => {
+      entries = readProcessTable().byPid.size;
+      return Promise.resolve(entries);
+    });
+    const phaseRunner = createRunner(sb.env);
+    const systemdPhase = await repeat(REPS, () => observeSystemd(paths.unitDir, phaseRunner));
+    const tmuxPhase = await repeat(REPS, () => observeSocket(SOCKET, phaseRunner));
+    const lastTmux = tmuxPhase.values.at(-1);
+    const panes = lastTmux !== undefined && lastTmux.kind !== 'no-tmux' ? lastTmux.socket.panes : [];
+    const procPhase = await repeat(REPS, () => {
+      attachProcesses(panes, readProcessTable());
+      return Promise.resolve(panes.length);
+    });
+    const filesPhase = await repeat(REPS, async () => {
+      const read = [
+        ...(await readDirFiles(paths.unitDir, (name) => name.startsWith('mosaic-'))),
+        ...(await readDirFiles(paths.agentsDir, (name) => name.endsWith('.env') && !name.startsWith('.'))),
+        ...(await readTree(paths.toolsDir)),
+      ];
+      const heartbeats = await readHeartbeats(paths.runDir, Date.now());
+      await readState(paths.stateDir);
+      return read.length + Object.keys(heartbeats).length + 1;
+    });
+    Object.assign(result, {
+      processes: entries,
+      observe: { ...stat(obs.ms), spawns: obs.values },
+      observeSpawns,
+      phases: {
+        systemd: stat(systemdPhase.ms),
+        tmux: stat(tmuxPhase.ms),
+        processes: stat(procPhase.ms),
+        files: stat(filesPhase.ms),
+        filesRead: filesPhase.values.at(-1) ?? 0,
+      },
+      procTable: { ...stat(proc.ms), entries },
+    });
+  }
+
+  if (has('plan')) {
+    log('  plan() in-process');
+    const desired = await loadDesired([paths.manifests], hostContext(paths));
+    const assets = await loadAssets();
+    // The snapshot a CLI run plans on (observeFor: also the programs and working directories it checks).
+    const observed = await observeFor(desired, paths, createRunner(sb.env));
+    // Wall time, and this process's CPU time beside it: on a loaded machine the wall time of a CPU-bound
+    // function stretches with the other work, its CPU time much less.
+    const timePlan = async (
+      d: typeof desired,
+      o: Observed,
+    ): Promise<Stat & { cpu: Stat; actions: number }> => {
+      const r = await repeat(Math.max(REPS, 20), () => {
+        const c0 = process.cpuUsage();
+        const actions = plan(planInput(d, o, paths, false, assets, sb.env)).actions.length;
+        const c = process.cpuUsage(c0);
+        return Promise.resolve({ actions, cpuMs: (c.user + c.system) / 1000 });
+      });
+      return {
+        ...stat(r.ms),
+        cpu: stat(r.values.map((v) => v.cpuMs)),
+        actions: r.values.at(-1)?.actions ?? NaN,
+      };
+    };
+    result.plan = await timePlan(desired, observed);
+
+    if (n === PLAN_SOURCE) {
+      log(`  plan() in-process at N=${PLAN_N} (this snapshot widened)`);
+      const dir = join(sb.root, `bench-roster-${PLAN_N}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'roster.yaml'), `${roster(PLAN_N)}\n`);
+      const wideDesired = await loadDesired([dir], hostContext(paths));
+      result.planWide = {
+        ...(await timePlan(wideDesired, widenObserved(observed, n, PLAN_N))),
+        n: PLAN_N,
+        from: n,
+      };
+    }
+  }
+
+  if (has('cli')) {
+    log('  the CLI as processes, in rounds with node -e 0 and the seed ps');
+    const seedRounds = new Set(
+      Array.from({ length: seedReps(n) }, (_, j) => Math.floor((j * REPS) / seedReps(n))),
+    );
+    const dry: number[] = [];
+    const ps: number[] = [];
+    let psAgents = 0;
+    let seedAgents = 0;
+    const warm: { spawns: number; mutating: number; actions: number }[] = [];
+    const cli = async (args: string[], what: string, code = 0): Promise<CliRun> => {
+      const r = await fleet(sb, args);
+      expectCode(r, code, what);
+      return r;
+    };
+    const sample = (r: { ms: number; cpuMs: number }): Sample => ({ wall: r.ms, cpu: r.cpuMs });
+    const samples = await rounds(REPS, [
+      {
+        key: 'floor',
+        run: async () => {
+          const r = await nodeFloor(sb);
+          return { wall: r.wallMs, cpu: r.cpuMs };
+        },
+      },
+      { key: 'version', run: async () => sample(await cli(['--version'], 'fleet --version')) },
+      { key: 'validate', run: async () => sample(await cli(['validate'], `validate of ${n}`)) },
+      {
+        key: 'dry',
+        run: async (keep) => {
+          const r = await cli(
+            ['reconcile', '--dry-run', '--detailed-exitcode'],
+            `dry-run of ${n} (0 = in sync)`,
+          );
+          if (keep) dry.push(r.commands.length);
+          return sample(r);
+        },
+      },
+      {
+        key: 'ps',
+        run: async (keep) => {
+          const r = await cli(['ps', '--json'], `ps of ${n}`);
+          psAgents = (JSON.parse(r.stdout) as { agents: unknown[] }).agents.length;
+          if (keep) ps.push(r.commands.length);
+          return sample(r);
+        },
+      },
+      {
+        key: 'warm',
+        run: async (keep) => {
+          const r = await cli(['reconcile', '--json'], `warm reconcile of ${n}`);
+          const doc = JSON.parse(r.stdout) as { actions: unknown[] };
+          if (keep)
+            warm.push({ spawns: r.commands.length, mutating: mutating(r), actions: doc.actions.length });
+          return sample(r);
+        },
+      },
+      {
+        key: 'seedPs',
+        rounds: seedRounds,
+        run: async () => {
+          const r = await measure([process.execPath, SEED_PS, rosterPath(sb)], { env: sb.env, cwd: REPO });
+          expectCode(r, 0, `seed ps of ${n}`);
+          const rows = JSON.parse(r.stdout) as { active: string; session: boolean }[];
+          seedAgents = rows.filter((row) => row.active === 'active' && row.session).length;
+          if (seedAgents !== n)
+            throw new Error(`seed ps of ${n}: ${seedAgents} agents active with a session`);
+          return { wall: r.wallMs, cpu: r.cpuMs };
+        },
+      },
+    ]);
+    const floor = samples.get('floor') ?? [];
+    const times = (key: string): ProcTimes => procTimes(samples.get(key) ?? [], floor);
+    const psTimes = times('ps');
+    const seedPs = times('seedPs');
+    Object.assign(result, {
+      nodeFloor: { wall: stat(floor.map((s) => s.wall)), cpu: stat(floor.map((s) => s.cpu)) },
+      cliFloor: times('version'),
+      validate: times('validate'),
+      dryRun: { ...times('dry'), spawns: dry },
+      ps: { ...psTimes, spawns: ps, agents: psAgents },
+      warm: {
+        ...times('warm'),
+        spawns: warm.map((v) => v.spawns),
+        mutating: warm.map((v) => v.mutating),
+        actions: warm.map((v) => v.actions),
+      },
+      seedPs: {
+        ...seedPs,
+        reps: seedRounds.size,
+        agents: seedAgents,
+        psSpeedup: round2(seedPs.median / psTimes.median),
+      },
+    });
+  }
+
+  if (has('seed')) {
+    log('  the seed way in-process: is-active + has-session per agent');
+    const names = Array.from({ length: n }, (_, i) => agentName(i));
+    let seedSpawns = 0;
+    const reps = seedReps(n);
+    const seed = await repeat(reps, async () => {
+      const runner = createRunner(sb.env);
+      for (const name of names) {
+        await runner.run(['systemctl', '--user', 'is-active', `mosaic-agent@${name}.service`], {
+          reject: false,
+        });
+        await runner.run(['tmux', '-L', SOCKET, 'has-session', '-t', `=${name}`], {
+          reject: false,
+          env: { TMUX: undefined },
+        });
+      }
+      seedSpawns = runner.log.length;
+      return seedSpawns;
+    });
+    result.seed = { ...stat(seed.ms), spawns: seedSpawns, reps };
+  }
+
+  if (PARTS.has('heal') && HEAL.sizes.includes(n)) {
+    log(`  watch mode: heal latency, idle CPU and RSS (--interval ${HEAL.intervalSeconds})`);
+    result.heal = await measureHeal(sb, n, log);
+  }
 
   log(`  prune the ${n} agents away (roster with no agents, fleet reconcile --prune)`);
   await writeRoster(sb, 0);
-  const prune = await fleet(sb, ['reconcile', '--prune', '--json']);
-  expectCode(prune, 0, `prune of ${n}`);
-  const pruneDoc = JSON.parse(prune.stdout) as { actions: unknown[] };
+  const [prune, pruneDone] = await coldOrPrune(sb, ['reconcile', '--prune', '--json'], `prune of ${n}`);
+  pruneDone();
   const left = await sb.run(
     ['systemctl', '--user', 'list-units', '--all', '--no-legend', '--plain', 'mosaic-agent@*'],
-    {
-      reject: false,
-    },
+    { reject: false },
   );
-  const leftoverUnits = left.stdout.split('\n').filter((l) => l.trim() !== '').length;
-
   return {
-    n,
-    loadAverage,
-    cold: {
-      ms: round1(cold.ms),
-      commands: cold.commands.length,
-      mutating: mutating(cold),
-      actions: coldDoc.actions.length,
-      commandLines: commandLines(cold),
-    },
-    settleMs: round1(settle.ms),
-    processes: entries,
-    observe: { ...stat(obs.ms), spawns: obs.values },
-    observeSpawns,
-    phases: {
-      systemd: stat(systemdPhase.ms),
-      tmux: stat(tmuxPhase.ms),
-      processes: stat(procPhase.ms),
-      files: stat(filesPhase.ms),
-      filesRead: filesPhase.values.at(-1) ?? 0,
-    },
-    procTable: { ...stat(proc.ms), entries },
-    plan: { ...stat(planned.ms), actions: planActions },
-    validate: stat(validate.ms),
-    dryRun: { ...stat(dry.ms), spawns: dry.values },
-    ps: { ...stat(ps.ms), spawns: ps.values, agents: psAgents },
-    warm: {
-      ...stat(warm.ms),
-      spawns: warm.values.map((v) => v.spawns),
-      mutating: warm.values.map((v) => v.mutating),
-      actions: warm.values.map((v) => v.actions),
-    },
-    seed: { ...stat(seed.ms), spawns: seedSpawns, reps },
-    prune: {
-      ms: round1(prune.ms),
-      commands: prune.commands.length,
-      mutating: mutating(prune),
-      actions: pruneDoc.actions.length,
-      leftoverUnits,
-      commandLines: commandLines(prune),
-    },
+    ...result,
+    prune: { ...prune, leftoverUnits: left.stdout.split('\n').filter((l) => l.trim() !== '').length },
   };
+}
+
+async function timeIt(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -474,54 +593,167 @@ async function machineInfo(sb: Sandbox): Promise<Record<string, unknown>> {
 }
 
 const uniform = (xs: number[]): string =>
-  new Set(xs).size === 1 ? String(xs[0]) : `${Math.min(...xs)}–${Math.max(...xs)}`;
+  xs.length === 0 ? '–' : new Set(xs).size === 1 ? String(xs[0]) : `${Math.min(...xs)}–${Math.max(...xs)}`;
 const ms = (s: Stat): string => `${s.median.toFixed(1)} / ${s.p90.toFixed(1)}`;
+const times = (s: ProcTimes): string => `${ms(s)} (${s.ratio.toFixed(2)}×)`;
+const cpu = (s: ProcTimes): string => `${s.cpu.median.toFixed(0)} (${s.cpuRatio.toFixed(2)}×)`;
+const alone = (c: ColdOrPrune): string =>
+  `${c.cpuMs.toFixed(0)}${c.sandboxCpuMs === null ? '' : ` (+${c.sandboxCpuMs.toFixed(0)})`}`;
+const healMs = (x: number | null): string => (x === null ? 'timeout' : x.toFixed(0));
+const heal = (k: HealKind): string =>
+  `${healMs(k.medianMs)} / ${healMs(k.maxMs)}${k.timeouts > 0 || k.skipped > 0 ? ` (${k.timeouts} t/o, ${k.skipped} skipped)` : ''}`;
 
-function table(results: SizeResult[], floor: Stat, cliFloor: Stat): string {
+function table(results: SizeResult[], floor: Stat | null, cliFloor: Stat | null): string {
+  /** A row's cell, or '–' where this size did not measure it. */
+  const cell =
+    <K extends keyof SizeResult>(key: K, f: (v: NonNullable<SizeResult[K]>, r: SizeResult) => string) =>
+    (r: SizeResult): string => {
+      const v = r[key];
+      return v === undefined || v === null ? '–' : f(v, r);
+    };
   const rows: [string, (r: SizeResult) => string][] = [
     ['load average (1 min) at start', (r) => r.loadAverage.toFixed(1)],
     ['cold reconcile: wall ms', (r) => r.cold.ms.toFixed(0)],
+    ['  CPU ms: fleet (+ systemd, units, tmux)', (r) => alone(r.cold)],
     ['  actions / commands (mutating)', (r) => `${r.cold.actions} / ${r.cold.commands} (${r.cold.mutating})`],
-    ['observe(): median / p90 ms', (r) => ms(r.observe)],
-    ['  spawns', (r) => uniform(r.observe.spawns)],
-    ['  /proc table read ms (processes)', (r) => `${r.procTable.median.toFixed(1)} (${r.procTable.entries})`],
-    ['  step: systemd (3 spawns) ms', (r) => ms(r.phases.systemd)],
-    ['  step: tmux list-panes ms', (r) => ms(r.phases.tmux)],
-    ['  step: /proc + pane trees ms', (r) => ms(r.phases.processes)],
-    ['  step: files (files read) ms', (r) => `${ms(r.phases.files)} (${r.phases.filesRead})`],
-    ['plan(): median / p90 ms', (r) => ms(r.plan)],
-    ['  actions (in sync = 0)', (r) => String(r.plan.actions)],
-    ['fleet validate ms', (r) => ms(r.validate)],
-    ['fleet reconcile --dry-run ms', (r) => ms(r.dryRun)],
-    ['  spawns', (r) => uniform(r.dryRun.spawns)],
-    ['fleet ps --json ms', (r) => ms(r.ps)],
-    ['  spawns (agents listed)', (r) => `${uniform(r.ps.spawns)} (${r.ps.agents})`],
-    ['warm fleet reconcile ms', (r) => ms(r.warm)],
+    ['observe(): median / p90 ms', cell('observe', ms)],
+    ['  spawns', cell('observe', (o) => uniform(o.spawns))],
+    ['  /proc table read ms (processes)', cell('procTable', (p) => `${p.median.toFixed(1)} (${p.entries})`)],
+    ['  step: systemd (3 spawns) ms', cell('phases', (p) => ms(p.systemd))],
+    ['  step: tmux list-panes ms', cell('phases', (p) => ms(p.tmux))],
+    ['  step: /proc + pane trees ms', cell('phases', (p) => ms(p.processes))],
+    ['  step: files (files read) ms', cell('phases', (p) => `${ms(p.files)} (${p.filesRead})`)],
+    ['plan(): median / p90 ms', cell('plan', ms)],
+    ['  CPU ms', cell('plan', (p) => p.cpu.median.toFixed(1))],
+    ['  actions (in sync = 0)', cell('plan', (p) => String(p.actions))],
+    ['node -e 0 ms (this size)', cell('nodeFloor', (f) => ms(f.wall))],
+    ['  CPU ms', cell('nodeFloor', (f) => f.cpu.median.toFixed(0))],
+    ['fleet --version ms (× node)', cell('cliFloor', times)],
+    ['  CPU ms (× node)', cell('cliFloor', cpu)],
+    ['fleet validate ms (× node)', cell('validate', times)],
+    ['  CPU ms (× node)', cell('validate', cpu)],
+    ['fleet reconcile --dry-run ms (× node)', cell('dryRun', times)],
+    ['  CPU ms (× node)', cell('dryRun', cpu)],
+    ['  spawns', cell('dryRun', (d) => uniform(d.spawns))],
+    ['fleet ps --json ms (× node)', cell('ps', times)],
+    ['  CPU ms (× node)', cell('ps', cpu)],
+    ['  spawns (agents listed)', cell('ps', (p) => `${uniform(p.spawns)} (${p.agents})`)],
+    ['warm fleet reconcile ms (× node)', cell('warm', times)],
+    ['  CPU ms (× node)', cell('warm', cpu)],
     [
       '  spawns / mutating / actions',
-      (r) => `${uniform(r.warm.spawns)} / ${uniform(r.warm.mutating)} / ${uniform(r.warm.actions)}`,
+      cell('warm', (w) => `${uniform(w.spawns)} / ${uniform(w.mutating)} / ${uniform(w.actions)}`),
     ],
-    ['seed way (per agent) ms', (r) => ms(r.seed)],
-    ['  spawns', (r) => String(r.seed.spawns)],
+    ['seed ps process (.mjs) ms (× node)', cell('seedPs', times)],
+    ['  CPU ms (× node)', cell('seedPs', cpu)],
+    ['  fleet ps faster by (seed / ps wall)', cell('seedPs', (s) => `${s.psSpeedup.toFixed(2)}×`)],
+    ['seed way in-process (per agent) ms', cell('seed', ms)],
+    ['  spawns', cell('seed', (s) => String(s.spawns))],
+    ['watch: pane killed → running ms med / max', cell('heal', (h) => heal(h.pane))],
+    ['watch: session killed → running ms', cell('heal', (h) => heal(h.session))],
+    [
+      'watch: idle CPU % / RSS MiB (peak)',
+      cell(
+        'heal',
+        (h) =>
+          `${h.idle.cpuPercent.toFixed(2)} / ${h.idle.rssMiB.toFixed(0)} (${h.idle.peakRssMiB.toFixed(0)})`,
+      ),
+    ],
     ['prune N agents: wall ms', (r) => r.prune.ms.toFixed(0)],
+    ['  CPU ms: fleet (+ systemd, units, tmux)', (r) => alone(r.prune)],
     [
       '  actions / commands (mutating)',
       (r) => `${r.prune.actions} / ${r.prune.commands} (${r.prune.mutating})`,
     ],
   ];
+  const shown = rows.filter(([, f]) => results.some((r) => f(r) !== '–'));
   const head = ['', ...results.map((r) => `N=${r.n}`)];
-  const body = rows.map(([label, f]) => [label, ...results.map(f)]);
+  const body = shown.map(([label, f]) => [label, ...results.map(f)]);
   const widths = head.map((_, c) => Math.max(...[head, ...body].map((row) => (row[c] ?? '').length)));
   const fmt = (row: string[]): string =>
     row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
   const lines = [fmt(head), ...body.map(fmt)];
   lines.push('');
-  lines.push(`node -e 0 (start-up floor): ${ms(floor)} ms; fleet --version (CLI floor): ${ms(cliFloor)} ms`);
+  lines.push(
+    'Wall: median / p90 ms; (×) = median / median of node -e 0 in the same rounds. CPU: median ms, user + sys',
+    'of the process and its children; (+N) = the sandbox manager cgroup meanwhile (systemd, units, tmux servers).',
+  );
+  if (floor !== null && cliFloor !== null) {
+    lines.push(`before the sizes: node -e 0 ${ms(floor)} ms; fleet --version ${ms(cliFloor)} ms`);
+  }
   for (const r of results) {
+    if (r.planWide !== undefined) {
+      lines.push(
+        `plan() at N=${r.planWide.n} (the N=${r.planWide.from} snapshot widened): ${ms(r.planWide)} ms, CPU ${r.planWide.cpu.median.toFixed(1)} ms, ${r.planWide.actions} actions (in sync = 0)`,
+      );
+    }
+  }
+  for (const r of results) {
+    if (r.heal === undefined) continue;
+    const h = r.heal;
+    lines.push(
+      `watch at N=${r.n} (--interval ${h.settings.intervalSeconds}): first cycle ${h.firstCycleMs.toFixed(0)} ms; idle ${h.idle.seconds} s: ` +
+        `${h.idle.cpuMs.toFixed(0)} ms CPU, ${h.idle.cycles} cycles, ${h.idle.processes} processes, ${h.idle.treeRssMiB.toFixed(0)} MiB with them; ` +
+        `trials timed out after ${h.settings.timeoutMs} ms, polled every ${h.settings.pollMs} ms; SIGTERM → exit ${h.stop.ms.toFixed(0)} ms (code ${String(h.stop.code)})`,
+    );
+  }
+  for (const r of results) {
+    if (r.observeSpawns === undefined) continue;
     lines.push(`observe() spawns at N=${r.n}, each alone (median / p90 ms):`);
     for (const s of r.observeSpawns) lines.push(`  ${ms(s.ms).padStart(13)}  ${s.argv}`);
   }
+  lines.push(...targets(results));
   return lines.join('\n');
+}
+
+/** Issue 14's targets (at N = 100), met or not, for what this run measured. */
+function targets(results: SizeResult[]): string[] {
+  const out: string[] = [];
+  const check = (what: string, value: string, ok: boolean): void => {
+    out.push(`  ${ok ? 'met   ' : 'MISSED'}  ${what}: ${value}`);
+  };
+  const r = results.find((x) => x.n === 100);
+  if (r?.warm !== undefined && r.ps !== undefined) {
+    for (const [name, t] of [
+      ['warm reconcile', r.warm],
+      ['fleet ps', r.ps],
+    ] as const) {
+      check(`${name} ≤ 2.0× node wall`, `${t.ratio.toFixed(2)}×`, t.ratio <= 2);
+      check(`${name} ≤ 250 ms CPU`, `${t.cpu.median.toFixed(0)} ms`, t.cpu.median <= 250);
+    }
+  }
+  if (r?.seedPs !== undefined) {
+    check(
+      'fleet ps ≥ 4× faster than the seed ps',
+      `${r.seedPs.psSpeedup.toFixed(2)}×`,
+      r.seedPs.psSpeedup >= 4,
+    );
+  }
+  if (r?.heal !== undefined) {
+    for (const [kind, k] of [
+      ['pane', r.heal.pane],
+      ['session', r.heal.session],
+    ] as const) {
+      check(`killed ${kind}: median ≤ 1 s`, healMs(k.medianMs), k.medianMs !== null && k.medianMs <= 1000);
+      check(
+        `killed ${kind}: max ≤ 2 s`,
+        healMs(k.maxMs),
+        k.maxMs !== null && k.maxMs <= 2000 && k.skipped === 0,
+      );
+    }
+    check('watch idle CPU ≤ 0.5 %', `${r.heal.idle.cpuPercent.toFixed(2)} %`, r.heal.idle.cpuPercent <= 0.5);
+    check('watch RSS ≤ 80 MB', `${r.heal.idle.rssMiB.toFixed(0)} MiB`, r.heal.idle.rssMiB * 1.048576 <= 80);
+  }
+  if (r !== undefined) check('cold apply ≤ 2 s', `${r.cold.ms.toFixed(0)} ms`, r.cold.ms <= 2000);
+  const wide = results.find((x) => x.planWide !== undefined)?.planWide;
+  if (wide !== undefined) {
+    check(
+      `plan() at N=${wide.n} ≤ 30 ms`,
+      `${wide.median.toFixed(1)} ms`,
+      wide.median <= 30 && wide.actions === 0,
+    );
+  }
+  return out.length === 0 ? [] : ['', 'issue 14 targets (at N = 100; the planner at its own N):', ...out];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -534,6 +766,7 @@ async function main(): Promise<void> {
     process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
   };
   const loadBefore = loadavg();
+  log(`parts: ${[...PARTS].join(', ')}`);
   log('starting the sandbox');
   const sb = await startSandbox({
     tmpPrefix: 'fleet-bench-',
@@ -549,6 +782,13 @@ async function main(): Promise<void> {
     }
     interrupted = true;
     process.stderr.write('\ninterrupted: stopping the sandbox\n');
+    for (const pid of inFlight) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
     void sb.stop().finally(() => process.exit(130));
   };
   process.on('SIGINT', onSigint);
@@ -556,23 +796,29 @@ async function main(): Promise<void> {
   try {
     const machine = await machineInfo(sb);
     log(`machine: ${JSON.stringify(machine)}`);
-    const floor = stat((await repeat(REPS, () => nodeFloor())).ms);
-    const cliFloor = stat(
-      (
-        await repeat(REPS, async () => {
-          const r = await fleet(sb, ['--version']);
-          expectCode(r, 0, 'fleet --version');
-        })
-      ).ms,
-    );
+    let floor: { wall: Stat; cpu: Stat } | null = null;
+    let cliFloor: Stat | null = null;
+    if (PARTS.has('cli')) {
+      const f = await repeat(REPS, () => nodeFloor(sb));
+      floor = { wall: stat(f.values.map((r) => r.wallMs)), cpu: stat(f.values.map((r) => r.cpuMs)) };
+      const v = await repeat(REPS, async () => {
+        const r = await fleet(sb, ['--version']);
+        expectCode(r, 0, 'fleet --version');
+        return r.ms;
+      });
+      cliFloor = stat(v.values);
+    }
 
+    const sizes = [...new Set([...(SIZE_PARTS ? SIZES : []), ...(PARTS.has('heal') ? HEAL.sizes : [])])].sort(
+      (a, b) => a - b,
+    );
     const results: SizeResult[] = [];
-    for (const n of SIZES) {
+    for (const n of sizes) {
       log(`N = ${n}`);
       results.push(await measureSize(sb, n, log));
     }
 
-    const text = table(results, floor, cliFloor);
+    const text = table(results, floor?.wall ?? null, cliFloor);
     const totalS = round1((performance.now() - started) / 1000);
     process.stdout.write(
       `\n${text}\n\ntotal ${totalS} s; load average before ${loadBefore.map(round1).join(' ')}, after ${loadavg().map(round1).join(' ')}\n`,
@@ -580,13 +826,21 @@ async function main(): Promise<void> {
 
     await mkdir(OUT_DIR, { recursive: true });
     const doc = {
-      format_version: 1,
+      format_version: 2,
       date: new Date().toISOString(),
       machine,
-      settings: { sizes: SIZES, reps: REPS, heartbeat_interval_seconds: Number(HEARTBEAT_SECONDS) },
+      settings: {
+        sizes: SIZES,
+        reps: REPS,
+        parts: [...PARTS],
+        heartbeat_interval_seconds: Number(HEARTBEAT_SECONDS),
+        plan_n: PLAN_N,
+        heal: HEAL,
+      },
       load_average: { before: loadBefore, after: loadavg() },
       total_seconds: totalS,
-      node_floor_ms: floor,
+      node_floor_ms: floor?.wall ?? null,
+      node_floor_cpu_ms: floor?.cpu ?? null,
       cli_floor_ms: cliFloor,
       sizes: results,
     };

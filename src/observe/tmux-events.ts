@@ -10,6 +10,8 @@
  *   `wait-for -S CHANNEL`, which ends our waiting `tmux wait-for CHANNEL` client. A signal with nobody waiting is
  *   remembered by tmux, so a death between two waits is not lost. The hook is a session option set only on
  *   sessions carrying this home's `@mosaic-fleet-home` marker, through the control client, when they appear.
+ * - A death the hook missed (tmux now and then skips it): a control-mode subscription to the server's dead panes,
+ *   which tmux re-evaluates every second.
  * - The server gone (killed, crashed): the control client exits.
  *
  * The sockets' servers may not run yet (no agents): each client is retried with a back-off, and `poke()` retries
@@ -23,6 +25,13 @@ import { socketArgs } from '../render/names.js';
 export const PANE_DIED_CHANNEL = 'mosaic-fleet-pane-died';
 /** Session option marking a session whose hook is set, so it is set once per session. */
 const HOOKED_OPTION = '@mosaic-fleet-events';
+/**
+ * The backstop for a lost hook: tmux 3.3 now and then does not run `pane-died` (2 of 40 deaths in a loop here),
+ * so the control client also subscribes to the list of dead panes of the server. tmux re-evaluates a subscription
+ * once a second and says when it changed: a death the hook missed is seen within a second.
+ */
+const DEAD_PANES_SUBSCRIPTION = 'mosaic-fleet-dead-panes';
+const DEAD_PANES_FORMAT = '#{S:#{W:#{P:#{?pane_dead,#{session_id}#{pane_id} ,}}}}';
 
 export interface TmuxSocketSpec {
   /** '' = the default socket. */
@@ -30,7 +39,8 @@ export interface TmuxSocketSpec {
   holderSession: string;
 }
 
-export type TmuxEventKind = 'sessions-changed' | 'window-close' | 'pane-died' | 'server-exit' | 'connected';
+export type TmuxEventKind =
+  'sessions-changed' | 'window-close' | 'pane-died' | 'dead-pane-seen' | 'server-exit' | 'connected';
 
 export interface TmuxEvent {
   socketName: string;
@@ -74,6 +84,8 @@ class SocketWatch {
   /** Replies still due from the control client, in order: what each one is for. */
   private pending: Array<'ignore' | 'sessions'> = [];
   private block: string[] | null = null;
+  /** The dead panes the subscription last reported (`$S%P` words). */
+  private deadPanes = new Set<string>();
 
   constructor(
     readonly spec: TmuxSocketSpec,
@@ -177,6 +189,8 @@ class SocketWatch {
       this.listSessions();
     } else if (line.startsWith('%window-close') || line.startsWith('%unlinked-window-close')) {
       this.emit('window-close');
+    } else if (line.startsWith(`%subscription-changed ${DEAD_PANES_SUBSCRIPTION} `)) {
+      this.onDeadPanes(line.slice(line.indexOf(' : ') + 3));
     } else if (line.startsWith('%exit')) {
       // The server ends or our holder session went: the process exits next, and 'close' handles it.
       return;
@@ -189,9 +203,19 @@ class SocketWatch {
     this.live = true;
     this.retryMs = RETRY_MIN_MS;
     this.problemSaid = false;
+    this.deadPanes = new Set();
     this.startWaiter();
     this.listSessions();
+    this.send(`refresh-client -B ${quoteWord(`${DEAD_PANES_SUBSCRIPTION}::${DEAD_PANES_FORMAT}`)}`, 'ignore');
     this.emit('connected');
+  }
+
+  /** A pane dead now that was not at the last report is news (a respawned one leaving the list is not). */
+  private onDeadPanes(value: string): void {
+    const now = new Set(value.split(' ').filter((w) => w !== ''));
+    const fresh = [...now].some((w) => !this.deadPanes.has(w));
+    this.deadPanes = now;
+    if (fresh) this.emit('dead-pane-seen');
   }
 
   private listSessions(): void {
