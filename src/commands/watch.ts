@@ -22,6 +22,7 @@ import { acquireLock } from '../apply/lock.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
+import { addSessions, isEmpty, noSuspects, stillDown } from '../engine/suspects.js';
 import { watchTmuxEvents } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
 
@@ -127,13 +128,37 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }, EVENT_COALESCE_MS);
   };
 
+  /**
+   * A death event with named subjects: looked at once more before it costs a cycle (src/engine/suspects.ts), as
+   * most come from a cycle's own restarts. Checked when no cycle runs; one started meanwhile covers them.
+   */
+  let suspects = noSuspects();
+  let suspectWhy: string | null = null;
+  let checkTimer: NodeJS.Timeout | null = null;
+  const onSuspect = (why: string, fields: Fields, add: () => void): void => {
+    if (stopping) return;
+    log('event', { why, ...fields });
+    add();
+    suspectWhy ??= why;
+    if (checkTimer !== null) return;
+    checkTimer = setTimeout(() => {
+      checkTimer = null;
+      kick();
+    }, EVENT_COALESCE_MS);
+  };
+
   const tmuxEvents = watchTmuxEvents({
     mosaicHome: paths.mosaicHome,
     onEvent: (e) => {
       // Our own client coming up is no news; everything else may be a death.
-      if (e.kind === 'connected')
-        log('tmux-events', { socket: e.socketName || '(default)', status: 'connected' });
-      else onEvent(`tmux-${e.kind}`, { socket: e.socketName || '(default)' });
+      const socket = e.socketName || '(default)';
+      if (e.kind === 'connected') log('tmux-events', { socket, status: 'connected' });
+      // The server gone: everything on it is, no need to look.
+      else if (e.kind === 'server-exit') onEvent('tmux-server-exit', { socket });
+      else
+        onSuspect(`tmux-${e.kind}`, { socket, sessions: e.sessions.join(' ') }, () =>
+          addSessions(suspects, e.socketName, e.sessions),
+        );
     },
     onProblem: (socket, message) =>
       log('tmux-events', { socket: socket || '(default)', status: 'retrying', error: message }),
@@ -195,24 +220,51 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }
   };
 
-  /** Cycles never overlap: a trigger during a cycle runs one more cycle after it. */
+  /**
+   * Cycles never overlap: a trigger during a cycle runs one more cycle after it. Suspects (above) are checked
+   * between cycles; one still down starts a cycle, named after its event.
+   */
+  let pendingWhy: string | null = null;
   const trigger = (why: string): void => {
     if (stopping) return;
     if (running !== null) {
       again = true;
       return;
     }
+    pendingWhy = why;
+    kick();
+  };
+  const kick = (): void => {
+    if (stopping || running !== null) return;
+    if (pendingWhy === null && !again && isEmpty(suspects)) return;
     running = (async () => {
+      // Never finish synchronously: `running` is assigned when this returns, and must be cleared after.
+      await Promise.resolve();
       try {
-        let reason = why;
-        do {
+        for (;;) {
+          let why: string | null = pendingWhy ?? (again ? 'coalesced' : null);
+          pendingWhy = null;
           again = false;
-          await cycle(reason);
-          reason = 'coalesced';
-        } while (again && !stopping);
+          if (why === null && !isEmpty(suspects)) {
+            const subjects = suspects;
+            const event = suspectWhy ?? 'event';
+            suspects = noSuspects();
+            suspectWhy = null;
+            const down = await stillDown(subjects, runner).catch(() => ['(check failed)']);
+            if (down.length > 0) why = event;
+            else log('event-settled', { why: event }, `${event}: all back already, nothing to do`);
+          }
+          if (why === null || stopping) break;
+          // This cycle observes everything: what was suspect so far is covered.
+          suspects = noSuspects();
+          suspectWhy = null;
+          await cycle(why);
+        }
       } finally {
         running = null;
       }
+      // An event that came while the loop was ending.
+      if (!isEmpty(suspects) || again) kick();
     })();
   };
 
@@ -225,7 +277,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       // The timer's oneshot run ending is routine.
       if (e.unit === 'mosaic-fleet-reconcile.service') return;
       if (e.activeState === 'inactive' || e.activeState === 'failed')
-        onEvent('unit-changed', { unit: e.unit, state: e.activeState });
+        onSuspect('unit-changed', { unit: e.unit, state: e.activeState }, () => suspects.units.add(e.unit));
     },
     (error) => log('unit-events', { status: 'retrying', error: error.message }),
     {
@@ -300,6 +352,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   if (debounce) clearTimeout(debounce);
   if (wakeTimer !== null) clearTimeout(wakeTimer);
   if (eventTimer !== null) clearTimeout(eventTimer);
+  if (checkTimer !== null) clearTimeout(checkTimer);
   // Assigned from callbacks; read through a function so the type is not narrowed to null here.
   const runDirWatcher = (): DirWatcher | null => runWatcher;
   runDirWatcher()?.close();

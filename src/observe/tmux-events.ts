@@ -39,12 +39,13 @@ export interface TmuxSocketSpec {
   holderSession: string;
 }
 
-export type TmuxEventKind =
-  'sessions-changed' | 'window-close' | 'pane-died' | 'dead-pane-seen' | 'server-exit' | 'connected';
+export type TmuxEventKind = 'session-closed' | 'pane-died' | 'dead-pane-seen' | 'server-exit' | 'connected';
 
 export interface TmuxEvent {
   socketName: string;
   kind: TmuxEventKind;
+  /** The sessions concerned: those that closed, or whose pane is dead (empty for server-exit and connected). */
+  sessions: string[];
 }
 
 export interface TmuxEventSource {
@@ -66,6 +67,9 @@ export interface TmuxEventOptions {
 }
 
 const RETRY_MIN_MS = 1_000;
+
+/** What a command's reply block is for. */
+type Reply = 'ignore' | 'sessions' | 'dead-panes';
 const RETRY_MAX_MS = 30_000;
 
 /** tmux's command parser: a single-quoted word (no quote can occur in our names, but be exact anyway). */
@@ -82,10 +86,12 @@ class SocketWatch {
   private live = false;
   private problemSaid = false;
   /** Replies still due from the control client, in order: what each one is for. */
-  private pending: Array<'ignore' | 'sessions'> = [];
+  private pending: Reply[] = [];
   private block: string[] | null = null;
   /** The dead panes the subscription last reported (`$S%P` words). */
   private deadPanes = new Set<string>();
+  /** The sessions of the last listing (id -> name): a session missing from the next one closed. */
+  private sessions: Map<string, string> | null = null;
 
   constructor(
     readonly spec: TmuxSocketSpec,
@@ -99,8 +105,8 @@ class SocketWatch {
     return this.live;
   }
 
-  private emit(kind: TmuxEventKind): void {
-    if (!this.closed) this.o.onEvent({ socketName: this.spec.socketName, kind });
+  private emit(kind: TmuxEventKind, sessions: string[] = []): void {
+    if (!this.closed) this.o.onEvent({ socketName: this.spec.socketName, kind, sessions });
   }
 
   private problem(message: string): void {
@@ -133,6 +139,7 @@ class SocketWatch {
     ]);
     this.control = child;
     this.pending = ['ignore']; // the attach command's own reply
+    this.sessions = null;
     this.block = null;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -162,7 +169,7 @@ class SocketWatch {
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
-  private send(command: string, reply: 'ignore' | 'sessions'): void {
+  private send(command: string, reply: Reply): void {
     if (this.control?.stdin?.writable !== true) return;
     this.pending.push(reply);
     this.control.stdin.write(`${command}\n`);
@@ -174,7 +181,9 @@ class SocketWatch {
         const what = this.pending.shift();
         const body = this.block;
         this.block = null;
-        if (what === 'sessions' && line.startsWith('%end ')) this.hookSessions(body);
+        if (!line.startsWith('%end ')) return;
+        if (what === 'sessions') this.onSessions(body);
+        else if (what === 'dead-panes') this.onDeadPaneList(body);
       } else {
         this.block.push(line);
       }
@@ -185,10 +194,8 @@ class SocketWatch {
       return;
     }
     if (line.startsWith('%sessions-changed')) {
-      this.emit('sessions-changed');
+      // Which one: the listing says (a session gone from it closed; a new one is no news, but gets its hook).
       this.listSessions();
-    } else if (line.startsWith('%window-close') || line.startsWith('%unlinked-window-close')) {
-      this.emit('window-close');
     } else if (line.startsWith(`%subscription-changed ${DEAD_PANES_SUBSCRIPTION} `)) {
       this.onDeadPanes(line.slice(line.indexOf(' : ') + 3));
     } else if (line.startsWith('%exit')) {
@@ -213,28 +220,56 @@ class SocketWatch {
   /** A pane dead now that was not at the last report is news (a respawned one leaving the list is not). */
   private onDeadPanes(value: string): void {
     const now = new Set(value.split(' ').filter((w) => w !== ''));
-    const fresh = [...now].some((w) => !this.deadPanes.has(w));
+    const fresh = [...now].filter((w) => !this.deadPanes.has(w));
     this.deadPanes = now;
-    if (fresh) this.emit('dead-pane-seen');
+    if (fresh.length === 0) return;
+    const names = fresh.map((w) => {
+      const id = /^\$\d+/.exec(w)?.[0] ?? '';
+      return this.sessions?.get(id) ?? id;
+    });
+    this.emit('dead-pane-seen', [...new Set(names)]);
+  }
+
+  /** The hook fired: which sessions have a dead pane now (none left: already respawned, nothing to say). */
+  private onDeadPaneList(lines: string[]): void {
+    const names = [...new Set(lines.filter((l) => l !== ''))];
+    if (names.length > 0) this.emit('pane-died', names);
   }
 
   private listSessions(): void {
-    // Session id (no spaces), whether hooked, then the marker: the rest of the line, as a home may hold spaces.
+    // Session id, whether hooked, whether ours, then the name (the rest of the line).
     // tmux prints control characters as '_', so no tab separators.
+    // Whether the marker names our home is asked of tmux itself, so a name may hold anything (spaces included).
+    const home = this.o.mosaicHome.replace(/[#,}]/g, '#$&');
     this.send(
-      `list-sessions -F ${quoteWord(`#{session_id} #{?${HOOKED_OPTION},1,0} #{@mosaic-fleet-home}`)}`,
+      `list-sessions -F ${quoteWord(
+        `#{session_id} #{?${HOOKED_OPTION},1,0} #{?#{==:#{@mosaic-fleet-home},${home}},1,0} #{session_name}`,
+      )}`,
       'sessions',
     );
   }
 
-  /** Set the `pane-died` hook on each of our sessions that has none yet. */
-  private hookSessions(lines: string[]): void {
-    for (const line of lines) {
-      const m = /^(\$\d+) ([01]) (.*)$/.exec(line);
-      if (m === null || m[2] === '1' || m[3] !== this.o.mosaicHome) continue;
+  /** Say which sessions closed since the last listing, and hook each of ours that has no hook yet. */
+  private onSessions(lines: string[]): void {
+    const now = new Map<string, string>();
+    const rows = lines.flatMap((line) => {
+      const m = /^(\$\d+) ([01]) ([01]) (.*)$/.exec(line);
+      if (m === null) return [];
+      const [, id = '', hooked, ours, name = ''] = m;
+      now.set(id, name);
+      return [{ id, hooked: hooked === '1', ours: ours === '1' }];
+    });
+    const before = this.sessions;
+    this.sessions = now;
+    if (before !== null) {
+      const closed = [...before].filter(([id]) => !now.has(id)).map(([, name]) => name);
+      if (closed.length > 0) this.emit('session-closed', closed);
+    }
+    for (const m of rows) {
+      if (m.hooked || !m.ours) continue;
       // `$ID:` (the colon): set-hook's target is a pane, so the bare session form would not resolve.
       // A session that ended since the listing makes its commands fail, which is harmless.
-      const target = quoteWord(`${m[1]}:`);
+      const target = quoteWord(`${m.id}:`);
       this.send(`set-hook -t ${target} pane-died ${quoteWord(`wait-for -S ${PANE_DIED_CHANNEL}`)}`, 'ignore');
       this.send(`set-option -t ${target} ${HOOKED_OPTION} 1`, 'ignore');
     }
@@ -251,7 +286,7 @@ class SocketWatch {
       this.waiter = null;
       if (this.closed || !this.live) return;
       if (code === 0) {
-        this.emit('pane-died');
+        this.send(`list-panes -a -F ${quoteWord('#{?pane_dead,#{session_name},}')}`, 'dead-panes');
         this.startWaiter();
       } else {
         // The server went away under the waiter; the control client's exit reconnects both.

@@ -215,7 +215,7 @@ describeSandbox('watch mode', (sandbox) => {
       const pid2 = (await sessions(sb, socket)).get('e2')?.pid ?? 0;
       await sb.run(['tmux', '-L', socket, 'kill-session', '-t', '=e2']);
       await running('e2', pid2);
-      expect(w.output()).toContain('"why":"tmux-sessions-changed"');
+      expect(w.output()).toContain('"why":"tmux-session-closed"');
 
       // tmux now and then skips a pane-died hook: the dead-panes subscription sees the death anyway. Simulated by
       // taking the hook off e1 (its marker says it was set, so the watcher does not set it again).
