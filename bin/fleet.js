@@ -1,4 +1,48 @@
 #!/usr/bin/env node
-import { main } from '../dist/main.js';
+// Start-up is most of what a `fleet` run costs (docs/benchmarks.md), so this entry point does three things first:
+//
+// - V8's optimizing compilers off: a run lasts a fraction of a second, and compiling hot functions in the
+//   background cost it more CPU than their code saved (about a quarter of a no-op reconcile's CPU, measured).
+//   Only for the V8 of the supported Node releases, whose flags these are (an unknown flag is reported on
+//   stderr). Watch mode, which runs for days, turns TurboFan back on (src/cli.ts).
+// - The CLI is one CommonJS bundle, dist/fleet.cjs (scripts/build-bundle.mjs, part of `npm run build`), instead
+//   of some 150 modules resolved, read and compiled one by one.
+// - It is compiled with the V8 code cache the build made for it by running it (dist/fleet-<build>.cache), so
+//   most functions are not compiled again. The bundle ends with its build id; a cache of another build is never
+//   used, and one V8 rejects (another Node version) is only a slower start.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { Script } from 'node:vm';
 
-process.exitCode = await main(process.argv.slice(2));
+const v8Major = Number(process.versions.v8.split('.')[0]);
+if (v8Major === 11 || v8Major === 12) setFlagsFromString('--no-turbofan --no-maglev');
+
+const bundle = fileURLToPath(new URL('../dist/fleet.cjs', import.meta.url));
+const source = readFileSync(bundle, 'utf8');
+const build = /\/\/# fleet-build=([0-9a-f]+)\s*$/.exec(source)?.[1];
+const cacheFile = build === undefined ? null : join(dirname(bundle), `fleet-${build}.cache`);
+let cachedData;
+try {
+  if (cacheFile !== null) cachedData = readFileSync(cacheFile);
+} catch {
+  // no cache: compiled from source
+}
+// The same wrapper node gives a CommonJS module; the cache belongs to exactly this text.
+const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename: bundle,
+  cachedData,
+});
+const cli = { exports: {} };
+script.runInThisContext()(cli.exports, createRequire(bundle), cli, bundle, dirname(bundle));
+
+process.exitCode = await cli.exports.main(process.argv.slice(2));
+
+// The build's training runs ask for the cache: what this run compiled, added to what the cache held.
+if (process.env.FLEET_BUILD_CODE_CACHE === '1' && cacheFile !== null) {
+  const temp = `${cacheFile}.${process.pid}`;
+  writeFileSync(temp, script.createCachedData());
+  renameSync(temp, cacheFile);
+}

@@ -1,9 +1,12 @@
 /**
  * The one module that spawns processes. Everything external (systemctl, tmux, systemd-analyze) goes
  * through a Runner, so tests can record and count commands and the rest of the code stays testable.
+ *
+ * Built on node:child_process directly: a runner needs spawn, capture, a timeout and execa-style messages, and
+ * loading execa (some forty modules) cost every `fleet` run more start-up time than all of its spawns together.
  */
+import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { CommandError } from './errors.js';
 
 export interface RunOptions {
@@ -45,8 +48,73 @@ export interface Runner {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/** After the timeout's SIGTERM, how long a command may take to exit before SIGKILL (execa's default too). */
+const FORCE_KILL_AFTER_MS = 5_000;
 
-/** A Runner backed by execa. `kind` defaults to 'read'; callers that change the machine pass 'mutate'. */
+interface Completed {
+  /** null when the process was killed by a signal or never started. */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** The spawn error (ENOENT, EACCES, ...), when it never started. */
+  error: NodeJS.ErrnoException | null;
+}
+
+/** Run `file args` to completion; never rejects (a failure to start is `error`). */
+function runProcess(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: RunOptions,
+): Promise<Completed> {
+  const interactive = options.interactive === true;
+  const timeoutMs = interactive ? 0 : (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      env,
+      stdio: interactive ? 'inherit' : [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    let timedOut = false;
+    let spawnError: NodeJS.ErrnoException | null = null;
+    let forceKill: NodeJS.Timeout | undefined;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGTERM');
+            forceKill = setTimeout(() => child.kill('SIGKILL'), FORCE_KILL_AFTER_MS);
+          }, timeoutMs)
+        : undefined;
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnError ??= e;
+    });
+    if (options.input !== undefined && child.stdin !== null) {
+      // A command that exits without reading its input closes the pipe: that is its business, not an error.
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.input);
+    }
+    // 'close' comes after the process exited and its output streams ended (or after a failed spawn).
+    child.on('close', (code: number | null) => {
+      clearTimeout(timer);
+      clearTimeout(forceKill);
+      resolve({
+        exitCode: spawnError !== null ? null : code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+        error: spawnError,
+      });
+    });
+  });
+}
+
+/** A Runner on node:child_process. `kind` defaults to 'read'; callers that change the machine pass 'mutate'. */
 export function createRunner(baseEnv?: Record<string, string | undefined>): Runner {
   const log: RecordedCommand[] = [];
   // FLEET_COMMAND_LOG=<file>: append every command as a JSON line, so tests and operators can count and order
@@ -62,36 +130,24 @@ export function createRunner(baseEnv?: Record<string, string | undefined>): Runn
       const [file, ...args] = argv;
       if (file === undefined) throw new CommandError('empty command', argv, undefined, '');
       const shown = argv.join(' ');
-      let result;
+      let result: Completed;
       try {
-        result = await execa(file, args, {
-          env: { ...baseEnv, ...options.env },
-          extendEnv: true,
-          timeout: options.interactive === true ? 0 : (options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-          reject: false,
-          stripFinalNewline: false,
-          ...(options.interactive === true
-            ? { stdio: 'inherit' as const }
-            : options.input !== undefined
-              ? { input: options.input }
-              : { stdin: 'ignore' as const }),
-          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
-        });
+        // The process environment, then the runner's, then the call's; an undefined value removes a variable.
+        result = await runProcess(file, args, { ...process.env, ...baseEnv, ...options.env }, options);
       } catch (error) {
         throw new CommandError(`Command failed to start: ${shown}`, argv, undefined, '', { cause: error });
       }
       const exitCode = result.exitCode ?? -1;
       record({ argv, kind: options.kind ?? 'read', exitCode });
-      const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-      const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-      if (result.failed && exitCode === -1) {
+      const { stdout, stderr } = result;
+      if (exitCode === -1) {
         const why = result.timedOut
           ? `Command timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
-          : result.code === 'ENOENT'
+          : result.error?.code === 'ENOENT'
             ? 'Command not found'
             : 'Command failed to start';
         throw new CommandError(`${why}: ${shown}`, argv, undefined, stderr, {
-          cause: result.cause ?? result,
+          cause: result.error ?? result,
         });
       }
       if (exitCode !== 0 && options.reject !== false) {

@@ -13,12 +13,17 @@ import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
  * file, nor the file itself, is followed or replaced: the write is refused with an error naming the link
  * (src/apply/safe-path.ts). Without it (a path the operator chose, e.g. `fleet plan --out`), only the file itself
  * must not be a link.
+ *
+ * With `unsyncedDirs`, the directory is added to it instead of synced: a caller writing many files into one
+ * directory syncs it once afterwards (`syncDirs`). The file itself is still synced before the rename, so the
+ * write stays atomic; only the rename's durability waits for that one sync.
  */
 export async function writeFileAtomic(
   path: string,
   content: string,
   mode: number,
   root?: string,
+  unsyncedDirs?: Set<string>,
 ): Promise<void> {
   const dir = dirname(path);
   if (root === undefined) await mkdir(dir, { recursive: true });
@@ -43,7 +48,8 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true });
     throw error;
   }
-  await syncDir(dir);
+  if (unsyncedDirs === undefined) await syncDir(dir);
+  else unsyncedDirs.add(dir);
 }
 
 let writes = 0;
@@ -57,6 +63,12 @@ function crashInWrite(): void {
   const at = process.env.FLEET_TEST_CRASH_IN_WRITE;
   writes++;
   if (at !== undefined && at !== '' && Number(at) === writes) process.kill(process.pid, 'SIGKILL');
+}
+
+/** Sync (and forget) every directory a run of writes left unsynced. */
+export async function syncDirs(dirs: Set<string>): Promise<void> {
+  for (const dir of dirs) await syncDir(dir);
+  dirs.clear();
 }
 
 export async function syncDir(dir: string): Promise<void> {

@@ -14,7 +14,7 @@ import { exactSession, socketArgs } from '../render/names.js';
 import { parseEnvFile } from '../render/env.js';
 import { describeSocket, OWNER_FORMAT, parseSessionMarkers } from '../observe/tmux.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
-import { writeFileAtomic } from './atomic.js';
+import { syncDirs, writeFileAtomic } from './atomic.js';
 import { WATCH_SERVICE } from '../render/convergence.js';
 import { journalPath, type ActionOutcome } from './journal.js';
 import {
@@ -230,7 +230,15 @@ function stampOf(ms: number): string {
   return new Date(ms).toISOString().replace(/[:.]/g, '-');
 }
 
-async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: string }> {
+/**
+ * `unsyncedDirs`: directories a file write left for the caller to sync once after a run of writes (an apply of
+ * N new agents writes N env files into one directory: N directory syncs cost as much as the files' own).
+ */
+async function runSingle(
+  a: Action,
+  ctx: ApplyContext,
+  unsyncedDirs: Set<string>,
+): Promise<{ backupPath?: string }> {
   switch (a.kind) {
     case 'write-file': {
       // Check before acting: the file must still be what the plan saw, or we would overwrite an edit made since.
@@ -245,7 +253,7 @@ async function runSingle(a: Action, ctx: ApplyContext): Promise<{ backupPath?: s
         backupPath = join(dir, `${basename(a.path)}.${stampOf(ctx.nowMs)}.bak`);
         await writeFileAtomic(backupPath, now, 0o600, homeOfStateDir(ctx.stateDir));
       }
-      await writeFileAtomic(a.path, a.after, a.mode, rootFor(a.path, rootsOf(ctx)));
+      await writeFileAtomic(a.path, a.after, a.mode, rootFor(a.path, rootsOf(ctx)), unsyncedDirs);
       ctx.state.written[a.path] = sha256(a.after);
       if (a.role === 'env' && a.agent !== null) {
         const socket = envSocket(a.after);
@@ -397,7 +405,10 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
   const notRun = (a: Action) =>
     record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
 
+  // Renames of a run of file writes are made durable together, before anything that follows the run.
+  const unsyncedDirs = new Set<string>();
   for (const step of steps(actions)) {
+    if (!('single' in step && step.single.kind === 'write-file')) await syncDirs(unsyncedDirs);
     if ('single' in step) {
       const a = step.single;
       if (blocked(a)) {
@@ -405,7 +416,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
         continue;
       }
       try {
-        const extra = await runSingle(a, ctx);
+        const extra = await runSingle(a, ctx, unsyncedDirs);
         record({ action: a, outcome: 'done', message: pastTense(a), ...extra });
       } catch (error) {
         fail(a, error);
@@ -438,6 +449,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       }
     }
   }
+  await syncDirs(unsyncedDirs);
   try {
     await writeState(ctx.stateDir, ctx.state);
   } catch (error) {

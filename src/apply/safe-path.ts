@@ -12,7 +12,7 @@
  * after); the file itself is opened with O_NOFOLLOW, so even a link that appears after the check is not
  * followed. A rename replaces a link rather than following it, so the atomic writer's last step is safe anyway.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
@@ -81,6 +81,40 @@ export async function findLink(root: string, path: string): Promise<FoundLink | 
     }
   }
   return null;
+}
+
+/**
+ * findLink, synchronously: for observation, which reads hundreds of small files in one batch while its spawns
+ * run, where a promise per step would cost more than the system calls.
+ */
+export function findLinkSync(root: string, path: string): FoundLink | null {
+  const parts = below(root, path);
+  const steps: string[] = [];
+  if (parts === null) steps.push(path);
+  else {
+    let cur = root;
+    for (const part of parts) {
+      cur = join(cur, part);
+      steps.push(cur);
+    }
+  }
+  for (const step of steps) {
+    try {
+      if (lstatSync(step).isSymbolicLink()) return linkAtSync(step);
+    } catch (error) {
+      if (code(error) === 'ENOENT' || code(error) === 'ENOTDIR') return null;
+      throw error;
+    }
+  }
+  return null;
+}
+
+function linkAtSync(path: string): FoundLink {
+  try {
+    return { path, target: readlinkSync(path) };
+  } catch {
+    return { path, target: '?' };
+  }
 }
 
 /** Every link found on the ways to `paths` (each link once, in the order found). */
@@ -156,6 +190,27 @@ export async function readNoFollow(path: string): Promise<NoFollowRead> {
     return { kind: 'file', content: await fh.readFile('utf8'), mode: st.mode & 0o7777 };
   } finally {
     await fh.close();
+  }
+}
+
+/** readNoFollow, synchronously (see findLinkSync). */
+export function readNoFollowSync(path: string): NoFollowRead {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const c = code(error);
+    if (c === 'ENOENT' || c === 'ENOTDIR') return { kind: 'missing' };
+    if (c === 'ELOOP') return { kind: 'link', link: linkAtSync(path) };
+    if (c === 'ENXIO' || c === 'EISDIR') return { kind: 'other' };
+    throw error;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { kind: 'other' };
+    return { kind: 'file', content: readFileSync(fd, 'utf8'), mode: st.mode & 0o7777 };
+  } finally {
+    closeSync(fd);
   }
 }
 

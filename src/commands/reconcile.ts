@@ -2,7 +2,6 @@
  * `fleet reconcile`, `fleet plan`, `fleet apply`: parse options, call the engine (src/engine/), print.
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
-import { createInterface } from 'node:readline/promises';
 import { readFile } from 'node:fs/promises';
 import type { GlobalOptions, ReconcileOptions } from '../cli.js';
 import { UserError } from '../errors.js';
@@ -119,6 +118,8 @@ function actionChanges(saved: Plan, fresh: Plan): string {
 }
 
 async function confirm(question: string): Promise<boolean> {
+  // Loaded only here: only a person at a terminal is asked, and readline is not free to load.
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());

@@ -2,21 +2,29 @@
  * Files the reconciler manages or judges, read without spawning: unit files, env files, framework tools,
  * the shipped schema copy, heartbeats, the reconciler's state file, linger. Missing things are data
  * (content null, an empty state), never exceptions: the planner decides what absence means.
+ *
+ * The reads are synchronous, in one batch: they are a few hundred small local files, read while observation's
+ * spawns run, and a promise per file (open, stat, read, close each a round trip through the thread pool) cost
+ * more than the system calls themselves. The functions stay async for their callers.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join, relative } from 'node:path';
-import { findLink, readNoFollow } from '../apply/safe-path.js';
+import { findLinkSync, readNoFollowSync } from '../apply/safe-path.js';
 import type { BackoffEntry, ObservedFile, ObservedHeartbeat, ReconcilerState } from '../model/observed.js';
 
 /**
  * A managed file, never read through a link: a link at the file (or, with `root`, at a directory between `root`
  * and it) comes back as `{ content: null, link: target }`, its target unread, for the caller to report.
  */
-export async function readObservedFile(path: string, root?: string): Promise<ObservedFile> {
+export function readObservedFile(path: string, root?: string): Promise<ObservedFile> {
+  return Promise.resolve(readObservedFileSync(path, root));
+}
+
+export function readObservedFileSync(path: string, root?: string): ObservedFile {
   try {
-    const dirLink = root === undefined ? null : await findLink(root, path);
+    const dirLink = root === undefined ? null : findLinkSync(root, path);
     if (dirLink !== null) return { path: dirLink.path, content: null, mode: null, link: dirLink.target };
-    const r = await readNoFollow(path);
+    const r = readNoFollowSync(path);
     if (r.kind === 'file') return { path, content: r.content, mode: r.mode };
     if (r.kind === 'link') return { path, content: null, mode: null, link: r.link.target };
     return { path, content: null, mode: null };
@@ -25,12 +33,32 @@ export async function readObservedFile(path: string, root?: string): Promise<Obs
   }
 }
 
-async function list(dir: string): Promise<string[]> {
+function list(dir: string): string[] {
   try {
-    return (await readdir(dir)).sort();
+    return readdirSync(dir).sort();
   } catch {
     return [];
   }
+}
+
+/** `dir`'s entries with their types (from the directory itself: no lstat per file), sorted by name. */
+function listTyped(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** readDirFilesSync, as a promise. */
+export function readDirFiles(
+  dir: string,
+  keep: (name: string) => boolean,
+  root?: string,
+): Promise<ObservedFile[]> {
+  return Promise.resolve(readDirFilesSync(dir, keep, root));
 }
 
 /**
@@ -38,50 +66,43 @@ async function list(dir: string): Promise<string[]> {
  * (dangling or not), never followed. With `root`, a link between `root` and `dir` is returned alone: the
  * directory behind it is not listed.
  */
-export async function readDirFiles(
+export function readDirFilesSync(
   dir: string,
   keep: (name: string) => boolean,
   root?: string,
-): Promise<ObservedFile[]> {
-  const dirLink = root === undefined ? null : await findLink(root, dir);
+): ObservedFile[] {
+  const dirLink = root === undefined ? null : findLinkSync(root, dir);
   if (dirLink !== null) return [{ path: dirLink.path, content: null, mode: null, link: dirLink.target }];
-  // Read concurrently: hundreds of small files one after another would cost more than every spawn together.
-  const read = async (name: string): Promise<ObservedFile | null> => {
-    const path = join(dir, name);
-    try {
-      const st = await lstat(path);
-      if (!st.isFile() && !st.isSymbolicLink()) return null;
-    } catch {
-      return null; // vanished
-    }
-    return readObservedFile(path);
-  };
-  const files = await Promise.all((await list(dir)).filter(keep).map(read));
-  return files.filter((f): f is ObservedFile => f !== null);
+  const files: ObservedFile[] = [];
+  for (const entry of listTyped(dir)) {
+    if (!keep(entry.name)) continue;
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    files.push(readObservedFileSync(join(dir, entry.name)));
+  }
+  return files;
+}
+
+/** readTreeSync, as a promise. */
+export function readTree(dir: string, root?: string): Promise<ObservedFile[]> {
+  return Promise.resolve(readTreeSync(dir, root));
 }
 
 /**
  * Every file under `dir`, recursively (the framework tools tree is small). Links are not followed: a link (to a
  * file or a directory) comes back with `link` set; with `root`, so does a link between `root` and `dir`.
  */
-export async function readTree(dir: string, root?: string): Promise<ObservedFile[]> {
-  const dirLink = root === undefined ? null : await findLink(root, dir);
+export function readTreeSync(dir: string, root?: string): ObservedFile[] {
+  const dirLink = root === undefined ? null : findLinkSync(root, dir);
   if (dirLink !== null) return [{ path: dirLink.path, content: null, mode: null, link: dirLink.target }];
   const out: ObservedFile[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const name of await list(d)) {
-      const path = join(d, name);
-      let st;
-      try {
-        st = await lstat(path);
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) await walk(path);
-      else if (st.isFile() || st.isSymbolicLink()) out.push(await readObservedFile(path));
+  const walk = (d: string): void => {
+    for (const entry of listTyped(d)) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() || entry.isSymbolicLink()) out.push(readObservedFileSync(path));
     }
   };
-  await walk(dir);
+  walk(dir);
   out.sort((a, b) => (relative(dir, a.path) < relative(dir, b.path) ? -1 : 1));
   return out;
 }
@@ -119,31 +140,31 @@ export function parseHeartbeat(
   };
 }
 
-export async function readHeartbeats(
-  runDir: string,
-  nowMs: number,
-): Promise<Record<string, ObservedHeartbeat>> {
+/** Every agent's heartbeat file in `runDir`, parsed. */
+export function readHeartbeatsSync(runDir: string, nowMs: number): Record<string, ObservedHeartbeat> {
   const out: Record<string, ObservedHeartbeat> = {};
   // `.name.hb.<pid>` temp files of an atomic writer are not heartbeats.
-  const names = (await list(runDir)).filter((name) => name.endsWith('.hb') && !name.startsWith('.'));
-  const parsed = await Promise.all(
-    names.map(async (name) => {
-      const agent = name.slice(0, -'.hb'.length);
-      const path = join(runDir, name);
-      let content: string | null;
-      try {
-        // Not through a link: its target's lines would be shown as heartbeat keys.
-        const r = await readNoFollow(path);
-        // It exists (readdir said so) but is no readable file (a directory, a link): unknown health, not absence.
-        content = r.kind === 'file' ? r.content : r.kind === 'missing' ? null : '';
-      } catch {
-        content = '';
-      }
-      return parseHeartbeat(agent, path, content, nowMs);
-    }),
-  );
-  for (const hb of parsed) out[hb.agent] = hb;
+  for (const name of list(runDir)) {
+    if (!name.endsWith('.hb') || name.startsWith('.')) continue;
+    const agent = name.slice(0, -'.hb'.length);
+    const path = join(runDir, name);
+    let content: string | null;
+    try {
+      // Not through a link: its target's lines would be shown as heartbeat keys.
+      const r = readNoFollowSync(path);
+      // It exists (readdir said so) but is no readable file (a directory, a link): unknown health, not absence.
+      content = r.kind === 'file' ? r.content : r.kind === 'missing' ? null : '';
+    } catch {
+      content = '';
+    }
+    out[agent] = parseHeartbeat(agent, path, content, nowMs);
+  }
   return out;
+}
+
+/** readHeartbeatsSync, as a promise. */
+export function readHeartbeats(runDir: string, nowMs: number): Promise<Record<string, ObservedHeartbeat>> {
+  return Promise.resolve(readHeartbeatsSync(runDir, nowMs));
 }
 
 export function emptyState(): ReconcilerState {
@@ -201,33 +222,44 @@ export function parseState(text: string | null): ReconcilerState {
   return state;
 }
 
-export async function readState(stateDir: string): Promise<ReconcilerState> {
+/** The state file of `stateDir`, parsed (parseState). */
+export function readStateSync(stateDir: string): ReconcilerState {
   try {
     // Not through a link (observe reports it): a link's target is no memory of ours.
-    const r = await readNoFollow(join(stateDir, 'state.json'));
+    const r = readNoFollowSync(join(stateDir, 'state.json'));
     return parseState(r.kind === 'file' ? r.content : null);
   } catch {
     return emptyState();
   }
 }
 
+/** readStateSync, as a promise. */
+export function readState(stateDir: string): Promise<ReconcilerState> {
+  return Promise.resolve(readStateSync(stateDir));
+}
+
+/** readLingerSync, as a promise. */
+export function readLinger(
+  user: string | null,
+  lingerDir = '/var/lib/systemd/linger',
+): Promise<boolean | null> {
+  return Promise.resolve(readLingerSync(user, lingerDir));
+}
+
 /**
  * Linger for `user`: true when logind's marker file exists; false when systemd's state dir exists but the
  * marker does not; null when this machine keeps no such state (no systemd, or we cannot tell).
  */
-export async function readLinger(
-  user: string | null,
-  lingerDir = '/var/lib/systemd/linger',
-): Promise<boolean | null> {
+export function readLingerSync(user: string | null, lingerDir = '/var/lib/systemd/linger'): boolean | null {
   if (user === null || user === '') return null;
   try {
-    await stat(join(lingerDir, user));
+    statSync(join(lingerDir, user));
     return true;
   } catch {
     // fall through
   }
   try {
-    await stat(join(lingerDir, '..'));
+    statSync(join(lingerDir, '..'));
     return false;
   } catch {
     return null;

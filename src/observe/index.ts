@@ -6,13 +6,21 @@
  * A missing tmux or an unreachable systemd manager is recorded as a typed condition, never thrown.
  */
 import { hostname, userInfo } from 'node:os';
+import { statSync } from 'node:fs';
 import { access, constants, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
 import type { ObservedFile, ObservedSocket, Observed, ResolvedProgram } from '../model/observed.js';
 import type { FleetPaths } from '../paths.js';
-import { readDirFiles, readHeartbeats, readLinger, readObservedFile, readState, readTree } from './files.js';
-import { findLinks } from '../apply/safe-path.js';
+import {
+  readDirFilesSync,
+  readHeartbeatsSync,
+  readLingerSync,
+  readObservedFileSync,
+  readStateSync,
+  readTreeSync,
+} from './files.js';
+import { findLinkSync, type FoundLink } from '../apply/safe-path.js';
 import { CONVERGENCE_UNITS } from '../render/convergence.js';
 import { HOLDER_UNIT } from '../render/names.js';
 import { readProcessTable } from './proc.js';
@@ -64,17 +72,16 @@ async function observeTmux(
   return { sockets, error, missing: false };
 }
 
-async function dirsExist(dirs: readonly string[]): Promise<Record<string, boolean>> {
-  const unique = [...new Set(dirs)];
-  const found = await Promise.all(
-    unique.map((d) =>
-      stat(d).then(
-        (st) => st.isDirectory(),
-        () => false,
-      ),
-    ),
-  );
-  return Object.fromEntries(unique.map((d, i) => [d, found[i] ?? false]));
+function dirsExist(dirs: readonly string[]): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const d of new Set(dirs)) {
+    try {
+      out[d] = statSync(d).isDirectory();
+    } catch {
+      out[d] = false;
+    }
+  }
+  return out;
 }
 
 /** The user manager's PATH, as its units get it; null when systemd cannot be asked. */
@@ -130,38 +137,73 @@ async function resolvePrograms(
   };
 }
 
+/**
+ * `runner`, remembering the commands in flight: a step that gives up early (one of two concurrent systemctl calls
+ * failing) may leave the other running, and observation ends only once every command it started has ended, so
+ * none outlives it and the command log is whole.
+ */
+function trackCommands(runner: Runner): { runner: Runner; settled: () => Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  return {
+    runner: {
+      get log() {
+        return runner.log;
+      },
+      run(argv, options) {
+        const run = runner.run(argv, options);
+        inFlight.add(run);
+        const done = () => inFlight.delete(run);
+        run.then(done, done);
+        return run;
+      },
+    },
+    settled: async () => {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
 export async function observe(input: ObserveInput, runner: Runner): Promise<Observed> {
+  const commands = trackCommands(runner);
+  try {
+    return await observeOnce(input, commands.runner);
+  } finally {
+    await commands.settled();
+  }
+}
+
+async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observed> {
   const nowMs = input.nowMs ?? Date.now();
   const { paths } = input;
 
-  // systemd, tmux and the filesystem are independent: ask them all at once (the spawn count is the same).
-  const [
-    systemd,
-    tmux,
-    unitFiles,
-    envFiles,
-    toolFiles,
-    schema,
-    heartbeats,
-    state,
-    linger,
-    dirs,
-    resolved,
-    tempFiles,
-  ] = await Promise.all([
+  // systemd, tmux and the filesystem are independent: the commands are started first, and the files are read
+  // (synchronously, in one batch) while they run.
+  const spawned = Promise.all([
     observeSystemd(paths.unitDir, runner),
     observeTmux(input.sockets, runner),
-    readDirFiles(paths.unitDir, (n) => n.startsWith('mosaic-')),
-    readDirFiles(paths.agentsDir, (n) => n.endsWith('.env') && !n.startsWith('.'), paths.mosaicHome),
-    readTree(paths.toolsDir, paths.mosaicHome),
-    readObservedFile(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome),
-    readHeartbeats(paths.runDir, nowMs),
-    readState(paths.stateDir),
-    readLinger(input.user === undefined ? currentUser() : input.user, input.lingerDir),
-    dirsExist(input.dirs ?? []),
     resolvePrograms(input.programs ?? [], runner),
     findTempFiles(paths, input.procRoot),
   ]);
+  let unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs;
+  try {
+    unitFiles = readDirFilesSync(paths.unitDir, (n) => n.startsWith('mosaic-'));
+    envFiles = readDirFilesSync(
+      paths.agentsDir,
+      (n) => n.endsWith('.env') && !n.startsWith('.'),
+      paths.mosaicHome,
+    );
+    toolFiles = readTreeSync(paths.toolsDir, paths.mosaicHome);
+    schema = readObservedFileSync(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome);
+    heartbeats = readHeartbeatsSync(paths.runDir, nowMs);
+    state = readStateSync(paths.stateDir);
+    linger = readLingerSync(input.user === undefined ? currentUser() : input.user, input.lingerDir);
+    dirs = dirsExist(input.dirs ?? []);
+  } catch (error) {
+    // Not expected (each read turns a failure into data), but never leave the commands' results unhandled.
+    await spawned.catch(() => undefined);
+    throw error;
+  }
+  const [systemd, tmux, resolved, tempFiles] = await spawned;
   const { sockets } = tmux;
   let tmuxError = tmux.error;
   // Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one
@@ -199,8 +241,9 @@ export async function observe(input: ObserveInput, runner: Runner): Promise<Obse
     .map((f) => ({ path: f.path, target: f.link ?? '' }));
   const { stateDir, archiveDir } = paths;
   const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups'].map((n) => join(stateDir, n));
-  for (const l of await findLinks(paths.mosaicHome, [...stateFiles, archiveDir])) {
-    if (!links.some((x) => x.path === l.path)) links.push(l);
+  for (const p of [...stateFiles, archiveDir]) {
+    const l: FoundLink | null = findLinkSync(paths.mosaicHome, p);
+    if (l !== null && !links.some((x) => x.path === l.path)) links.push(l);
   }
   links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const ownEnvFiles = envFiles.filter((f) => f.link === undefined);

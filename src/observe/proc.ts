@@ -2,7 +2,7 @@
  * The process table, read from /proc directly: one pass over `stat` files (pid, ppid, comm) instead of a
  * `ps` spawn, and `cmdline` only for the processes under a tmux pane, which are the ones anyone asks about.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObservedProcess } from '../model/observed.js';
 
@@ -18,19 +18,40 @@ export interface ProcessTable {
   root: string;
 }
 
+const STAT_PPID = /^\s*\S+\s+(\S+)/;
+
 /** Parse /proc/<pid>/stat: `pid (comm) state ppid ...`; comm may hold spaces and parentheses. */
 export function parseStat(text: string): ProcEntry | null {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
   const pid = Number(text.slice(0, open).trim());
-  const rest = text
-    .slice(close + 2)
-    .trim()
-    .split(/\s+/);
-  const ppid = Number(rest[1]);
+  // The second field after the name (state, then ppid): matched, not split, since every process on the machine
+  // is parsed on every observation and the other fifty fields are never used.
+  const ppid = Number(STAT_PPID.exec(text.slice(close + 2))?.[1]);
   if (!Number.isInteger(pid) || !Number.isInteger(ppid)) return null;
   return { pid, ppid, comm: text.slice(open + 1, close) };
+}
+
+const statBuffer = Buffer.alloc(4096);
+
+/**
+ * A small file's text: open, read into one reused buffer, close. Every process on the machine has its `stat` read
+ * on every observation; readFileSync would also stat each one, allocate for each, and read once more for the end.
+ * A read shorter than the buffer is the whole file (procfs answers a `stat` read at once).
+ */
+function readSmall(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let text = '';
+    for (;;) {
+      const n = readSync(fd, statBuffer, 0, statBuffer.length, null);
+      text += statBuffer.toString('utf8', 0, n);
+      if (n < statBuffer.length) return text;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function readProcessTable(root = '/proc'): ProcessTable {
@@ -46,7 +67,7 @@ export function readProcessTable(root = '/proc'): ProcessTable {
     if (!/^\d+$/.test(name)) continue;
     let entry: ProcEntry | null;
     try {
-      entry = parseStat(readFileSync(join(root, name, 'stat'), 'utf8'));
+      entry = parseStat(readSmall(join(root, name, 'stat')));
     } catch {
       continue; // exited between readdir and read
     }
@@ -114,10 +135,15 @@ export function readMosaicEnviron(root: string, pid: number): Record<string, str
     return null;
   }
   const out: Record<string, string> = {};
-  for (const entry of raw.split('\0')) {
-    if (!entry.startsWith('MOSAIC_')) continue;
-    const eq = entry.indexOf('=');
-    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  // Entry by entry without splitting: only the few MOSAIC_ ones are sliced out of the whole environment.
+  for (let pos = 0; pos <= raw.length;) {
+    let end = raw.indexOf('\0', pos);
+    if (end < 0) end = raw.length;
+    if (raw.startsWith('MOSAIC_', pos)) {
+      const eq = raw.indexOf('=', pos);
+      if (eq > pos && eq < end) out[raw.slice(pos, eq)] = raw.slice(eq + 1, end);
+    }
+    pos = end + 1;
   }
   return out;
 }

@@ -1,13 +1,34 @@
 /**
  * Stable hashing of plan inputs. Pure (node:crypto is computation, not I/O).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { assertNever } from '../errors.js';
 import type { Observed } from '../model/observed.js';
 import type { Action } from '../model/plan.js';
 
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // One-shot: a plan hashes every managed file (thousands at a large fleet); a Hash object per call costs more
+  // than the hashing.
+  return hash('sha256', text, 'hex');
+}
+
+/**
+ * Hashes of managed files' contents, remembered: a plan hashes every file for its digest and again for its patch,
+ * on every run and, in watch mode, every resync, while the files seldom change. Bounded: oldest out first.
+ */
+const contentHashes = new Map<string, string>();
+const CONTENT_HASHES_MAX = 4096;
+
+/** sha256 of a file's content (remembered: contentHashes). */
+export function contentSha256(text: string): string {
+  let h = contentHashes.get(text);
+  if (h === undefined) {
+    h = sha256(text);
+    if (contentHashes.size >= CONTENT_HASHES_MAX)
+      contentHashes.delete(contentHashes.keys().next().value as string);
+    contentHashes.set(text, h);
+  }
+  return h;
 }
 
 /** JSON with sorted object keys, so equal data always hashes the same. */
@@ -57,14 +78,30 @@ export function actionsDigest(actions: readonly Action[]): string {
   );
 }
 
+/** A flat object with its keys in sorted order (what stableStringify does to every object). */
+function sortedKeys(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * `items` sorted by `key(item)` in code-unit order, stable: what `items.sort()` does with `String` as the key,
+ * with each key computed once instead of at every comparison (thousands of rows at a large fleet).
+ */
+function sortByString<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const keyed = items.map((item) => ({ item, key: key(item) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.item);
+}
+
 /**
  * The part of an observation a plan depends on, without what moves on its own (heartbeat ages, activity times).
  * A saved plan is applied only while this digest still matches: anything that would change the plan changes it.
  */
 export function observedDigest(observed: Observed): string {
-  const units = Object.values(observed.systemd.units)
-    .map((u) => [u.name, u.loadState, u.activeState, u.unitFileState])
-    .sort();
+  const units = sortByString(
+    Object.values(observed.systemd.units).map((u) => [u.name, u.loadState, u.activeState, u.unitFileState]),
+    String,
+  );
   const panes = Object.values(observed.tmux.sockets).flatMap((s) =>
     s.panes.map((p) => [
       s.socketName,
@@ -84,18 +121,20 @@ export function observedDigest(observed: Observed): string {
   ]);
   const files = Object.values(observed.files).map((f) => [
     f.path,
-    f.content === null ? null : sha256(f.content),
+    f.content === null ? null : contentSha256(f.content),
     f.mode,
   ]);
+  // stableStringify's text, built directly: only the top level and `paths` are objects (keys in sorted order
+  // here); a replacer visiting each of the thousands of values of a large fleet cost more than the hash.
   return sha256(
-    stableStringify({
-      units,
-      panes: panes.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
-      sessions: sessions.sort(),
-      files: files.sort(),
+    JSON.stringify({
       envFileAgents: [...observed.envFileAgents].sort(),
+      files: sortByString(files, String),
       needDaemonReload: observed.systemd.needDaemonReload,
-      paths: observed.paths,
+      panes: sortByString(panes, (p) => JSON.stringify(p)),
+      paths: sortedKeys(observed.paths),
+      sessions: sortByString(sessions, String),
+      units,
     }),
   );
 }

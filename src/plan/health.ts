@@ -7,6 +7,7 @@ import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.j
 import type { BackoffEntry, Observed, ObservedPane, ObservedProcess } from '../model/observed.js';
 import { builtinRuntimes } from '../manifest/runtimes.js';
 import { agentUnitName } from '../render/names.js';
+import { hasSession, sessionPanes } from './lookup.js';
 
 /**
  * What the runtime itself last said it was doing (docs/runtimes.md), from the heartbeat its hooks or extension
@@ -228,7 +229,7 @@ function agentPane(observed: Observed, agent: DesiredAgent): ObservedPane | null
   const socket = observed.tmux.sockets[agent.socketName];
   if (socket === undefined) return null;
   // Agent sessions have one window and one pane; take the first in case an operator split it.
-  return socket.panes.find((p) => p.session === agent.name) ?? null;
+  return sessionPanes(socket, agent.name)[0] ?? null;
 }
 
 /** Whether an agent runs on this machine: no host, this machine's name (short or fully qualified), or loopback. */
@@ -379,7 +380,8 @@ export function agentStatus(agent: DesiredAgent, observed: Observed, runtimeSpec
   const tmuxKnown = observed.tmux.ok && observed.tmux.sockets[agent.socketName] !== undefined;
   const pane = local ? agentPane(observed, agent) : null;
   const socket = observed.tmux.sockets[agent.socketName];
-  const sessionExists = !local || !tmuxKnown ? null : (socket?.sessions.includes(agent.name) ?? false);
+  const sessionExists =
+    !local || !tmuxKnown ? null : socket === undefined ? false : hasSession(socket, agent.name);
   const expected = expectedProgram(agent, runtime, observed.programs);
   const heartbeat = local
     ? heartbeatStatus(agent, runtime, observed, pane)

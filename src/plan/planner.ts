@@ -24,7 +24,7 @@ import type {
 } from '../model/plan.js';
 import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { assertNever } from '../errors.js';
-import { ENV_DIGEST_KEY, renderEnvFile, parseEnvFile } from '../render/env.js';
+import { ENV_DIGEST_KEY, parseEnvFile, renderEnvFileParsed } from '../render/env.js';
 import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
 import { AGENT_TEMPLATE_UNIT, agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
 import {
@@ -44,8 +44,9 @@ import {
   type ConvergenceTemplates,
   type FleetInvocation,
 } from '../render/convergence.js';
-import { observedDigest, sha256 } from './digest.js';
+import { contentSha256, observedDigest, sha256 } from './digest.js';
 import { agentStatus, isLocalAgent, type AgentStatus } from './health.js';
+import { hasSession, livePane, sessionPanes } from './lookup.js';
 
 export interface PlanInput {
   desired: DesiredFleet;
@@ -166,12 +167,18 @@ export function plan(input: PlanInput): Plan {
     if (a) files.push(a);
   }
   const envChanged = new Set<string>();
-  const renderedEnv = new Map<string, string>();
+  // Each agent's rendered env file, as systemd will read it (parsed once here, asked about below).
+  const renderedEnv = new Map<string, ReadonlyMap<string, string>>();
   for (const agent of local) {
     const path = `${ctx.mosaicHome}/fleet/agents/${agent.name}.env`;
     const existing = observed.files[path];
-    const content = renderEnvFile(agent, ctx, existing?.content ?? null, desired.runtimes);
-    renderedEnv.set(agent.name, content);
+    const { text: content, entries } = renderEnvFileParsed(
+      agent,
+      ctx,
+      existing?.content ?? null,
+      desired.runtimes,
+    );
+    renderedEnv.set(agent.name, entries);
     const a = fileAction({ path, content, mode: ENV_MODE, role: 'env' }, existing, written, agent.name);
     if (a) {
       // Only a content change is a reason to restart the agent; a chmod is not.
@@ -309,8 +316,7 @@ export function plan(input: PlanInput): Plan {
     if (program === null) return null;
     // A PATH of the agent's own (an operator line in its env file) is what the start script searches: the
     // manager's PATH says nothing about it, so it is not judged here.
-    const own = renderedEnv.get(agent.name);
-    if (own !== undefined && parseEnvFile(own).entries.has('PATH')) return null;
+    if (renderedEnv.get(agent.name)?.has('PATH') === true) return null;
     const found = observed.programs?.[program];
     if (found === undefined || found.path !== null) return null;
     const list = missing.get(program) ?? [];
@@ -332,13 +338,10 @@ export function plan(input: PlanInput): Plan {
   const deferredRestarts: DeferredRestart[] = [];
   const restartPending: Record<string, number> = {};
   const restartNeed = (agent: DesiredAgent): string | null => {
-    const pane = observed.tmux.sockets[agent.socketName]?.panes.find(
-      (p) => p.session === agent.name && !p.dead,
-    );
+    const pane = livePane(observed.tmux.sockets[agent.socketName], agent.name);
     const env = pane?.environ;
-    const file = renderedEnv.get(agent.name);
-    if (env != null && env[ENV_DIGEST_KEY] !== undefined && file !== undefined) {
-      const wantedEnv = parseEnvFile(file).entries;
+    const wantedEnv = renderedEnv.get(agent.name);
+    if (env != null && env[ENV_DIGEST_KEY] !== undefined && wantedEnv !== undefined) {
       const reasons: string[] = [];
       if (env[ENV_DIGEST_KEY] !== wantedEnv.get(ENV_DIGEST_KEY)) {
         const changed = [...wantedEnv]
@@ -361,14 +364,13 @@ export function plan(input: PlanInput): Plan {
   };
   /** The socket (not the agent's own) where the fleet's live session of this agent runs; null when none. */
   const movedSession = (agent: DesiredAgent): string | null => {
-    const here = observed.tmux.sockets[agent.socketName];
-    if (here?.panes.some((p) => p.session === agent.name && !p.dead) === true) return null;
+    if (livePane(observed.tmux.sockets[agent.socketName], agent.name) !== undefined) return null;
     const used = orphanSockets(agent.name, desired, observed, ctx);
     used.delete(agent.socketName);
     for (const socketName of [...used].sort()) {
       const sock = observed.tmux.sockets[socketName];
       if (sock === undefined || sock.owners?.[agent.name] !== observed.paths.mosaicHome) continue;
-      if (sock.panes.some((p) => p.session === agent.name && !p.dead)) return socketName;
+      if (livePane(sock, agent.name) !== undefined) return socketName;
     }
     return null;
   };
@@ -411,7 +413,7 @@ export function plan(input: PlanInput): Plan {
   /** What the stop script needs to end an agent's session its own way on `socketName`: its env file's keys. */
   const gracefulEnv = (agent: DesiredAgent, socketName: string): Record<string, string> => {
     const env: Record<string, string> = {};
-    for (const [k, v] of parseEnvFile(renderedEnv.get(agent.name) ?? '').entries) {
+    for (const [k, v] of renderedEnv.get(agent.name) ?? []) {
       if (k.startsWith('MOSAIC_')) env[k] = v;
     }
     return { ...env, MOSAIC_TMUX_SOCKET: socketName };
@@ -731,7 +733,7 @@ export function claimSession(
     a.socketName < b.socketName ? -1 : a.socketName > b.socketName ? 1 : 0,
   );
   for (const s of sockets) {
-    if (!s.sessions.includes(name)) continue;
+    if (!hasSession(s, name)) continue;
     const where = `session ${name} on ${socketLabel(s.socketName)}`;
     if (!allowed.has(s.socketName)) {
       foreign.push(`${where} is not the fleet's (not a socket it uses or used for ${name}); left alone`);
@@ -856,14 +858,14 @@ function project(observed: Observed): StateProjection {
   const sessions: StateProjection['sessions'] = {};
   for (const s of Object.values(observed.tmux.sockets)) {
     for (const name of s.sessions) {
-      const panes = s.panes.filter((p) => p.session === name);
+      const panes = sessionPanes(s, name);
       sessions[sessionKey(s.socketName, name)] =
         panes.length > 0 && panes.every((p) => p.dead) ? 'dead' : 'running';
     }
   }
   const files: StateProjection['files'] = {};
   for (const f of Object.values(observed.files)) {
-    if (f.content !== null) files[f.path] = `sha256:${sha256(f.content)}`;
+    if (f.content !== null) files[f.path] = `sha256:${contentSha256(f.content)}`;
   }
   return { units, sessions, files };
 }

@@ -8,7 +8,7 @@
  * `parseEnvFile` follows systemd's own parser (src/basic/env-file.c, systemd 252) character by character,
  * so "the value systemd will see" is decided here exactly, including quotes, escapes and continuations.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
@@ -41,11 +41,26 @@ export const MANAGED_ENV_KEYS: readonly string[] = [
 export const ENV_DIGEST_KEY = 'MOSAIC_ENV_DIGEST';
 
 export function envDigest(entries: ReadonlyMap<string, string>): string {
-  const lines = [...entries]
-    .filter(([k]) => k !== ENV_DIGEST_KEY)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-  return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
+  const keys: string[] = [];
+  for (const k of entries.keys()) if (k !== ENV_DIGEST_KEY) keys.push(k);
+  keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let text = '';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    text += `${i === 0 ? '' : '\n'}${k}=${JSON.stringify(entries.get(k))}`;
+  }
+  return hash('sha256', text, 'hex').slice(0, 16);
+}
+
+/** envDigest of parseEnvFile's entries, which are shared and never change: remembered per parse. */
+const digests = new WeakMap<ReadonlyMap<string, string>, string>();
+function parsedDigest(entries: ReadonlyMap<string, string>): string {
+  let d = digests.get(entries);
+  if (d === undefined) {
+    d = envDigest(entries);
+    digests.set(entries, d);
+  }
+  return d;
 }
 
 /**
@@ -67,40 +82,82 @@ export type EnvLine =
   /** Text systemd ignores: a line without `=`, an invalid variable name, a value systemd rejects. */
   | { kind: 'invalid'; raw: string; reason: string };
 
+/** Shared between the callers that parse the same text (parseEnvFile): read it, never change it. */
 export interface ParsedEnvFile {
   /** What systemd puts into the environment: valid assignments, the last one of a key winning. */
-  entries: Map<string, string>;
-  lines: EnvLine[];
+  readonly entries: ReadonlyMap<string, string>;
+  readonly lines: readonly EnvLine[];
 }
 
-// Character classes from systemd's string-util.h / escape.h.
-const WHITESPACE = ' \t\n\r';
-const NEWLINE = '\n\r';
-const COMMENTS = '#;';
-const SHELL_NEED_ESCAPE = '"\\`$';
+// Character classes from systemd's string-util.h / escape.h, as char codes: this parser runs for every agent's
+// env file on every observation and plan, so it compares numbers instead of searching class strings per character.
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const DQUOTE = 34; // "
+const HASH = 35; // #
+const DOLLAR = 36; // $
+const SQUOTE = 39; // '
+const SEMICOLON = 59; // ;
+const EQUALS = 61; // =
+const BACKSLASH = 92; // \
+const BACKTICK = 96; // `
+
+/** WHITESPACE: ' \t\n\r' */
+function isWhitespace(c: number): boolean {
+  return c === SPACE || c === TAB || c === LF || c === CR;
+}
+/** NEWLINE: '\n\r' */
+function isNewline(c: number): boolean {
+  return c === LF || c === CR;
+}
+/** SHELL_NEED_ESCAPE: '"\\`$' */
+function needsShellEscape(c: number): boolean {
+  return c === DQUOTE || c === BACKSLASH || c === BACKTICK || c === DOLLAR;
+}
 
 const VALID_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** systemd drops assignments whose value has control characters other than tab and newline (env_value_is_valid). */
 // eslint-disable-next-line no-control-regex
 const INVALID_VALUE_CHARS = /[\x00-\x08\x0b-\x1f\x7f]/;
 
-type State =
-  | 'pre-key'
-  | 'key'
-  | 'pre-value'
-  | 'value'
-  | 'value-escape'
-  | 'single-quote'
-  | 'double-quote'
-  | 'double-quote-escape'
-  | 'comment'
-  | 'comment-escape';
+const enum State {
+  PreKey,
+  Key,
+  PreValue,
+  Value,
+  ValueEscape,
+  SingleQuote,
+  DoubleQuote,
+  DoubleQuoteEscape,
+  Comment,
+  CommentEscape,
+}
 
-/** Parse env-file text the way systemd 252's `EnvironmentFile=` does. Never throws. */
+/**
+ * Recent parses by text. Every env file is parsed by observation (its socket), then by the planner (the merge), on
+ * every run and, in watch mode, on every resync, while the files seldom change. Bounded: oldest out first.
+ */
+const parsed = new Map<string, ParsedEnvFile>();
+const PARSED_MAX = 2048;
+
+/** Parse env-file text the way systemd 252's `EnvironmentFile=` does. Never throws. The result is shared. */
 export function parseEnvFile(text: string): ParsedEnvFile {
+  let result = parsed.get(text);
+  if (result === undefined) {
+    result = parseEnvText(text);
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(text, result);
+  }
+  return result;
+}
+
+function parseEnvText(text: string): ParsedEnvFile {
   const lines: EnvLine[] = [];
   const entries = new Map<string, string>();
-  let state: State = 'pre-key';
+  const n = text.length;
+  let state = State.PreKey;
   let start = 0;
   let key = '';
   let value = '';
@@ -111,7 +168,7 @@ export function parseEnvFile(text: string): ParsedEnvFile {
   /** End the current record after index `i` (a CRLF pair stays in one record); returns the new index. */
   const cut = (i: number): number => {
     let end = i + 1;
-    if (text[i] === '\r' && text[end] === '\n') end += 1;
+    if (text.charCodeAt(i) === CR && text.charCodeAt(end) === LF) end += 1;
     return end;
   };
   const pushEntry = (end: number, trimValue: boolean): void => {
@@ -131,124 +188,144 @@ export function parseEnvFile(text: string): ParsedEnvFile {
     value = '';
   };
 
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charAt(i);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
     switch (state) {
-      case 'pre-key':
-        if (COMMENTS.includes(c)) state = 'comment';
-        else if (!WHITESPACE.includes(c)) {
-          state = 'key';
-          key = c;
+      case State.PreKey:
+        if (c === HASH || c === SEMICOLON) state = State.Comment;
+        else if (!isWhitespace(c)) {
+          state = State.Key;
+          key = text[i];
           keyWs = -1;
-        } else if (c === '\n') {
+        } else if (c === LF) {
           // A physical line of only whitespace: kept as its own record so merges keep blank lines.
           lines.push({ kind: 'blank', raw: text.slice(start, i + 1) });
           start = i + 1;
         }
         break;
-      case 'key':
-        if (NEWLINE.includes(c)) {
+      case State.Key:
+        if (isNewline(c)) {
           const end = cut(i);
           lines.push({ kind: 'invalid', raw: text.slice(start, end), reason: 'no "=" in line' });
           start = end;
           i = end - 1;
           key = '';
-          state = 'pre-key';
-        } else if (c === '=') {
-          state = 'pre-value';
+          state = State.PreKey;
+        } else if (c === EQUALS) {
+          state = State.PreValue;
           valueWs = -1;
         } else {
-          if (!WHITESPACE.includes(c)) keyWs = -1;
-          else if (keyWs < 0) keyWs = key.length;
-          key += c;
+          // The rest of the key up to `=` or the line's end, taken as one slice.
+          let j = i;
+          for (let d = c; d !== EQUALS && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
+            if (!isWhitespace(d)) keyWs = -1;
+            else if (keyWs < 0) keyWs = key.length + j - i;
+          }
+          key += text.slice(i, j);
+          i = j - 1;
         }
         break;
-      case 'pre-value':
-        if (NEWLINE.includes(c)) {
+      case State.PreValue:
+        if (isNewline(c)) {
           const end = cut(i);
           pushEntry(end, false);
           i = end - 1;
-          state = 'pre-key';
-        } else if (c === "'") state = 'single-quote';
-        else if (c === '"') state = 'double-quote';
-        else if (c === '\\') state = 'value-escape';
-        else if (!WHITESPACE.includes(c)) {
-          state = 'value';
-          value += c;
+          state = State.PreKey;
+        } else if (c === SQUOTE) state = State.SingleQuote;
+        else if (c === DQUOTE) state = State.DoubleQuote;
+        else if (c === BACKSLASH) state = State.ValueEscape;
+        else if (!isWhitespace(c)) {
+          state = State.Value;
+          value += text[i];
         }
         break;
-      case 'value':
-        if (NEWLINE.includes(c)) {
+      case State.Value:
+        if (isNewline(c)) {
           const end = cut(i);
           pushEntry(end, true);
           i = end - 1;
-          state = 'pre-key';
-        } else if (c === '\\') {
-          state = 'value-escape';
+          state = State.PreKey;
+        } else if (c === BACKSLASH) {
+          state = State.ValueEscape;
           valueWs = -1;
         } else {
-          if (!WHITESPACE.includes(c)) valueWs = -1;
-          else if (valueWs < 0) valueWs = value.length;
-          value += c;
+          // The rest of the value up to a backslash or the line's end, taken as one slice.
+          let j = i;
+          for (let d = c; d !== BACKSLASH && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
+            if (!isWhitespace(d)) valueWs = -1;
+            else if (valueWs < 0) valueWs = value.length + j - i;
+          }
+          value += text.slice(i, j);
+          i = j - 1;
         }
         break;
-      case 'value-escape':
-        state = 'value';
+      case State.ValueEscape:
+        state = State.Value;
         // A backslash before a newline joins the lines; before anything else it keeps that character.
-        if (!NEWLINE.includes(c)) value += c;
+        if (!isNewline(c)) value += text[i];
         break;
-      case 'single-quote':
-        if (c === "'") state = 'pre-value';
-        else value += c;
+      case State.SingleQuote:
+        if (c === SQUOTE) state = State.PreValue;
+        else value += text[i];
         break;
-      case 'double-quote':
-        if (c === '"') state = 'pre-value';
-        else if (c === '\\') state = 'double-quote-escape';
-        else value += c;
+      case State.DoubleQuote:
+        if (c === DQUOTE) state = State.PreValue;
+        else if (c === BACKSLASH) state = State.DoubleQuoteEscape;
+        else value += text[i];
         break;
-      case 'double-quote-escape':
-        state = 'double-quote';
-        if (SHELL_NEED_ESCAPE.includes(c)) value += c;
-        else if (c !== '\n') value += `\\${c}`;
+      case State.DoubleQuoteEscape:
+        state = State.DoubleQuote;
+        if (needsShellEscape(c)) value += text[i];
+        else if (c !== LF) value += `\\${text[i]}`;
         break;
-      case 'comment':
-        if (c === '\\') state = 'comment-escape';
-        else if (NEWLINE.includes(c)) {
+      case State.Comment: {
+        // Most of a rendered file is its header comment: skip to the next backslash or line end at once.
+        let j = i;
+        let d = c;
+        while (d !== BACKSLASH && d !== LF && d !== CR && j < n) d = text.charCodeAt(++j);
+        if (j >= n) {
+          i = n;
+          break;
+        }
+        i = j;
+        if (d === BACKSLASH) state = State.CommentEscape;
+        else {
           const end = cut(i);
           lines.push({ kind: 'comment', raw: text.slice(start, end) });
           start = end;
           i = end - 1;
-          state = 'pre-key';
+          state = State.PreKey;
         }
         break;
-      case 'comment-escape':
+      }
+      case State.CommentEscape:
         // systemd 252: a backslash in a comment swallows the next character, a newline included, so a
         // comment ending in `\` continues onto the next line (systemd 254 changed this).
-        state = 'comment';
+        state = State.Comment;
         break;
     }
   }
 
   // End of text without a final newline.
   switch (state) {
-    case 'pre-key':
-      if (start < text.length) lines.push({ kind: 'blank', raw: text.slice(start) });
+    case State.PreKey:
+      if (start < n) lines.push({ kind: 'blank', raw: text.slice(start) });
       break;
-    case 'key':
+    case State.Key:
       lines.push({ kind: 'invalid', raw: text.slice(start), reason: 'no "=" in line' });
       break;
-    case 'pre-value':
-    case 'value-escape':
-    case 'single-quote':
-    case 'double-quote':
-    case 'double-quote-escape':
-      pushEntry(text.length, false);
+    case State.PreValue:
+    case State.ValueEscape:
+    case State.SingleQuote:
+    case State.DoubleQuote:
+    case State.DoubleQuoteEscape:
+      pushEntry(n, false);
       break;
-    case 'value':
-      pushEntry(text.length, true);
+    case State.Value:
+      pushEntry(n, true);
       break;
-    case 'comment':
-    case 'comment-escape':
+    case State.Comment:
+    case State.CommentEscape:
       lines.push({ kind: 'comment', raw: text.slice(start) });
       break;
   }
@@ -369,19 +446,60 @@ export function renderEnvFile(
   existing: string | null,
   runtimes: Readonly<Record<string, RuntimeSpec>> = {},
 ): string {
+  return renderEnvFileParsed(agent, ctx, existing, runtimes).text;
+}
+
+/** A rendered env file and what systemd reads from it. */
+export interface RenderedEnvFile {
+  text: string;
+  /** `parseEnvFile(text).entries`: the environment the agent's unit gets. */
+  entries: ReadonlyMap<string, string>;
+}
+
+/**
+ * renderEnvFile, with the rendered file's entries, parsing as little as it can: the planner renders every agent's
+ * file on every run, and nearly always the file on disk is already the result.
+ */
+export function renderEnvFileParsed(
+  agent: DesiredAgent,
+  ctx: RenderContext,
+  existing: string | null,
+  runtimes: Readonly<Record<string, RuntimeSpec>> = {},
+): RenderedEnvFile {
   const managed = managedEnv(agent, ctx, runtimes);
-  // Twice: the digest is of the merged file's other entries, which do not depend on the digest's own value.
-  const draft = mergeEnvFile(agent, ctx, existing, [...managed, [ENV_DIGEST_KEY, '']]);
-  const digest = envDigest(parseEnvFile(draft).entries);
-  return mergeEnvFile(agent, ctx, existing, [...managed, [ENV_DIGEST_KEY, digest]]);
+  const parsed = existing === null ? null : parseEnvFile(existing);
+  // The digest is of the merged file's other entries, which do not depend on the digest's own value: its line is
+  // one bare word in the same place whatever the value. So a file that holds its own current digest and merges to
+  // itself is the result, and the draft below (and its parse) is not needed.
+  const current = parsed?.entries.get(ENV_DIGEST_KEY);
+  if (parsed !== null && current !== undefined && parsedDigest(parsed.entries) === current) {
+    const same = mergeEnvFile(agent, ctx, existing, parsed, [...managed, [ENV_DIGEST_KEY, current]]);
+    if (same.text === existing) return same;
+  }
+  // Twice: the draft's entries give the digest, then the file is merged again with it.
+  const draft = mergeEnvFile(agent, ctx, existing, parsed, [...managed, [ENV_DIGEST_KEY, '']]);
+  const digest = parsedDigest(draft.entries);
+  return mergeEnvFile(agent, ctx, existing, parsed, [...managed, [ENV_DIGEST_KEY, digest]]);
+}
+
+/** Whether a comment record is ROSTER_COMMAND_MARKER (with or without its line end). */
+function isRosterCommandMarker(raw: string): boolean {
+  // Compared whole, without stripping the line end first: every comment line of every env file comes here.
+  return (
+    raw.startsWith(ROSTER_COMMAND_MARKER) &&
+    (raw.length === ROSTER_COMMAND_MARKER.length ||
+      raw === `${ROSTER_COMMAND_MARKER}\n` ||
+      raw === `${ROSTER_COMMAND_MARKER}\r\n`)
+  );
 }
 
 function mergeEnvFile(
   agent: DesiredAgent,
   ctx: RenderContext,
   existing: string | null,
+  parsed: ParsedEnvFile | null,
   desired: Array<[string, string]>,
-): string {
+): RenderedEnvFile {
   const wanted = new Map(desired);
   const rendered = (k: string, v: string): string => {
     try {
@@ -392,7 +510,7 @@ function mergeEnvFile(
     }
   };
 
-  const lines = existing === null ? [] : parseEnvFile(existing).lines;
+  const lines = parsed === null ? [] : parsed.lines;
   const fresh = existing === null || existing.trim() === '';
   const out: EnvLine[] = [];
   const written = new Set<string>();
@@ -400,7 +518,7 @@ function mergeEnvFile(
     const line = lines[i];
     if (line === undefined) continue;
     const next = lines[i + 1];
-    if (line.kind === 'comment' && line.raw.replace(/\r?\n$/, '') === ROSTER_COMMAND_MARKER) {
+    if (line.kind === 'comment' && isRosterCommandMarker(line.raw)) {
       // Our marker: re-emitted below together with a managed MOSAIC_AGENT_COMMAND, or dropped with the
       // command it marked when the roster no longer sets one.
       if (next?.kind === 'entry' && next.key === 'MOSAIC_AGENT_COMMAND' && agent.command === null) i += 1;
@@ -418,7 +536,9 @@ function mergeEnvFile(
   }
 
   while (out.length > 0 && out[out.length - 1]?.kind === 'blank') out.pop();
-  let text = fresh ? header(agent) : out.map((l) => l.raw).join('');
+  let text = '';
+  if (fresh) text = header(agent);
+  else for (const l of out) text += l.raw;
   if (text !== '' && !text.endsWith('\n')) text += '\n';
   const missing = desired.filter(([k]) => !written.has(k));
   if (missing.length > 0 && continuesOntoNextLine(out[out.length - 1])) text += '\n';
@@ -429,7 +549,7 @@ function mergeEnvFile(
 
   // The promise of this module: systemd reads back exactly the managed values. An operator line that
   // swallows what follows it (an unclosed quote at the end of the file) would break that; say so.
-  const readBack = parseEnvFile(text).entries;
+  const readBack = text === existing && parsed !== null ? parsed.entries : parseEnvFile(text).entries;
   for (const [k, v] of desired) {
     if (readBack.get(k) !== v) {
       throw new UserError(
@@ -438,5 +558,5 @@ function mergeEnvFile(
       );
     }
   }
-  return text;
+  return { text, entries: readBack };
 }

@@ -58,12 +58,16 @@ write() {
   kv[ts]="$now"
   if [[ "${kv[state]:-}" != "$old_state" || -z "${kv[since]:-}" ]]; then kv[since]="$now"; fi
   local tmp="$run/.$name.hb.state-$$.tmp"
-  {
-    for k in "${KEYS[@]}"; do
-      [[ -n "${kv[$k]+set}" ]] && printf '%s=%s\n' "$k" "${kv[$k]}"
-    done
-  } >"$tmp" 2>/dev/null && mv -f -- "$tmp" "$hb" 2>/dev/null
-  rm -f -- "$tmp" 2>/dev/null
+  # The temp file is removed only when the rename did not take it: one process less on every tick and hook.
+  if ! {
+    {
+      for k in "${KEYS[@]}"; do
+        [[ -n "${kv[$k]+set}" ]] && printf '%s=%s\n' "$k" "${kv[$k]}"
+      done
+    } >"$tmp" 2>/dev/null && mv -f -- "$tmp" "$hb" 2>/dev/null
+  }; then
+    rm -f -- "$tmp" 2>/dev/null
+  fi
   exec {fd}<&-
   return 0
 }

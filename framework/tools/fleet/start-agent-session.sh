@@ -22,6 +22,32 @@ die() {
   exit 1
 }
 
+# split_words ARRAY STRING: STRING's words into ARRAY, split as xargs splits its input: blanks separate words,
+# '...' and "..." quote, a backslash escapes the next character; nothing is evaluated. Builtins only: this runs
+# on every start, and a pipe into xargs cost three processes. Fails on an unmatched quote.
+split_words() {
+  local -n words_out="$1"
+  local rest="$2" word
+  local plain=$'^[^\'"\\\\ \t\n]+' squoted="^'([^']*)'" dquoted='^"([^"]*)"' escaped=$'^\\\\(.?)'
+  words_out=()
+  while :; do
+    rest="${rest#"${rest%%[!$' \t\n']*}"}"
+    [[ -n "$rest" ]] || return 0
+    word=''
+    while [[ -n "$rest" && "$rest" != [$' \t\n']* ]]; do
+      if [[ "$rest" =~ $plain ]]; then
+        word+="${BASH_REMATCH[0]}"
+      elif [[ "$rest" =~ $squoted || "$rest" =~ $dquoted || "$rest" =~ $escaped ]]; then
+        word+="${BASH_REMATCH[1]}"
+      else
+        return 1
+      fi
+      rest="${rest:${#BASH_REMATCH[0]}}"
+    done
+    words_out+=("$word")
+  done
+}
+
 [[ $# -eq 1 && -n "$1" ]] || die "usage: start-agent-session.sh AGENT_NAME"
 name="$1"
 
@@ -55,14 +81,10 @@ else
   command -v -- "$program" >/dev/null 2>&1 ||
     die "$name: runtime program '$program' not found (PATH=$PATH)"
   # MOSAIC_AGENT_ARGS is one line of words, plain or in single quotes, rendered by the reconciler from the
-  # runtime adapter; xargs splits it without a shell, so nothing in it is ever evaluated.
-  split_words() {
-    [[ -n "$1" ]] || return 0
-    printf '%s' "$1" | xargs -r printf '%s\0'
-  }
+  # runtime adapter; split_words splits it without a shell, so nothing in it is ever evaluated.
   args=()
   if [[ -n "${MOSAIC_AGENT_ARGS+set}" ]]; then
-    mapfile -d '' -t args < <(split_words "$MOSAIC_AGENT_ARGS") || die "$name: MOSAIC_AGENT_ARGS cannot be split"
+    split_words args "$MOSAIC_AGENT_ARGS" || die "$name: MOSAIC_AGENT_ARGS cannot be split (unmatched quote)"
   elif [[ -n "${MOSAIC_AGENT_MODEL:-}" ]]; then
     args=(--model "$MOSAIC_AGENT_MODEL")
   fi
@@ -73,10 +95,19 @@ else
   resumed_transcript=''
   hb="$MOSAIC_HOME/fleet/run/$name.hb"
   if [[ -n "${MOSAIC_AGENT_RESUME_ARGS:-}" && -f "$hb" && ! -L "$hb" ]]; then
-    session="$(sed -n 's/^session=//p' "$hb" | head -n 1)"
-    transcript="$(sed -n 's/^transcript=//p' "$hb" | head -n 1)"
+    # The first session= and transcript= lines, read with builtins (no sed per start).
+    session=''
+    transcript=''
+    have_session=''
+    have_transcript=''
+    while IFS= read -r line || [[ -n "$line" ]]; do
+      case "$line" in
+        session=*) [[ -n "$have_session" ]] || { session="${line#session=}"; have_session=1; } ;;
+        transcript=*) [[ -n "$have_transcript" ]] || { transcript="${line#transcript=}"; have_transcript=1; } ;;
+      esac
+    done <"$hb"
     if [[ "$session" =~ ^[A-Za-z0-9._:-]+$ ]] && { [[ -z "$transcript" ]] || [[ -f "$transcript" ]]; }; then
-      mapfile -d '' -t resume < <(split_words "$MOSAIC_AGENT_RESUME_ARGS")
+      split_words resume "$MOSAIC_AGENT_RESUME_ARGS" || die "$name: MOSAIC_AGENT_RESUME_ARGS cannot be split (unmatched quote)"
       resume=("${resume[@]//\{session\}/$session}")
       resumed_session="$session"
       resumed_transcript="$transcript"
@@ -94,14 +125,22 @@ fi
 # unit's environment explicitly: the env file's keys (the managed ones and the operator's own, such as API
 # keys) plus what the manager passes. Left out: per-invocation systemd variables and the shell's own.
 env_args=()
-while IFS= read -r var; do
+# The exported variables, as `compgen -e` lists them, without its subshell: every set variable by initial, kept
+# when it carries the export attribute (nounset off meanwhile: an empty array, such as BASH_ARGV, has no value).
+set +u
+for var in ${!A*} ${!B*} ${!C*} ${!D*} ${!E*} ${!F*} ${!G*} ${!H*} ${!I*} ${!J*} ${!K*} ${!L*} ${!M*} \
+  ${!N*} ${!O*} ${!P*} ${!Q*} ${!R*} ${!S*} ${!T*} ${!U*} ${!V*} ${!W*} ${!X*} ${!Y*} ${!Z*} ${!_*} \
+  ${!a*} ${!b*} ${!c*} ${!d*} ${!e*} ${!f*} ${!g*} ${!h*} ${!i*} ${!j*} ${!k*} ${!l*} ${!m*} \
+  ${!n*} ${!o*} ${!p*} ${!q*} ${!r*} ${!s*} ${!t*} ${!u*} ${!v*} ${!w*} ${!x*} ${!y*} ${!z*}; do
+  [[ "${!var@a}" == *x* ]] || continue
   case "$var" in
     TMUX | TMUX_PANE | INVOCATION_ID | JOURNAL_STREAM | SYSTEMD_EXEC_PID | MANAGERPID | NOTIFY_SOCKET) ;;
     LISTEN_* | WATCHDOG_* | MONITOR_* | SHLVL | PWD | OLDPWD | _) ;;
     MOSAIC_AGENT_RESUMED_SESSION | MOSAIC_AGENT_RESUMED_TRANSCRIPT) ;;
     *) env_args+=(-e "$var=${!var}") ;;
   esac
-done < <(compgen -e)
+done
+set -u
 # The conversation this start resumes ('' = a fresh one): run-agent.sh records it in the heartbeat at once, so
 # it is not forgotten before the runtime reports it again (Codex says nothing until its first turn), and a
 # second restart resumes it too.
@@ -112,9 +151,24 @@ session="=$name"
 # resolve a missing session to some other one by prefix.
 window="=$name:"
 
+# One tmux command list, so remain-on-exit is set before the server can notice the program exit: a
+# program that dies at once leaves a dead pane the reconciler can see, not a vanished session.
+# The same list marks the session as this fleet's (@mosaic-fleet-home = its Mosaic home): the reconciler ends
+# only sessions carrying its own marker, never a same-named session someone else started.
+new_session() {
+  fleet_tmux new-session -d -s "$name" -c "$MOSAIC_AGENT_WORKDIR" "${env_args[@]}" -- "${argv[@]}" \; \
+    set-option -t "$window" @mosaic-fleet-home "$MOSAIC_HOME" \; \
+    set-option -w -t "$window" remain-on-exit on
+}
+
+# Most starts find no session, so creating it comes first: one tmux client per start. tmux refuses a duplicate
+# name, and only then is the existing session looked at.
+if new_session 2>/dev/null; then
+  exit 0
+fi
 if fleet_tmux has-session -t "$session" 2>/dev/null; then
-  dead="$(fleet_tmux list-panes -t "$window" -F '#{pane_dead}' 2>/dev/null | head -n 1 || true)"
-  if [[ "$dead" != "1" ]]; then
+  dead="$(fleet_tmux list-panes -t "$window" -F '#{pane_dead}' 2>/dev/null)" || dead=''
+  if [[ "${dead%%$'\n'*}" != "1" ]]; then
     exit 0
   fi
   printf 'start-agent-session: %s: pane is dead, respawning\n' "$name" >&2
@@ -122,12 +176,5 @@ if fleet_tmux has-session -t "$session" 2>/dev/null; then
     die "$name: tmux respawn-pane failed"
   exit 0
 fi
-
-# One tmux command list, so remain-on-exit is set before the server can notice the program exit: a
-# program that dies at once leaves a dead pane the reconciler can see, not a vanished session.
-# The same list marks the session as this fleet's (@mosaic-fleet-home = its Mosaic home): the reconciler ends
-# only sessions carrying its own marker, never a same-named session someone else started.
-fleet_tmux new-session -d -s "$name" -c "$MOSAIC_AGENT_WORKDIR" "${env_args[@]}" -- "${argv[@]}" \; \
-  set-option -t "$window" @mosaic-fleet-home "$MOSAIC_HOME" \; \
-  set-option -w -t "$window" remain-on-exit on ||
-  die "$name: tmux new-session failed (socket '${MOSAIC_TMUX_SOCKET:-<default>}')"
+# No session, yet tmux would not create it: once more, so its own error reaches the journal.
+new_session || die "$name: tmux new-session failed (socket '${MOSAIC_TMUX_SOCKET:-<default>}')"

@@ -20,6 +20,32 @@ die() {
   exit 1
 }
 
+# split_words ARRAY STRING: STRING's words into ARRAY, split as xargs splits its input: blanks separate words,
+# '...' and "..." quote, a backslash escapes the next character; nothing is evaluated. Builtins only: a pipe into
+# xargs cost three processes. Fails on an unmatched quote.
+split_words() {
+  local -n words_out="$1"
+  local rest="$2" word
+  local plain=$'^[^\'"\\\\ \t\n]+' squoted="^'([^']*)'" dquoted='^"([^"]*)"' escaped=$'^\\\\(.?)'
+  words_out=()
+  while :; do
+    rest="${rest#"${rest%%[!$' \t\n']*}"}"
+    [[ -n "$rest" ]] || return 0
+    word=''
+    while [[ -n "$rest" && "$rest" != [$' \t\n']* ]]; do
+      if [[ "$rest" =~ $plain ]]; then
+        word+="${BASH_REMATCH[0]}"
+      elif [[ "$rest" =~ $squoted || "$rest" =~ $dquoted || "$rest" =~ $escaped ]]; then
+        word+="${BASH_REMATCH[1]}"
+      else
+        return 1
+      fi
+      rest="${rest:${#BASH_REMATCH[0]}}"
+    done
+    words_out+=("$word")
+  done
+}
+
 [[ $# -eq 1 && -n "$1" ]] || die "usage: stop-agent-session.sh AGENT_NAME"
 name="$1"
 # Unset would mean "no env file": guessing the default socket could kill someone else's session.
@@ -36,17 +62,17 @@ fleet_tmux() {
 # pane_alive: the session's pane still runs its program (remain-on-exit keeps a dead pane after a clean exit).
 pane_alive() {
   local dead
-  dead="$(fleet_tmux list-panes -t "=$name:" -F '#{pane_dead}' 2>/dev/null | head -n 1)" || return 1
-  [[ "$dead" == 0 ]]
+  dead="$(fleet_tmux list-panes -t "=$name:" -F '#{pane_dead}' 2>/dev/null)" || return 1
+  [[ "${dead%%$'\n'*}" == 0 ]]
 }
+
+# The exit keys: one line of words, plain or single-quoted, as the reconciler renders it; split without a shell.
+# Words that cannot be split are as good as none: the session is then killed at once.
+keys=()
+split_words keys "${MOSAIC_AGENT_EXIT_KEYS:-}" || keys=()
 
 # ask_to_exit: type the exit keys into a live pane, then wait for the pane to die or the session to go.
 ask_to_exit() {
-  local -a keys=()
-  if [[ -n "${MOSAIC_AGENT_EXIT_KEYS:-}" ]]; then
-    # One line of words, plain or single-quoted, as the reconciler renders it: split without a shell.
-    mapfile -d '' -t keys < <(printf '%s' "$MOSAIC_AGENT_EXIT_KEYS" | xargs -r printf '%s\0') || return 0
-  fi
   [[ ${#keys[@]} -gt 0 ]] || return 0
   pane_alive || return 0
   local grace="${MOSAIC_STOP_GRACE_SECONDS:-15}"
@@ -58,7 +84,14 @@ ask_to_exit() {
   # that report their state.
   local hb="${MOSAIC_HOME:-}/fleet/run/$name.hb" state=''
   if [[ -n "${MOSAIC_HOME:-}" && -f "$hb" && ! -L "$hb" ]]; then
-    state="$(sed -n 's/^state=//p' "$hb" 2>/dev/null | head -n 1)"
+    # The first state= line, read with builtins.
+    local line
+    while IFS= read -r line || [[ -n "$line" ]]; do
+      if [[ "$line" == state=* ]]; then
+        state="${line#state=}"
+        break
+      fi
+    done 2>/dev/null <"$hb" || true
   fi
   if [[ "$state" == waiting || "$state" == busy ]]; then
     fleet_tmux send-keys -t "$target" Escape 2>/dev/null || return 0
@@ -90,6 +123,15 @@ ask_to_exit() {
   return 0
 }
 
+# Without exit keys there is nothing to ask: kill at once, one tmux client per stop.
+if [[ ${#keys[@]} -eq 0 ]]; then
+  # Gone already (or no server at all) is what we wanted.
+  fleet_tmux kill-session -t "=$name" 2>/dev/null && exit 0
+  if fleet_tmux has-session -t "=$name" 2>/dev/null; then
+    die "$name: tmux kill-session failed"
+  fi
+  exit 0
+fi
 if ! fleet_tmux has-session -t "=$name" 2>/dev/null; then
   exit 0
 fi
