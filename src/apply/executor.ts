@@ -380,10 +380,13 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
     if (r.action.kind === 'respawn' && r.outcome !== 'not-run') {
       // A failed attempt counts too: a unit that cannot even restart must not be hammered either.
       const attempt = r.action.attempt;
+      // From when the attempt was made, not when the fleet was observed: a slow observation must not shorten the
+      // gap to the next attempt.
+      const at = Math.max(ctx.nowMs, Date.now());
       ctx.state.backoff[r.action.agent] = {
         attempts: attempt,
-        lastAttemptMs: ctx.nowMs,
-        nextAttemptMs: ctx.nowMs + backoffDelayMs(ctx.backoff, attempt),
+        lastAttemptMs: at,
+        nextAttemptMs: at + backoffDelayMs(ctx.backoff, attempt),
       };
     }
     ctx.onResult?.(r);

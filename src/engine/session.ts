@@ -136,8 +136,8 @@ export async function planFor(
   prune: boolean,
   runner: Runner,
 ): Promise<Session> {
-  const assets = await loadAssets();
-  const observed = await observeFor(desired, paths, runner);
+  // The package's own files are read while observation's commands run.
+  const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
   requireTools(observed);
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
   return { paths, runner, desired, observed, plan };
