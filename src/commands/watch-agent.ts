@@ -10,6 +10,7 @@
  * the agent leaves.
  */
 import { randomBytes } from 'node:crypto';
+import { acquireLock } from '../apply/lock.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
@@ -108,9 +109,27 @@ export async function watchAgentCommand(agentName: string, o: GlobalOptions): Pr
   if (why !== null) throw new UserError(why);
   const socket = picked.agent.socketName;
   const agent = picked.agent.name;
-  const viewer = await openViewer(ctx.runner, socket, agent);
+  // The viewer session is made and ended under the fleet lock, like every session of the fleet: a watcher's tmux
+  // event client connects only under it, and tmux crashes when a session appears or goes while such a client
+  // is identifying itself (src/observe/tmux-events.ts).
+  const lock = await acquireLock(ctx.paths.stateDir, `watch ${agent}`);
+  let viewer: string;
+  try {
+    viewer = await openViewer(ctx.runner, socket, agent);
+  } finally {
+    await lock.release();
+  }
   let closing: Promise<void> | null = null;
-  const close = (): Promise<void> => (closing ??= closeViewer(ctx.runner, socket, agent, viewer));
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      // Leaving matters more than the lock: without it (a long cycle holds it) the viewer still goes.
+      const held = await acquireLock(ctx.paths.stateDir, `watch ${agent}`).catch(() => null);
+      try {
+        await closeViewer(ctx.runner, socket, agent, viewer);
+      } finally {
+        await held?.release();
+      }
+    })());
   // A signal ends the viewer session; its client then exits, and the attach below returns.
   const onSignal = (): void => void close();
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;

@@ -31,6 +31,8 @@ const DEBOUNCE_MS = 300;
 const EVENT_COALESCE_MS = 20;
 /** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
 const LOCK_WAIT_MS = 5_000;
+/** A cycle that found the lock held after LOCK_WAIT_MS tries again this much later. */
+const LOCK_RETRY_MS = 1_000;
 
 type Fields = Record<string, string | number | boolean | null | undefined>;
 
@@ -171,6 +173,8 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       lock = await acquireLock(paths.stateDir, command, LOCK_WAIT_MS);
     } catch (error) {
       log('lock-busy', { error: error instanceof Error ? error.message : String(error) });
+      // Another reconciler (a manual run, a verb) is at work: this cycle is not dropped, only put off.
+      if (!stopping) setTimeout(() => retrigger(trigger), LOCK_RETRY_MS).unref();
       return;
     }
     try {
@@ -207,16 +211,19 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           r.message,
         );
       }
-      if (result !== null) {
-        log('applied', { ok: result.ok });
-        // A start may just have brought up a tmux server (and its holder session) the event clients wait for.
-        tmuxEvents.poke();
-      }
+      if (result !== null) log('applied', { ok: result.ok });
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
     } finally {
-      await lock.release();
+      try {
+        // Still under the lock, so no session of ours is being made or ended while a tmux event client
+        // identifies itself (src/observe/tmux-events.ts: that crashes tmux). A start may just have brought up
+        // the server and holder session a client waits for.
+        await tmuxEvents.connect();
+      } finally {
+        await lock.release();
+      }
     }
   };
 
@@ -234,6 +241,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     pendingWhy = why;
     kick();
   };
+  const retrigger = (why: string): void => trigger(why);
   const kick = (): void => {
     if (stopping || running !== null) return;
     if (pendingWhy === null && !again && isEmpty(suspects)) return;
@@ -326,7 +334,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   watchRunDir();
 
   const resync = setInterval(() => {
-    tmuxEvents.poke();
     trigger('resync');
   }, intervalS * 1000);
   log('watching', { manifests: paths.manifests, interval_s: intervalS });

@@ -14,8 +14,13 @@
  *   which tmux re-evaluates every second.
  * - The server gone (killed, crashed): the control client exits.
  *
- * The sockets' servers may not run yet (no agents): each client is retried with a back-off, and `poke()` retries
- * at once (after a cycle that may have started a server).
+ * When a control client connects is the caller's choice, and must be while no session is created or closed on
+ * the server: tmux up to 3.5 crashes (the whole server, every agent with it) when a session appears or goes
+ * while a control client is still identifying itself, or when such a client goes away before it is identified
+ * (tmux pull requests 4980 and 5004; seen here as `segfault at 20` in `control_write`). So nothing here
+ * connects on its own or on a timer: the watcher calls `connect()` at the end of each cycle, under the fleet
+ * lock that every session-making command of ours holds, and waits until the client is in; a client still
+ * identifying is never killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -49,10 +54,13 @@ export interface TmuxEvent {
 }
 
 export interface TmuxEventSource {
-  /** Follow exactly these sockets from now on (a manifest edit may add or drop one). */
+  /** Follow exactly these sockets from now on (a manifest edit may add or drop one); connects nothing. */
   setSockets(sockets: readonly TmuxSocketSpec[]): void;
-  /** Reconnect now every socket whose client is down (a cycle may just have started its server). */
-  poke(): void;
+  /**
+   * Connect every socket whose client is down, and settle when each is in or has failed (a server that does not
+   * run yet fails: the next call tries again). Call it only while holding the fleet lock (see above).
+   */
+  connect(): Promise<void>;
   /** Sockets with a live control client, for the log and tests. */
   connected(): string[];
   close(): Promise<void>;
@@ -61,16 +69,18 @@ export interface TmuxEventSource {
 export interface TmuxEventOptions {
   mosaicHome: string;
   onEvent: (event: TmuxEvent) => void;
-  /** A client that could not start or ended: said once per failure streak, not on every retry. */
+  /** A client that could not connect: said when the reason changes, not on every attempt. */
   onProblem?: (socketName: string, message: string) => void;
   env?: NodeJS.ProcessEnv;
 }
 
-const RETRY_MIN_MS = 1_000;
+/** The `wait-for` client (a plain command client, safe to restart any time) is restarted this long after failing. */
+const WAITER_RETRY_MS = 1_000;
+/** A client that is in gets this long to leave after its stdin closes before it is killed. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** What a command's reply block is for. */
 type Reply = 'ignore' | 'sessions' | 'dead-panes';
-const RETRY_MAX_MS = 30_000;
 
 /** tmux's command parser: a single-quoted word (no quote can occur in our names, but be exact anyway). */
 function quoteWord(s: string): string {
@@ -79,12 +89,14 @@ function quoteWord(s: string): string {
 
 class SocketWatch {
   private control: ChildProcess | null = null;
+  /** Settles when the client connecting now is in or has exited. */
+  private connecting: Promise<void> | null = null;
+  private settleConnect: (() => void) | null = null;
   private waiter: ChildProcess | null = null;
-  private retryMs = RETRY_MIN_MS;
-  private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private live = false;
-  private problemSaid = false;
+  /** The last problem said (a repeat of it is not said again until a connection succeeds). */
+  private lastProblem: string | null = null;
   /** Replies still due from the control client, in order: what each one is for. */
   private pending: Reply[] = [];
   private block: string[] | null = null;
@@ -97,9 +109,7 @@ class SocketWatch {
     readonly spec: TmuxSocketSpec,
     private readonly o: TmuxEventOptions,
     private readonly env: NodeJS.ProcessEnv,
-  ) {
-    this.connect();
-  }
+  ) {}
 
   get connected(): boolean {
     return this.live;
@@ -110,8 +120,8 @@ class SocketWatch {
   }
 
   private problem(message: string): void {
-    if (this.problemSaid || this.closed) return;
-    this.problemSaid = true;
+    if (message === this.lastProblem || this.closed) return;
+    this.lastProblem = message;
     this.o.onProblem?.(this.spec.socketName, message);
   }
 
@@ -122,13 +132,19 @@ class SocketWatch {
     });
   }
 
-  /** Start the control client unless one runs or a retry is already scheduled. */
-  connect(): void {
-    if (this.closed || this.control !== null) return;
-    if (this.retryTimer !== null) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
+  /** Start the control client unless one runs; settles when it is in or has exited (never rejects). */
+  connect(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.connecting !== null) return this.connecting;
+    if (this.control !== null) return Promise.resolve();
+    this.connecting = new Promise<void>((resolve) => {
+      this.settleConnect = () => {
+        this.connecting = null;
+        this.settleConnect = null;
+        resolve();
+      };
+    });
+    const settled = this.connecting;
     const child = this.tmux([
       '-C',
       'attach-session',
@@ -148,25 +164,18 @@ class SocketWatch {
     lines.on('line', (line) => this.onLine(line));
     child.on('close', (code) => {
       const wasLive = this.live;
-      this.control = null;
+      if (this.control === child) this.control = null;
       this.live = false;
       this.stopWaiter();
+      this.settleConnect?.();
       if (this.closed) return;
+      // No retry of its own: the server-exit event brings a cycle, whose end connects again.
       if (wasLive) this.emit('server-exit');
       else this.problem(stderr.trim().split('\n')[0] || `tmux control client exited with code ${code}`);
-      this.scheduleRetry();
     });
     // The control client reads commands from stdin and ends when it closes: keep it open, never end it.
     child.stdin?.on('error', () => undefined);
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer !== null) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    return settled;
   }
 
   private send(command: string, reply: Reply): void {
@@ -208,13 +217,13 @@ class SocketWatch {
 
   private onConnected(): void {
     this.live = true;
-    this.retryMs = RETRY_MIN_MS;
-    this.problemSaid = false;
+    this.lastProblem = null;
     this.deadPanes = new Set();
     this.startWaiter();
     this.listSessions();
     this.send(`refresh-client -B ${quoteWord(`${DEAD_PANES_SUBSCRIPTION}::${DEAD_PANES_FORMAT}`)}`, 'ignore');
     this.emit('connected');
+    this.settleConnect?.();
   }
 
   /** A pane dead now that was not at the last report is news (a respawned one leaving the list is not). */
@@ -289,8 +298,8 @@ class SocketWatch {
         this.send(`list-panes -a -F ${quoteWord('#{?pane_dead,#{session_name},}')}`, 'dead-panes');
         this.startWaiter();
       } else {
-        // The server went away under the waiter; the control client's exit reconnects both.
-        setTimeout(() => this.startWaiter(), RETRY_MIN_MS).unref();
+        // The server went away under the waiter (the control client's exit says so), or tmux hiccuped.
+        setTimeout(() => this.startWaiter(), WAITER_RETRY_MS).unref();
       }
     });
   }
@@ -302,8 +311,14 @@ class SocketWatch {
   }
 
   async close(): Promise<void> {
+    // A client still identifying itself must not go away (tmux would crash): let it get in first (a tmux client
+    // stuck for longer than this is broken anyway).
+    if (this.connecting !== null) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.connecting, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
+    }
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     const children = [this.control, this.waiter].filter((c): c is ChildProcess => c !== null);
     this.stopWaiter();
     const control = this.control;
@@ -315,7 +330,7 @@ class SocketWatch {
         (c) =>
           new Promise<void>((resolve) => {
             if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            const t = setTimeout(() => c.kill('SIGKILL'), 2_000);
+            const t = setTimeout(() => c.kill('SIGKILL'), CLOSE_GRACE_MS);
             c.once('close', () => {
               clearTimeout(t);
               resolve();
@@ -343,8 +358,8 @@ export function watchTmuxEvents(o: TmuxEventOptions): TmuxEventSource {
       }
       for (const [k, s] of wanted) if (!watches.has(k)) watches.set(k, new SocketWatch(s, o, env));
     },
-    poke() {
-      for (const w of watches.values()) w.connect();
+    async connect() {
+      await Promise.all([...watches.values()].map((w) => w.connect()));
     },
     connected() {
       return [...watches.values()].filter((w) => w.connected).map((w) => w.spec.socketName);

@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/fleet.js';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
+import { acquireLock } from '../../src/apply/lock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -185,7 +186,21 @@ describeSandbox('watch mode', (sandbox) => {
         },
         30_000,
         w.output,
-      );
+      ).catch(async (error: unknown) => {
+        // What tmux and systemd say now, to tell a missed event from an agent that never came up.
+        const panes = await sb.run(
+          ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} dead=#{pane_dead}'],
+          { reject: false },
+        );
+        const units = await sb.run(['systemctl', '--user', 'list-units', '--all', 'mosaic-*', '--no-pager'], {
+          reject: false,
+        });
+        const journal = await sb.run(['journalctl', '--user', '-n', '40', '--no-pager'], { reject: false });
+        throw new Error(
+          `${(error as Error).message}\ntmux (exit ${panes.exitCode}): ${panes.stdout}${panes.stderr}\n` +
+            `units: ${units.stdout}\njournal: ${journal.stdout}${journal.stderr}`,
+        );
+      });
     try {
       await running('e1');
       await running('e2');
@@ -259,6 +274,52 @@ describeSandbox('watch mode', (sandbox) => {
     }
     // The resync never ran: every cycle after the first came from an event.
     expect(w.output()).not.toContain('"trigger":"resync"');
+  });
+
+  it('connects its tmux event client only while it holds the fleet lock (tmux crashes when a session comes or goes while a control client identifies itself)', async () => {
+    const sb = sandbox();
+    const socket = 'lockfleet';
+    const TMUX_IN = `"event":"tmux-events","socket":"${socket}","status":"connected"`;
+    writeRoster(sb, roster(socket, ['k1']));
+    expect((await fleet(sb, ['reconcile'])).code).toBe(0);
+    const clients = async () =>
+      (
+        await sb.run(['tmux', '-L', socket, 'list-clients', '-F', '#{client_control_mode}'], {
+          reject: false,
+        })
+      ).stdout
+        .split('\n')
+        .filter((l) => l === '1').length;
+    // Someone else (a manual run, `fleet restart`) holds the lock and may be making sessions right now.
+    const held = await acquireLock(sb.paths.stateDir, 'test');
+    const w = startWatcher(sb, ['--interval', '3600']);
+    try {
+      await waitFor(
+        'the watcher waiting for the lock',
+        () => Promise.resolve(w.output().includes('"event":"watching"') ? true : null),
+        15_000,
+        w.output,
+      );
+      await sleep(2_500); // the old watcher connected at once and retried every second
+      expect(await clients(), w.output()).toBe(0);
+      // Every session change meanwhile is harmless: no client of ours is between connecting and connected.
+      for (let i = 0; i < 5; i++) {
+        await sb.run(['tmux', '-L', socket, 'new-session', '-d', '-s', `churn${i}`, 'sleep 60']);
+        await sb.run(['tmux', '-L', socket, 'kill-session', '-t', `=churn${i}`]);
+      }
+      await held.release();
+      await waitFor(
+        'the control client in, after the cycle',
+        async () => ((await clients()) === 1 && w.output().includes(TMUX_IN) ? true : null),
+        30_000,
+        w.output,
+      );
+      const log = w.output();
+      expect(log.indexOf(TMUX_IN)).toBeGreaterThan(log.indexOf('"event":"plan"'));
+    } finally {
+      await held.release();
+      expect(await stopWatcher(w), w.output()).toBe(0);
+    }
   });
 });
 
