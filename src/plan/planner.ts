@@ -876,6 +876,8 @@ function statePatch(
   actions: readonly Action[],
   holderSockets: readonly DesiredSocket[],
 ): Operation[] {
+  // Nothing to apply changes nothing: no projection of every unit, session and file to compare with itself.
+  if (actions.length === 0) return [];
   const before = project(observed);
   const after: StateProjection = structuredClone(before);
   const unit = (name: string) => (after.units[name] ??= { active: false, enabled: false });

@@ -52,6 +52,22 @@ export function envDigest(entries: ReadonlyMap<string, string>): string {
   return hash('sha256', text, 'hex').slice(0, 16);
 }
 
+/**
+ * Files known to merge to themselves, with the managed values they were merged with: in watch mode every resync
+ * renders every agent's file again, and nearly always nothing changed (the same text is the same shared parse).
+ */
+const steady = new WeakMap<ParsedEnvFile, { noCommand: boolean; managed: readonly [string, string][] }>();
+
+function samePairs(a: readonly [string, string][], b: readonly [string, string][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === undefined || y === undefined || x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  return true;
+}
+
 /** envDigest of parseEnvFile's entries, which are shared and never change: remembered per parse. */
 const digests = new WeakMap<ReadonlyMap<string, string>, string>();
 function parsedDigest(entries: ReadonlyMap<string, string>): string {
@@ -472,9 +488,25 @@ export function renderEnvFileParsed(
   // one bare word in the same place whatever the value. So a file that holds its own current digest and merges to
   // itself is the result, and the draft below (and its parse) is not needed.
   const current = parsed?.entries.get(ENV_DIGEST_KEY);
-  if (parsed !== null && current !== undefined && parsedDigest(parsed.entries) === current) {
+  if (
+    existing !== null &&
+    parsed !== null &&
+    current !== undefined &&
+    parsedDigest(parsed.entries) === current
+  ) {
+    // What the merge depends on besides the file: the managed values, and whether the roster sets `command`.
+    const known = steady.get(parsed);
+    if (
+      known !== undefined &&
+      known.noCommand === (agent.command === null) &&
+      samePairs(known.managed, managed)
+    )
+      return { text: existing, entries: parsed.entries };
     const same = mergeEnvFile(agent, ctx, existing, parsed, [...managed, [ENV_DIGEST_KEY, current]]);
-    if (same.text === existing) return same;
+    if (same.text === existing) {
+      steady.set(parsed, { noCommand: agent.command === null, managed });
+      return same;
+    }
   }
   // Twice: the draft's entries give the digest, then the file is merged again with it.
   const draft = mergeEnvFile(agent, ctx, existing, parsed, [...managed, [ENV_DIGEST_KEY, '']]);
