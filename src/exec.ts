@@ -45,6 +45,12 @@ export interface Runner {
   run(argv: readonly string[], options?: RunOptions & { kind?: CommandClass }): Promise<RunResult>;
   /** Every command issued so far, in order. */
   readonly log: readonly RecordedCommand[];
+  /**
+   * The environment its commands start from, when it runs real ones: an in-process client of the same services
+   * (D-Bus to the systemd manager, src/observe/systemd-bus.ts) finds them through it. A test's scripted runner
+   * has none, and then only its commands are asked.
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -126,6 +132,7 @@ export function createRunner(baseEnv?: Record<string, string | undefined>): Runn
   };
   return {
     log,
+    env: { ...process.env, ...baseEnv },
     async run(argv, options = {}) {
       const [file, ...args] = argv;
       if (file === undefined) throw new CommandError('empty command', argv, undefined, '');

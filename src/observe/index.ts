@@ -1,6 +1,8 @@
 /**
  * One snapshot of the machine (Observed), read-only, with a number of spawns that does not grow with the fleet:
- *   systemctl list-units (1) + list-unit-files (1) + show over a constant handful (0 or 1)
+ *   the systemd manager asked over one D-Bus connection in this process (src/observe/systemd-bus.ts), or,
+ *   failing that, systemctl list-units (1) + list-unit-files (1) + show over a constant handful (0 or 1)
+ *   + show-environment (when runtimes are to be resolved);
  *   + tmux list-panes per socket (sockets, not agents).
  * Everything else (process table, unit/env/tool files, heartbeats, state, linger) is read from the filesystem.
  * A missing tmux or an unreachable systemd manager is recorded as a typed condition, never thrown.
@@ -26,6 +28,7 @@ import { HOLDER_UNIT } from '../render/names.js';
 import { readProcessTable } from './proc.js';
 import { findTempFiles } from './temp-files.js';
 import { observeSystemd } from './systemd.js';
+import { MANAGER_INTERFACE, MANAGER_PATH, openManagerBus, type ManagerBus } from './systemd-bus.js';
 import { attachProcesses, observeSocket } from './tmux.js';
 import { parseEnvFile } from '../render/env.js';
 
@@ -85,7 +88,14 @@ function dirsExist(dirs: readonly string[]): Record<string, boolean> {
 }
 
 /** The user manager's PATH, as its units get it; null when systemd cannot be asked. */
-async function managerPath(runner: Runner): Promise<string | null> {
+async function managerPath(runner: Runner, bus: ManagerBus | null): Promise<string | null> {
+  if (bus !== null) {
+    const environment = await bus.get(MANAGER_PATH, MANAGER_INTERFACE, 'Environment').catch(() => null);
+    if (Array.isArray(environment)) {
+      const line = environment.find((l): l is string => typeof l === 'string' && l.startsWith('PATH='));
+      return line === undefined ? '' : line.slice('PATH='.length);
+    }
+  }
   let r;
   try {
     r = await runner.run(['systemctl', '--user', 'show-environment'], {
@@ -125,9 +135,10 @@ export async function resolveProgram(program: string, path: string): Promise<Res
 async function resolvePrograms(
   programs: readonly string[],
   runner: Runner,
+  bus: ManagerBus | null,
 ): Promise<{ managerPath: string | null; programs: Record<string, ResolvedProgram> } | null> {
   if (programs.length === 0) return null;
-  const path = await managerPath(runner);
+  const path = await managerPath(runner, bus);
   if (path === null) return { managerPath: null, programs: {} };
   const unique = [...new Set(programs)].sort();
   const found = await Promise.all(unique.map((p) => resolveProgram(p, path)));
@@ -149,6 +160,7 @@ function trackCommands(runner: Runner): { runner: Runner; settled: () => Promise
       get log() {
         return runner.log;
       },
+      env: runner.env,
       run(argv, options) {
         const run = runner.run(argv, options);
         inFlight.add(run);
@@ -178,12 +190,15 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
 
   // systemd, tmux and the filesystem are independent: the commands are started first, and the files are read
   // (synchronously, in one batch) while they run.
+  // The manager is asked over D-Bus when it can be (no systemctl spawns), else through systemctl.
+  const opening =
+    runner.env === undefined ? Promise.resolve(null) : openManagerBus(runner.env).catch(() => null);
   const spawned = Promise.all([
-    observeSystemd(paths.unitDir, runner),
+    opening.then((bus) => observeSystemd(paths.unitDir, runner, bus)),
     observeTmux(input.sockets, runner),
-    resolvePrograms(input.programs ?? [], runner),
+    opening.then((bus) => resolvePrograms(input.programs ?? [], runner, bus)),
     findTempFiles(paths, input.procRoot),
-  ]);
+  ]).finally(() => void opening.then((bus) => bus?.close()));
   let unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs;
   try {
     unitFiles = readDirFilesSync(paths.unitDir, (n) => n.startsWith('mosaic-'));

@@ -6,12 +6,17 @@
  * Template instances (`mosaic-agent@x.service`) are not listed by `list-unit-files` on systemd 252, and asking
  * `show` per instance is the slow path (a bus round trip per unit), so an instance's enablement is read from
  * the `*.wants/` / `*.requires/` symlinks `systemctl enable` leaves in the unit directory: reading files is free.
+ *
+ * Given a connection to the manager (src/observe/systemd-bus.ts), the same three questions go to it directly
+ * (`ListUnitsByPatterns`, `ListUnitFilesByPatterns`, `NeedDaemonReload` of the same units): no spawn at all. Any
+ * failure there and systemctl is asked instead, so an unreachable manager is still named in systemctl's words.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { Availability, ObservedUnit } from '../model/observed.js';
+import { MANAGER_INTERFACE, MANAGER_PATH, UNIT_INTERFACE, type ManagerBus } from './systemd-bus.js';
 
 const TIMEOUT_MS = 10_000;
 const PATTERN = 'mosaic-*';
@@ -96,8 +101,59 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-export async function observeSystemd(unitDir: string, runner: Runner): Promise<SystemdSnapshot> {
-  const units: Record<string, ObservedUnit> = {};
+/** What the manager says, whoever asked it. */
+interface Answers {
+  listed: ListUnitsRow[];
+  files: ListUnitFilesRow[];
+  /** Whether any of these (loaded) units' files changed since the manager loaded them. */
+  needDaemonReload: (ask: readonly string[]) => Promise<boolean>;
+}
+
+/** The manager's answers over D-Bus (the same methods systemctl calls); rejects on any failure. */
+async function answersOverBus(bus: ManagerBus, runner: Runner): Promise<Answers> {
+  const [units, files] = await Promise.all([
+    bus.call(MANAGER_PATH, MANAGER_INTERFACE, 'ListUnitsByPatterns', 'asas', [[], [PATTERN]]),
+    bus.call(MANAGER_PATH, MANAGER_INTERFACE, 'ListUnitFilesByPatterns', 'asas', [[], [PATTERN]]),
+  ]);
+  const objectPath = new Map<string, string>();
+  // a(ssssssouso): name, description, load, active, sub, following, object path, job id, job type, job path.
+  const listed = ((units[0] ?? []) as DbusValueRow[]).map((r) => {
+    objectPath.set(str(r[0]), str(r[6]));
+    return { unit: r[0], load: r[2], active: r[3], sub: r[4] };
+  });
+  // a(ss): the unit file's path, its state.
+  const fileRows = ((files[0] ?? []) as DbusValueRow[]).map((r) => ({ unit_file: r[0], state: r[1] }));
+  return {
+    listed,
+    files: fileRows,
+    needDaemonReload: async (ask) => {
+      const paths = ask.map((n) => objectPath.get(n));
+      if (paths.some((p) => p === undefined || p === '')) return showNeedDaemonReload(runner, ask);
+      try {
+        const values = await Promise.all(paths.map((p) => bus.get(p!, UNIT_INTERFACE, 'NeedDaemonReload')));
+        return values.some((v) => v === true);
+      } catch {
+        return showNeedDaemonReload(runner, ask);
+      }
+    },
+  };
+}
+
+type DbusValueRow = unknown[];
+
+export async function observeSystemd(
+  unitDir: string,
+  runner: Runner,
+  bus: ManagerBus | null = null,
+): Promise<SystemdSnapshot> {
+  const viaBus = bus === null ? null : await answersOverBus(bus, runner).catch(() => null);
+  const answers = viaBus ?? (await answersOverSystemctl(runner));
+  if ('error' in answers) return { ok: false, error: answers.error, units: {}, needDaemonReload: false };
+  return fromAnswers(unitDir, answers);
+}
+
+/** The manager's answers through systemctl, or why it could not be reached. */
+async function answersOverSystemctl(runner: Runner): Promise<Answers | { error: string }> {
   let listed: unknown[];
   let files: unknown[];
   try {
@@ -122,11 +178,32 @@ export async function observeSystemd(unitDir: string, runner: Runner): Promise<S
     }
     files = parseJsonArray(b.stdout, 'systemctl list-unit-files');
   } catch (error) {
-    return { ok: false, error: unreachable(error), units, needDaemonReload: false };
+    return { error: unreachable(error) };
   }
+  return {
+    listed: listed as ListUnitsRow[],
+    files: files as ListUnitFilesRow[],
+    needDaemonReload: (ask) => showNeedDaemonReload(runner, ask),
+  };
+}
 
+async function showNeedDaemonReload(runner: Runner, ask: readonly string[]): Promise<boolean> {
+  if (ask.length === 0) return false;
+  const out = await runner.run(['systemctl', '--user', 'show', '-p', 'Id,NeedDaemonReload', '--', ...ask], {
+    kind: 'read',
+    reject: false,
+    timeoutMs: TIMEOUT_MS,
+  });
+  return /^NeedDaemonReload=yes$/m.test(out.stdout);
+}
+
+async function fromAnswers(
+  unitDir: string,
+  { listed, files, needDaemonReload }: Answers,
+): Promise<SystemdSnapshot> {
+  const units: Record<string, ObservedUnit> = {};
   const fileState = new Map<string, string>();
-  for (const row of files as ListUnitFilesRow[]) {
+  for (const row of files) {
     const path = str(row.unit_file);
     const name = path.slice(path.lastIndexOf('/') + 1);
     if (name !== '') fileState.set(name, str(row.state));
@@ -150,7 +227,7 @@ export async function observeSystemd(unitDir: string, runner: Runner): Promise<S
     return templateState === 'static' ? 'static' : 'disabled';
   };
 
-  for (const row of listed as ListUnitsRow[]) {
+  for (const row of listed) {
     const name = str(row.unit);
     if (name === '') continue;
     const loadState = str(row.load);
@@ -170,31 +247,20 @@ export async function observeSystemd(unitDir: string, runner: Runner): Promise<S
     units[name] ??= { name, loadState: '', activeState: '', subState: '', unitFileState: 'enabled' };
   }
 
-  const needDaemonReload = await observeNeedDaemonReload(units, runner);
-  return { ok: true, error: null, units, needDaemonReload };
+  return { ok: true, error: null, units, needDaemonReload: await needDaemonReload(reloadAsk(units)) };
 }
 
 /**
- * Whether systemd's loaded units are older than their files. Asked of a constant set: every plain (non-template)
- * mosaic unit that is loaded (the holder, the reconcile timer/service: framework units, a fixed handful) plus
- * one loaded agent instance, which shares its template's file with every other instance.
+ * Whether systemd's loaded units are older than their files is asked of a constant set: every plain
+ * (non-template) mosaic unit that is loaded (the holder, the reconcile timer/service: framework units, a fixed
+ * handful) plus one loaded agent instance, which shares its template's file with every other instance.
  */
-async function observeNeedDaemonReload(
-  units: Record<string, ObservedUnit>,
-  runner: Runner,
-): Promise<boolean> {
+function reloadAsk(units: Record<string, ObservedUnit>): string[] {
   const loaded = Object.values(units)
     .filter((u) => u.loadState === 'loaded')
     .map((u) => u.name)
     .sort();
   const plain = loaded.filter((n) => templateOf(n) === null && !n.includes('@'));
   const oneInstance = loaded.find((n) => templateOf(n) !== null);
-  const ask = oneInstance === undefined ? plain : [...plain, oneInstance];
-  if (ask.length === 0) return false;
-  const out = await runner.run(['systemctl', '--user', 'show', '-p', 'Id,NeedDaemonReload', '--', ...ask], {
-    kind: 'read',
-    reject: false,
-    timeoutMs: TIMEOUT_MS,
-  });
-  return /^NeedDaemonReload=yes$/m.test(out.stdout);
+  return oneInstance === undefined ? plain : [...plain, oneInstance];
 }

@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { createRunner } from '../../src/exec.js';
+import { createRunner, type Runner } from '../../src/exec.js';
 import { observe } from '../../src/observe/index.js';
 import { describeSandbox } from '../sandbox.js';
 import { installAgentTemplate, uniqueSocket, waitFor, writeAgentEnv } from '../helpers/fleet.js';
@@ -73,17 +73,38 @@ describeSandbox('observe: the spawn count is constant', (sandbox) => {
 
     // Sorted: independent commands run concurrently, so their completion order is not fixed.
     const shape = (log: typeof one.log) => log.map((c) => c.argv.slice(0, 4).join(' ')).sort();
+    // The manager is asked over D-Bus: the one spawn left is tmux's.
     expect(fifty.log.length).toBe(one.log.length);
     expect(shape(fifty.log)).toEqual(shape(one.log));
-    expect(shape(one.log)).toEqual([
+    expect(shape(one.log)).toEqual([`tmux -L ${socket} list-panes`]);
+
+    // Without the bus (a runner that offers no environment to find it by), systemctl: as many calls for 50.
+    const oneCtl = viaSystemctl(createRunner(sb.env));
+    const fiftyCtl = viaSystemctl(createRunner(sb.env));
+    await observe({ paths: sb.paths, sockets: [socket] }, oneCtl);
+    const bigCtl = await observe({ paths: sb.paths, sockets: [socket] }, fiftyCtl);
+    expect(shape(oneCtl.log)).toEqual([
       'systemctl --user list-unit-files --no-pager',
       'systemctl --user list-units --all',
       'systemctl --user show -p',
       `tmux -L ${socket} list-panes`,
     ]);
-    expect(fifty.log.every((c) => c.kind === 'read')).toBe(true);
+    expect(shape(fiftyCtl.log)).toEqual(shape(oneCtl.log));
+    expect(fiftyCtl.log.every((c) => c.kind === 'read')).toBe(true);
+    // Both ways see the same: every unit's load, active, sub and file state, and the reload flag.
+    expect(big.systemd).toEqual(bigCtl.systemd);
   });
 });
+
+/** The same runner without its environment: observe() then asks systemctl, not the manager's bus. */
+function viaSystemctl(r: Runner): Runner {
+  return {
+    get log() {
+      return r.log;
+    },
+    run: (argv, options) => r.run(argv, options),
+  };
+}
 
 describeSandbox('observe: what it sees', (sandbox) => {
   let socket: string;
@@ -153,14 +174,19 @@ describeSandbox('observe: what it sees', (sandbox) => {
     expect(o.tmux.sockets[socket]?.panes.map((p) => p.processes.length > 0)).toEqual([true, true]);
   });
 
-  it('notices unit files changed since systemd loaded them', async () => {
+  it('notices unit files changed since systemd loaded them (over D-Bus and through systemctl alike)', async () => {
     const sb = sandbox();
     const path = join(sb.paths.unitDir, 'mosaic-agent@.service');
     const before = await observe({ paths: sb.paths, sockets: [] }, createRunner(sb.env));
     expect(before.systemd.needDaemonReload).toBe(false);
+    expect(
+      (await observe({ paths: sb.paths, sockets: [] }, viaSystemctl(createRunner(sb.env)))).systemd,
+    ).toEqual(before.systemd);
     await writeFile(path, `${before.files[path]?.content ?? ''}# edited\n`);
     const after = await observe({ paths: sb.paths, sockets: [] }, createRunner(sb.env));
     expect(after.systemd.needDaemonReload).toBe(true);
+    const ctl = await observe({ paths: sb.paths, sockets: [] }, viaSystemctl(createRunner(sb.env)));
+    expect(ctl.systemd.needDaemonReload).toBe(true);
     await sb.systemctl('daemon-reload');
   });
 
