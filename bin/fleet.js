@@ -38,7 +38,7 @@ const script = new Script(`(function (exports, require, module, __filename, __di
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, createRequire(bundle), cli, bundle, dirname(bundle));
 
-process.exitCode = await cli.exports.main(process.argv.slice(2));
+process.exitCode = await cli.exports.main(process.argv.slice(2), { build });
 
 // The build's training runs ask for the cache: what this run compiled, added to what the cache held.
 if (process.env.FLEET_BUILD_CODE_CACHE === '1' && cacheFile !== null) {

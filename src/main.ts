@@ -4,6 +4,7 @@
 import { CommanderError } from 'commander';
 import { buildCli } from './cli.js';
 import { ManifestError, UserError } from './errors.js';
+import { setCodeIdentity } from './manifest/cache.js';
 
 /**
  * A reader that goes away (`fleet history | head`, a pager quit early) ends our output, never the run: the write
@@ -19,7 +20,9 @@ export function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
   });
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** `build`: the bundle's build id (bin/fleet.js), which lets parsed manifests be cached (src/manifest/cache.ts). */
+export async function main(argv: readonly string[], runtime: { build?: string } = {}): Promise<number> {
+  setCodeIdentity(runtime.build ?? null);
   tolerateClosedOutput(process.stdout);
   tolerateClosedOutput(process.stderr);
   const program = buildCli();

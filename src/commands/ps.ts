@@ -6,9 +6,9 @@
  */
 import type { GlobalOptions } from '../cli.js';
 import { createRunner, type Runner } from '../exec.js';
-import { loadDesired } from '../manifest/load.js';
+import { loadFleet } from '../engine/session.js';
 import { currentUser, observe } from '../observe/index.js';
-import { hostContext, resolvePaths } from '../paths.js';
+import { resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
 import type { DesiredFleet } from '../model/desired.js';
@@ -29,7 +29,7 @@ export async function psReport(
   runner: Runner = createRunner(),
 ): Promise<PsReport> {
   const paths = resolvePaths(o);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const { desired } = await loadFleet(paths);
   const only = new Set(o.agents ?? []);
   const unknown = [...only].filter((n) => !desired.agents.some((a) => a.name === n));
   if (unknown.length > 0) {

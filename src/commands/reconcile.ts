@@ -23,7 +23,8 @@ import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../apply/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
-import { makeSession, pending, planFor } from '../engine/session.js';
+import { loadFleet, makeSession, pending, planFor } from '../engine/session.js';
+import { rememberDesired } from '../manifest/cache.js';
 
 function colorOk(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
@@ -157,7 +158,8 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   }
   const paths = resolvePaths(o);
   // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const loaded = await loadFleet(paths);
+  const { desired } = loaded;
   preflight();
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await acquireLock(paths.stateDir, command);
@@ -179,6 +181,8 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     }
     if (!o.json && s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
     const result = await converge(s, command, hooksFor(o.json));
+    // The next run (the timer's, `fleet ps`) need not parse these manifests again.
+    await rememberDesired(paths.stateDir, paths.mosaicHome, loaded);
     if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
     else if (result) {
       printResults(result);

@@ -10,14 +10,13 @@ import { renderContext, type Session } from '../engine/session.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
-import { loadDesired } from '../manifest/load.js';
 import type { Plan } from '../model/plan.js';
 import { preflight } from '../observe/preflight.js';
-import { hostContext, resolvePaths } from '../paths.js';
+import { resolvePaths } from '../paths.js';
 import { agentStatus } from '../plan/health.js';
 import { acquireLock } from '../apply/lock.js';
 import { applyAndJournal } from '../engine/converge.js';
-import { planFor } from '../engine/session.js';
+import { loadFleet, planFor } from '../engine/session.js';
 import { pickAgents, runtimeOf } from '../engine/agent-control.js';
 import { restartAction, restartImpossible, stateRefusal } from '../engine/verbs.js';
 
@@ -40,7 +39,7 @@ function startWouldFail(agent: DesiredAgent, s: Session): string | null {
 export async function restartCommand(names: string[], o: RestartOptions): Promise<number> {
   if (names.length === 0) throw new UserError('name at least one agent to restart');
   const paths = resolvePaths(o);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const { desired } = await loadFleet(paths);
   const picked = pickAgents(desired, names);
   preflight();
   const command = `fleet restart ${picked.map((a) => a.name).join(' ')}${o.now ? ' --now' : ''}`;

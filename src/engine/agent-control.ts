@@ -9,16 +9,15 @@ import { join } from 'node:path';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { createRunner, type RunResult, type Runner } from '../exec.js';
-import { loadDesired } from '../manifest/load.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
-import { hostContext, resolvePaths, type FleetPaths } from '../paths.js';
+import { resolvePaths, type FleetPaths } from '../paths.js';
 import { agentStatus, type AgentStatus } from '../plan/health.js';
 import { builtinRuntimes } from '../manifest/runtimes.js';
 import { socketArgs } from '../render/names.js';
 import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { heartbeatState, ranBy, type HeartbeatState, type RanBy } from './verbs.js';
-import { observeFor } from './session.js';
+import { loadFleet, observeFor } from './session.js';
 
 /** One named agent with its spec and its observed status. */
 export interface VerbAgent {
@@ -64,7 +63,7 @@ export async function verbContext(
   runner: Runner = createRunner(),
 ): Promise<VerbContext> {
   const paths = resolvePaths(g);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const { desired } = await loadFleet(paths);
   const picked = pickAgents(desired, names);
   const observed = await observeFor(desired, paths, runner);
   if (!observed.tmux.ok) throw new UserError(observed.tmux.error ?? 'tmux is not usable');

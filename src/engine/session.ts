@@ -12,7 +12,7 @@ import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { refuseLinks } from '../apply/safe-path.js';
 import { createRunner, type Runner } from '../exec.js';
-import { loadDesired } from '../manifest/load.js';
+import { loadDesiredCached, type LoadedDesired } from '../manifest/cache.js';
 import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
@@ -143,6 +143,14 @@ export async function planFor(
   return { paths, runner, desired, observed, plan };
 }
 
+/**
+ * The fleet the manifests describe, from the cache when they have not changed since a reconcile remembered it
+ * (src/manifest/cache.ts). Throws a ManifestError for a bad manifest, as loadDesired does.
+ */
+export function loadFleet(paths: FleetPaths): Promise<LoadedDesired> {
+  return loadDesiredCached([paths.manifests], hostContext(paths), paths.stateDir);
+}
+
 /** Load, observe and plan. Read-only. */
 export async function makeSession(
   g: GlobalOptions,
@@ -150,7 +158,7 @@ export async function makeSession(
   runner: Runner = createRunner(),
 ): Promise<Session> {
   const paths = resolvePaths(g);
-  const desired = await loadDesired([paths.manifests], hostContext(paths));
+  const { desired } = await loadFleet(paths);
   return planFor(desired, paths, prune, runner);
 }
 

@@ -255,7 +255,9 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
     .filter((f) => f.link !== undefined)
     .map((f) => ({ path: f.path, target: f.link ?? '' }));
   const { stateDir, archiveDir } = paths;
-  const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups'].map((n) => join(stateDir, n));
+  const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups', 'desired-cache.json'].map((n) =>
+    join(stateDir, n),
+  );
   for (const p of [...stateFiles, archiveDir]) {
     const l: FoundLink | null = findLinkSync(paths.mosaicHome, p);
     if (l !== null && !links.some((x) => x.path === l.path)) links.push(l);
