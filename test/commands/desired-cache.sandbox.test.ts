@@ -37,7 +37,7 @@ describeSandbox('the parsed-manifest cache (CLI)', (sandbox) => {
     expect(entry.desired.agents.map((a) => a.modelHint)).toEqual(['m1']);
 
     // Proof that it is read: an entry with the same key but another model is what `fleet ps` believes.
-    entry.desired.agents[0]!.modelHint = 'from-the-cache';
+    entry.desired.agents[0].modelHint = 'from-the-cache';
     writeFileSync(cache, JSON.stringify(entry));
     const dry = await fleet('reconcile', '--dry-run', '--json');
     expect(dry.stdout).toContain('from-the-cache');
