@@ -10,7 +10,7 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ReconcileOptions } from '../cli.js';
 import { formatDiagnostic, ManifestError, UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
@@ -19,6 +19,7 @@ import type { DesiredFleet } from '../model/desired.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
+import { readNoFollowSync } from '../apply/safe-path.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
@@ -49,6 +50,17 @@ function logger(json: boolean) {
       .join(' ');
     process.stdout.write(`${ts} ${text ?? event}${extra ? ` ${extra}` : ''}\n`);
   };
+}
+
+/** A heartbeat's `state=` and `since=` lines (what can change a restart decision); null when unreadable. */
+function beatState(file: string): string | null {
+  try {
+    const r = readNoFollowSync(file);
+    if (r.kind !== 'file') return null;
+    return `${/^state=.*$/m.exec(r.content)?.[0] ?? ''}\n${/^since=.*$/m.exec(r.content)?.[0] ?? ''}`;
+  } catch {
+    return null;
+  }
 }
 
 export async function watchCommand(o: ReconcileOptions): Promise<number> {
@@ -102,13 +114,20 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   };
 
   let runWatcher: DirWatcher | null = null;
+  /** What each waiting agent's heartbeat last said (its `state` and `since` lines). */
+  const beatSeen = new Map<string, string>();
   /** Heartbeats: only an agent whose restart waits for it to go idle is news (a busy agent's every beat is not). */
   const watchRunDir = (): void => {
     if (runWatcher !== null || stopping) return;
     try {
       runWatcher = watchDir(paths.runDir, (_event, file) => {
         const name = typeof file === 'string' && file.endsWith('.hb') ? file.slice(0, -'.hb'.length) : null;
-        if (name !== null && waitingForIdle.has(name)) onEvent('heartbeat', { agent: name });
+        if (name === null || !waitingForIdle.has(name)) return;
+        // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
+        const said = beatState(join(paths.runDir, `${name}.hb`));
+        if (said === null || beatSeen.get(name) === said) return;
+        beatSeen.set(name, said);
+        onEvent('heartbeat', { agent: name });
       });
       runWatcher.on('error', () => {
         runWatcher?.close();
@@ -117,6 +136,10 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     } catch {
       // No run directory yet (no agent started): tried again after each cycle; the timer covers it meanwhile.
     }
+  };
+  const unwatchRunDir = (): void => {
+    runWatcher?.close();
+    runWatcher = null;
   };
 
   /** An event names something that happened now: one cycle for a burst of them, as soon as the burst is over. */
@@ -201,7 +224,20 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       }
       // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
       waitingForIdle = new Set(s.plan.deferredRestarts.map((d) => d.agent));
+      for (const d of s.plan.deferredRestarts) {
+        log('restart-deferred', {
+          agent: d.agent,
+          need: d.need,
+          reason: d.reason,
+          since: new Date(d.sinceMs).toISOString(),
+        });
+        const said = beatState(join(paths.runDir, `${d.agent}.hb`));
+        if (said !== null) beatSeen.set(d.agent, said);
+      }
+      for (const name of beatSeen.keys()) if (!waitingForIdle.has(name)) beatSeen.delete(name);
+      // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
       if (waitingForIdle.size > 0) watchRunDir();
+      else unwatchRunDir();
       scheduleWake(nextWakeMs(s));
       const result = await converge(s, command);
       for (const r of result?.results ?? []) {
@@ -330,8 +366,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   watcher.on('error', (error) =>
     log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
   );
-
-  watchRunDir();
 
   const resync = setInterval(() => {
     trigger('resync');

@@ -276,6 +276,66 @@ describeSandbox('watch mode', (sandbox) => {
     expect(w.output()).not.toContain('"trigger":"resync"');
   });
 
+  it('an agent whose restart waits for it to go idle is restarted when its heartbeat says idle, not at the resync; other beats wake nothing', async () => {
+    const sb = sandbox();
+    const socket = 'idlefleet';
+    const work = join(sb.root, 'work-h1');
+    mkdirSync(work, { recursive: true });
+    const agent = (seconds: string) =>
+      `  - name: h1\n    runtime: claude\n    command: sleep ${seconds}\n    model_hint: m1\n    working_directory: ${work}`;
+    const policy = 'reconcile:\n  restart: {policy: when-idle, settle_seconds: 1}';
+    const busySince = Math.floor(Date.now() / 1000);
+    // What agent-state.sh writes: `ts` refreshed by the ticker, `since` kept while the state stays.
+    const hb = (state: string, since = Math.floor(Date.now() / 1000)) => {
+      mkdirSync(sb.paths.runDir, { recursive: true });
+      writeFileSync(
+        join(sb.paths.runDir, 'h1.hb'),
+        `ts=${Math.floor(Date.now() / 1000)}\nstate=${state}\nsince=${since}\nevent=test\n`,
+      );
+    };
+    writeRoster(sb, roster(socket, [agent('600')], policy));
+    expect((await fleet(sb, ['reconcile'])).code).toBe(0);
+    const pid0 = (await sessions(sb, socket)).get('h1')?.pid ?? 0;
+    expect(pid0).toBeGreaterThan(1);
+    hb('busy', busySince);
+    const w = startWatcher(sb, ['--interval', '3600']);
+    try {
+      await waitFor(
+        'the first cycle',
+        () => Promise.resolve(w.output().includes('"event":"plan"') ? true : null),
+        30_000,
+        w.output,
+      );
+      writeRoster(sb, roster(socket, [agent('601')], policy));
+      await waitFor(
+        'the restart deferred while busy',
+        () => Promise.resolve(/"event":"restart-deferred","agent":"h1"/.test(w.output()) ? true : null),
+        30_000,
+        w.output,
+      );
+      // Still busy: a beat is news only as far as it can change the decision, and this one cannot restart it.
+      hb('busy', busySince);
+      await sleep(1_500);
+      expect((await sessions(sb, socket)).get('h1')?.pid).toBe(pid0);
+      hb('idle');
+      await waitFor(
+        'h1 restarted once idle for the settle period',
+        async () => {
+          const s = (await sessions(sb, socket)).get('h1');
+          return s && !s.dead && s.pid !== pid0 ? true : null;
+        },
+        20_000,
+        w.output,
+      );
+      expect(w.output()).toContain('"why":"heartbeat","agent":"h1"');
+      // The busy beat (only `ts` and the same state) woke nothing: one heartbeat event, the idle one.
+      expect(w.output().match(/"why":"heartbeat"/g)).toHaveLength(1);
+    } finally {
+      expect(await stopWatcher(w), w.output()).toBe(0);
+    }
+    expect(w.output()).not.toContain('"trigger":"resync"');
+  });
+
   it('connects its tmux event client only while it holds the fleet lock (tmux crashes when a session comes or goes while a control client identifies itself)', async () => {
     const sb = sandbox();
     const socket = 'lockfleet';
