@@ -50,6 +50,7 @@ import { observe } from '../src/observe/index.js';
 import { readDirFiles, readHeartbeats, readState, readTree } from '../src/observe/files.js';
 import { readProcessTable } from '../src/observe/proc.js';
 import { observeSystemd } from '../src/observe/systemd.js';
+import { openManagerBus } from '../src/observe/systemd-bus.js';
 import { attachProcesses, observeSocket } from '../src/observe/tmux.js';
 import { hostContext } from '../src/paths.js';
 import { plan } from '../src/plan/planner.js';
@@ -216,7 +217,7 @@ interface SizeResult {
   observe?: Stat & { spawns: number[] };
   observeSpawns?: SpawnCost[];
   /** observe()'s steps timed one at a time (inside observe() systemd and tmux run concurrently). */
-  phases?: { systemd: Stat; tmux: Stat; processes: Stat; files: Stat; filesRead: number };
+  phases?: { systemd: Stat; systemdBus: Stat; tmux: Stat; processes: Stat; files: Stat; filesRead: number };
   procTable?: Stat & { entries: number };
   /** Wall time (the Stat's own fields) and CPU time of this process. */
   plan?: Stat & { cpu: Stat; actions: number };
@@ -356,7 +357,21 @@ async function measureSize(sb: Sandbox, n: number, log: (s: string) => void): Pr
       return Promise.resolve(entries);
     });
     const phaseRunner = createRunner(sb.env);
-    const systemdPhase = await repeat(REPS, () => observeSystemd(paths.unitDir, phaseRunner));
+    // The systemd step both ways: through systemctl (a runner offering no environment) and over D-Bus, connection
+    // included (what observe() does when it can).
+    const ctlRunner: Runner = {
+      log: phaseRunner.log,
+      run: (argv, options) => phaseRunner.run(argv, options),
+    };
+    const systemdPhase = await repeat(REPS, () => observeSystemd(paths.unitDir, ctlRunner));
+    const systemdBusPhase = await repeat(REPS, async () => {
+      const bus = await openManagerBus(sb.env);
+      try {
+        return await observeSystemd(paths.unitDir, phaseRunner, bus);
+      } finally {
+        bus.close();
+      }
+    });
     const tmuxPhase = await repeat(REPS, () => observeSocket(SOCKET, phaseRunner));
     const lastTmux = tmuxPhase.values.at(-1);
     const panes = lastTmux !== undefined && lastTmux.kind !== 'no-tmux' ? lastTmux.socket.panes : [];
@@ -380,6 +395,7 @@ async function measureSize(sb: Sandbox, n: number, log: (s: string) => void): Pr
       observeSpawns,
       phases: {
         systemd: stat(systemdPhase.ms),
+        systemdBus: stat(systemdBusPhase.ms),
         tmux: stat(tmuxPhase.ms),
         processes: stat(procPhase.ms),
         files: stat(filesPhase.ms),
@@ -619,7 +635,8 @@ function table(results: SizeResult[], floor: Stat | null, cliFloor: Stat | null)
     ['observe(): median / p90 ms', cell('observe', ms)],
     ['  spawns', cell('observe', (o) => uniform(o.spawns))],
     ['  /proc table read ms (processes)', cell('procTable', (p) => `${p.median.toFixed(1)} (${p.entries})`)],
-    ['  step: systemd (3 spawns) ms', cell('phases', (p) => ms(p.systemd))],
+    ['  step: systemd over D-Bus (no spawn) ms', cell('phases', (p) => ms(p.systemdBus))],
+    ['  step: systemd via systemctl (3 spawns) ms', cell('phases', (p) => ms(p.systemd))],
     ['  step: tmux list-panes ms', cell('phases', (p) => ms(p.tmux))],
     ['  step: /proc + pane trees ms', cell('phases', (p) => ms(p.processes))],
     ['  step: files (files read) ms', cell('phases', (p) => `${ms(p.files)} (${p.filesRead})`)],
