@@ -1,6 +1,6 @@
 /**
- * The little of the D-Bus wire protocol that src/observe/unit-events.ts needs: the EXTERNAL authentication
- * exchange, framing of a byte stream into messages, and (un)marshalling of the basic and container types.
+ * The little of the D-Bus wire protocol that src/observe/unit-events.ts and systemd-bus.ts need: EXTERNAL
+ * authentication, framing of a byte stream into messages, and (un)marshalling of the basic and container types.
  * Written here rather than taken from a library: dbus-next always sends `org.freedesktop.DBus.Hello`, which
  * systemd's peer-to-peer private socket answers with UnknownObject (and dbus-next then leaves a rejected promise
  * unhandled); @homebridge/dbus-native can skip Hello but brings 16 packages and about 10 MB of resident memory
@@ -9,6 +9,8 @@
  * Spec: https://dbus.freedesktop.org/doc/dbus-specification.html ("Message Protocol", "Authentication Protocol").
  * We write little-endian; we read both byte orders.
  */
+
+import type { Socket } from 'node:net';
 
 export const MESSAGE_TYPE = { METHOD_CALL: 1, METHOD_RETURN: 2, ERROR: 3, SIGNAL: 4 } as const;
 /** Header flag: the sender wants no reply. */
@@ -535,4 +537,44 @@ export function parseAuthReply(buf: Buffer): { ok: boolean; line: string; rest: 
   }
   const line = buf.toString('ascii', 0, end);
   return { ok: /^OK [0-9a-fA-F]+$/.test(line), line, rest: buf.subarray(end + 2) };
+}
+
+export interface DbusStreamHandlers {
+  /** The server accepted us: method calls may be written from now on. */
+  authenticated(): void;
+  message(msg: DbusMessage): void;
+  /** Authentication refused or a corrupt stream: the caller drops the socket. */
+  fail(error: Error): void;
+}
+
+/**
+ * Speak D-Bus on a unix socket as it connects: EXTERNAL authentication as `uid`, then the messages that follow.
+ * `label` names the socket in errors.
+ */
+export function speakDbus(socket: Socket, uid: number, label: string, h: DbusStreamHandlers): void {
+  let authReply: Buffer | null = Buffer.alloc(0);
+  const framer = new MessageFramer();
+  // BEGIN goes with AUTH, as sd-bus's own clients send it, and calls only after OK: sd-bus's server leaves bytes
+  // that arrive in the same read as BEGIN unparsed until more arrive, so a call sent with BEGIN would wait.
+  socket.on('connect', () => socket.write(Buffer.concat([authExternal(uid), AUTH_BEGIN])));
+  socket.on('data', (chunk: Buffer) => {
+    if (socket.destroyed) return;
+    try {
+      if (authReply !== null) {
+        authReply = Buffer.concat([authReply, chunk]);
+        const reply = parseAuthReply(authReply);
+        if (reply === null) return;
+        if (!reply.ok) throw new Error(`${label} refused authentication: ${reply.line}`);
+        authReply = null;
+        chunk = reply.rest;
+        h.authenticated();
+      }
+      for (const msg of framer.push(chunk)) {
+        h.message(msg);
+        if (socket.destroyed) return;
+      }
+    } catch (error) {
+      h.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  });
 }

@@ -9,16 +9,7 @@
  * call reject; the caller then asks systemctl as before, whose own words name the problem to the operator.
  */
 import { createConnection, type Socket } from 'node:net';
-import {
-  AUTH_BEGIN,
-  authExternal,
-  encodeMessage,
-  MESSAGE_TYPE,
-  MessageFramer,
-  parseAuthReply,
-  type DbusMessage,
-  type DbusValue,
-} from './dbus-wire.js';
+import { encodeMessage, MESSAGE_TYPE, type DbusMessage, speakDbus, type DbusValue } from './dbus-wire.js';
 import { chooseTransport } from './unit-events.js';
 
 export const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -66,8 +57,6 @@ export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): 
     let serial = 0;
     let failure: Error | null = null;
     const pending = new Map<number, Pending>();
-    const framer = new MessageFramer();
-    let authReply: Buffer | null = Buffer.alloc(0);
     const fail = (error: Error): void => {
       failure ??= error;
       socket.destroy();
@@ -120,28 +109,17 @@ export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): 
       } else p.resolve(msg.body);
     };
 
-    // BEGIN goes with AUTH (as sd-bus's clients send it); calls only after OK (src/observe/unit-events.ts).
-    socket.on('connect', () => socket.write(Buffer.concat([authExternal(uid), AUTH_BEGIN])));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        if (authReply !== null) {
-          authReply = Buffer.concat([authReply, chunk]);
-          const reply = parseAuthReply(authReply);
-          if (reply === null) return;
-          if (!reply.ok) throw new Error(`${t.socketPath} refused authentication: ${reply.line}`);
-          authReply = null;
-          chunk = reply.rest;
-          if (t.kind === 'user-bus') {
-            // A bus wants Hello first; its reply (our unique name) is not needed.
-            void bus
-              .call('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'Hello')
-              .then(() => resolve(bus), fail);
-          } else resolve(bus);
-        }
-        for (const msg of framer.push(chunk)) onMessage(msg);
-      } catch (error) {
-        fail(error instanceof Error ? error : new Error(String(error)));
-      }
+    speakDbus(socket, uid, t.socketPath, {
+      authenticated: () => {
+        if (t.kind === 'user-bus') {
+          // A bus wants Hello first; its reply (our unique name) is not needed.
+          void bus
+            .call('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'Hello')
+            .then(() => resolve(bus), fail);
+        } else resolve(bus);
+      },
+      message: onMessage,
+      fail,
     });
     socket.on('error', (error) => {
       failure ??= error;

@@ -18,12 +18,9 @@ import { lstatSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
-  AUTH_BEGIN,
-  authExternal,
   encodeMessage,
   MESSAGE_TYPE,
-  MessageFramer,
-  parseAuthReply,
+  speakDbus,
   type DbusMessage,
   type DbusValue,
   type Variant,
@@ -308,8 +305,6 @@ class UnitEventWatch implements UnitEventSource {
       HANDSHAKE_TIMEOUT_MS,
     );
 
-    let authReply: Buffer | null = Buffer.alloc(0);
-    const framer = new MessageFramer();
     const calls = handshakeCalls(t.kind);
     const awaiting = new Map(calls.map((c, i) => [i + 1, c.member]));
 
@@ -359,28 +354,10 @@ class UnitEventWatch implements UnitEventSource {
       }
     };
 
-    // BEGIN goes with AUTH, as sd-bus's own clients send it, and the calls only after OK: sd-bus's server leaves
-    // bytes that arrive in the same read as BEGIN unparsed until more arrive, so a call sent with BEGIN would wait.
-    socket.on('connect', () => socket.write(Buffer.concat([authExternal(uid!), AUTH_BEGIN])));
-    socket.on('data', (chunk: Buffer) => {
-      if (socket.destroyed) return;
-      try {
-        if (authReply !== null) {
-          authReply = Buffer.concat([authReply, chunk]);
-          const reply = parseAuthReply(authReply);
-          if (reply === null) return;
-          if (!reply.ok) throw new Error(`${t.socketPath} refused authentication: ${reply.line}`);
-          authReply = null;
-          socket.write(Buffer.concat(calls.map((c) => c.message)));
-          chunk = reply.rest;
-        }
-        for (const msg of framer.push(chunk)) {
-          onMessage(msg);
-          if (socket.destroyed) return;
-        }
-      } catch (error) {
-        drop(error instanceof Error ? error : new Error(String(error)));
-      }
+    speakDbus(socket, uid!, t.socketPath, {
+      authenticated: () => socket.write(Buffer.concat(calls.map((c) => c.message))),
+      message: onMessage,
+      fail: drop,
     });
     socket.on('error', (err) => {
       cause ??= err;
