@@ -294,6 +294,9 @@ describeSandbox('watch mode', (sandbox) => {
       );
     };
     writeRoster(sb, roster(socket, [agent('600')], policy));
+    // The operator's own line: `sleep` does not quit on claude's exit keys, so do not wait 15 s for it to.
+    mkdirSync(sb.paths.agentsDir, { recursive: true });
+    writeFileSync(join(sb.paths.agentsDir, 'h1.env'), 'MOSAIC_STOP_GRACE_SECONDS=1\n', { mode: 0o600 });
     expect((await fleet(sb, ['reconcile'])).code).toBe(0);
     const pid0 = (await sessions(sb, socket)).get('h1')?.pid ?? 0;
     expect(pid0).toBeGreaterThan(1);
@@ -324,7 +327,7 @@ describeSandbox('watch mode', (sandbox) => {
           const s = (await sessions(sb, socket)).get('h1');
           return s && !s.dead && s.pid !== pid0 ? true : null;
         },
-        20_000,
+        45_000,
         w.output,
       );
       expect(w.output()).toContain('"why":"heartbeat","agent":"h1"');
