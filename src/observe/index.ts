@@ -197,10 +197,10 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
     opening.then((bus) => observeSystemd(paths.unitDir, runner, bus)),
     observeTmux(input.sockets, runner),
     opening.then((bus) => resolvePrograms(input.programs ?? [], runner, bus)),
-    findTempFiles(paths, input.procRoot),
   ]).finally(() => void opening.then((bus) => bus?.close()));
-  let unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs;
+  let unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs, tempFiles;
   try {
+    tempFiles = findTempFiles(paths, input.procRoot);
     unitFiles = readDirFilesSync(paths.unitDir, (n) => n.startsWith('mosaic-'));
     envFiles = readDirFilesSync(
       paths.agentsDir,
@@ -218,7 +218,7 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
     await spawned.catch(() => undefined);
     throw error;
   }
-  const [systemd, tmux, resolved, tempFiles] = await spawned;
+  const [systemd, tmux, resolved] = await spawned;
   const { sockets } = tmux;
   let tmuxError = tmux.error;
   // Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one

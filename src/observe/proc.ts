@@ -2,7 +2,7 @@
  * The process table, read from /proc directly: one pass over `stat` files (pid, ppid, comm) instead of a
  * `ps` spawn, and `cmdline` only for the processes under a tmux pane, which are the ones anyone asks about.
  */
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObservedProcess } from '../model/observed.js';
 
@@ -36,18 +36,23 @@ export function parseStat(text: string): ProcEntry | null {
 const statBuffer = Buffer.alloc(4096);
 
 /**
- * A small file's text: open, read into one reused buffer, close. Every process on the machine has its `stat` read
- * on every observation; readFileSync would also stat each one, allocate for each, and read once more for the end.
- * A read shorter than the buffer is the whole file (procfs answers a `stat` read at once).
+ * A /proc file's text: open, read into one reused buffer, close. Every process on the machine has its `stat` read
+ * on every observation, and each pane process its `cmdline` and `environ`; readFileSync would also stat each one,
+ * allocate for each, and read once more for the end. A read shorter than the buffer is the whole file (procfs
+ * answers these reads at once, up to the buffer).
  */
 function readSmall(path: string): string {
   const fd = openSync(path, 'r');
   try {
-    let text = '';
+    const n = readSync(fd, statBuffer, 0, statBuffer.length, null);
+    if (n < statBuffer.length) return statBuffer.toString('utf8', 0, n);
+    // Longer than the buffer (a large environment): the bytes are decoded once, so no character is cut in two.
+    const chunks = [Buffer.from(statBuffer)];
     for (;;) {
-      const n = readSync(fd, statBuffer, 0, statBuffer.length, null);
-      text += statBuffer.toString('utf8', 0, n);
-      if (n < statBuffer.length) return text;
+      const chunk = Buffer.allocUnsafe(statBuffer.length);
+      const m = readSync(fd, chunk, 0, chunk.length, null);
+      chunks.push(chunk.subarray(0, m));
+      if (m < chunk.length) return Buffer.concat(chunks).toString('utf8');
     }
   } finally {
     closeSync(fd);
@@ -83,7 +88,7 @@ export function readProcessTable(root = '/proc'): ProcessTable {
 
 function argvOf(table: ProcessTable, entry: ProcEntry): string[] {
   try {
-    const raw = readFileSync(join(table.root, String(entry.pid), 'cmdline'), 'utf8');
+    const raw = readSmall(join(table.root, String(entry.pid), 'cmdline'));
     const argv = raw.split('\0');
     if (argv.at(-1) === '') argv.pop();
     // Kernel threads and zombies have an empty cmdline; their name is all there is.
@@ -130,7 +135,7 @@ export function processTree(table: ProcessTable, pid: number): ObservedProcess[]
 export function readMosaicEnviron(root: string, pid: number): Record<string, string> | null {
   let raw: string;
   try {
-    raw = readFileSync(join(root, String(pid), 'environ'), 'utf8');
+    raw = readSmall(join(root, String(pid), 'environ'));
   } catch {
     return null;
   }

@@ -2,10 +2,9 @@
  * Find the fleet writers' temp files (src/plan/temp-files.ts) in the fleet's own directories. Read-only: names
  * and `lstat` only, no file is opened; a directory behind a link is not listed (links are refused elsewhere).
  */
-import { existsSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { findLink } from '../apply/safe-path.js';
+import { findLinkSync } from '../apply/safe-path.js';
 import type { ObservedTempFile } from '../model/observed.js';
 import type { FleetPaths } from '../paths.js';
 import { tempWriterPid, type TempDirKind } from '../plan/temp-files.js';
@@ -25,32 +24,33 @@ export function tempDirs(paths: FleetPaths): { dir: string; kind: TempDirKind; r
   ];
 }
 
-export async function findTempFiles(paths: FleetPaths, procRoot = '/proc'): Promise<ObservedTempFile[]> {
-  const found = await Promise.all(
-    tempDirs(paths).map(async ({ dir, kind, root }) => {
-      if ((await findLink(root, dir).catch(() => null)) !== null) return [];
-      let names: string[];
+/**
+ * The temp files in the fleet's directories. Synchronous: observation calls it in its batch of small reads while
+ * its spawns run (about 60 path steps checked for links, a promise each cost more than the calls themselves).
+ */
+export function findTempFiles(paths: FleetPaths, procRoot = '/proc'): ObservedTempFile[] {
+  const out: ObservedTempFile[] = [];
+  for (const { dir, kind, root } of tempDirs(paths)) {
+    let names: string[];
+    try {
+      if (findLinkSync(root, dir) !== null) continue;
+      names = readdirSync(dir);
+    } catch {
+      continue; // no such directory yet
+    }
+    for (const name of names) {
+      const pid = tempWriterPid(kind, name);
+      if (pid === null) continue;
+      const path = join(dir, name);
       try {
-        names = await readdir(dir);
+        const st = lstatSync(path);
+        // Only a regular file: a link or directory with such a name is not something our writers made.
+        if (!st.isFile()) continue;
+        out.push({ path, pid, writerAlive: existsSync(join(procRoot, String(pid))), mtimeMs: st.mtimeMs });
       } catch {
-        return []; // no such directory yet
+        // vanished: its writer finished
       }
-      const out: ObservedTempFile[] = [];
-      for (const name of names) {
-        const pid = tempWriterPid(kind, name);
-        if (pid === null) continue;
-        const path = join(dir, name);
-        try {
-          const st = await lstat(path);
-          // Only a regular file: a link or directory with such a name is not something our writers made.
-          if (!st.isFile()) continue;
-          out.push({ path, pid, writerAlive: existsSync(join(procRoot, String(pid))), mtimeMs: st.mtimeMs });
-        } catch {
-          // vanished: its writer finished
-        }
-      }
-      return out;
-    }),
-  );
-  return found.flat().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    }
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

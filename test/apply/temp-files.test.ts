@@ -122,7 +122,7 @@ describe('finding and removing leftovers on disk', () => {
     const linkName = join(paths.agentsDir, `.a9.env.fleet-${dead}-0a1b2c3d.tmp`);
     symlinkSync(join(outside, 'secret'), linkName);
 
-    const found = await findTempFiles(paths);
+    const found = findTempFiles(paths);
     expect(found.map((t) => t.path).sort()).toEqual([...removed, kept[0], kept[1]].sort());
     const o = observedBuilder().build();
     o.nowMs = Date.now();
@@ -143,7 +143,7 @@ describe('finding and removing leftovers on disk', () => {
     symlinkSync(outside, paths.agentsDir);
     const behind = join(outside, `.a1.env.fleet-${dead}-0a1b2c3d.tmp`);
     writeFileSync(behind, 'x');
-    expect(await findTempFiles(paths)).toEqual([]);
+    expect(findTempFiles(paths)).toEqual([]);
     // Even if told to (an observation made before the link was planted), the sweep re-checks the way.
     const result = await removeLeftoverTemps(paths, [
       {
