@@ -58,7 +58,8 @@ export interface TmuxEventSource {
   setSockets(sockets: readonly TmuxSocketSpec[]): void;
   /**
    * Connect every socket whose client is down, and settle when each is in or has failed (a server that does not
-   * run yet fails: the next call tries again). Call it only while holding the fleet lock (see above).
+   * run yet fails: the next call tries again), or after 10 s at the most. Call it only while holding the fleet
+   * lock (see above).
    */
   connect(): Promise<void>;
   /** Sockets with a live control client, for the log and tests. */
@@ -76,6 +77,8 @@ export interface TmuxEventOptions {
 
 /** The `wait-for` client (a plain command client, safe to restart any time) is restarted this long after failing. */
 const WAITER_RETRY_MS = 1_000;
+/** How long `connect()` waits for the clients to get in (they normally do within milliseconds). */
+const CONNECT_WAIT_MS = 10_000;
 /** A client that is in gets this long to leave after its stdin closes before it is killed. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -359,7 +362,13 @@ export function watchTmuxEvents(o: TmuxEventOptions): TmuxEventSource {
       for (const [k, s] of wanted) if (!watches.has(k)) watches.set(k, new SocketWatch(s, o, env));
     },
     async connect() {
-      await Promise.all([...watches.values()].map((w) => w.connect()));
+      // A tmux that neither lets a client in nor ends it is broken: the caller's lock is not held for it forever.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...watches.values()].map((w) => w.connect())),
+        new Promise((r) => (timer = setTimeout(r, CONNECT_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     },
     connected() {
       return [...watches.values()].filter((w) => w.connected).map((w) => w.spec.socketName);
