@@ -52,12 +52,17 @@ function logger(json: boolean) {
   };
 }
 
-/** A heartbeat's `state=` and `since=` lines (what can change a restart decision); null when unreadable. */
+/**
+ * A heartbeat's `state=` and `since=` lines (what can change a restart decision); null when unreadable or when it
+ * says no state (a writer caught between truncating and writing: not news).
+ */
 function beatState(file: string): string | null {
   try {
     const r = readNoFollowSync(file);
     if (r.kind !== 'file') return null;
-    return `${/^state=.*$/m.exec(r.content)?.[0] ?? ''}\n${/^since=.*$/m.exec(r.content)?.[0] ?? ''}`;
+    const state = /^state=.*$/m.exec(r.content)?.[0];
+    if (state === undefined) return null;
+    return `${state}\n${/^since=.*$/m.exec(r.content)?.[0] ?? ''}`;
   } catch {
     return null;
   }

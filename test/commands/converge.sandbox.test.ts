@@ -4,7 +4,7 @@
  * Real systemd user manager + real tmux (the sandbox).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/fleet.js';
@@ -288,10 +288,10 @@ describeSandbox('watch mode', (sandbox) => {
     // What agent-state.sh writes: `ts` refreshed by the ticker, `since` kept while the state stays.
     const hb = (state: string, since = Math.floor(Date.now() / 1000)) => {
       mkdirSync(sb.paths.runDir, { recursive: true });
-      writeFileSync(
-        join(sb.paths.runDir, 'h1.hb'),
-        `ts=${Math.floor(Date.now() / 1000)}\nstate=${state}\nsince=${since}\nevent=test\n`,
-      );
+      // Whole, as agent-state.sh writes it: a temp file renamed over the heartbeat.
+      const tmp = join(sb.paths.runDir, '.h1.hb.test');
+      writeFileSync(tmp, `ts=${Math.floor(Date.now() / 1000)}\nstate=${state}\nsince=${since}\nevent=test\n`);
+      renameSync(tmp, join(sb.paths.runDir, 'h1.hb'));
     };
     writeRoster(sb, roster(socket, [agent('600')], policy));
     // The operator's own line: `sleep` does not quit on claude's exit keys, so do not wait 15 s for it to.
