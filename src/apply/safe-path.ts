@@ -62,17 +62,7 @@ function below(root: string, path: string): string[] | null {
  * below `root` is checked by itself only.
  */
 export async function findLink(root: string, path: string): Promise<FoundLink | null> {
-  const parts = below(root, path);
-  const steps: string[] = [];
-  if (parts === null) steps.push(path);
-  else {
-    let cur = root;
-    for (const part of parts) {
-      cur = join(cur, part);
-      steps.push(cur);
-    }
-  }
-  for (const step of steps) {
+  for (const step of stepsTo(root, path)) {
     try {
       if ((await lstat(step)).isSymbolicLink()) return linkAt(step);
     } catch (error) {
@@ -83,22 +73,25 @@ export async function findLink(root: string, path: string): Promise<FoundLink | 
   return null;
 }
 
+/** The paths findLink checks, in order: each component below `root` down to `path`, or `path` alone. */
+function stepsTo(root: string, path: string): string[] {
+  const parts = below(root, path);
+  if (parts === null) return [path];
+  const steps: string[] = [];
+  let cur = root;
+  for (const part of parts) {
+    cur = join(cur, part);
+    steps.push(cur);
+  }
+  return steps;
+}
+
 /**
  * findLink, synchronously: for observation, which reads hundreds of small files in one batch while its spawns
  * run, where a promise per step would cost more than the system calls.
  */
 export function findLinkSync(root: string, path: string): FoundLink | null {
-  const parts = below(root, path);
-  const steps: string[] = [];
-  if (parts === null) steps.push(path);
-  else {
-    let cur = root;
-    for (const part of parts) {
-      cur = join(cur, part);
-      steps.push(cur);
-    }
-  }
-  for (const step of steps) {
+  for (const step of stepsTo(root, path)) {
     try {
       if (lstatSync(step).isSymbolicLink()) return linkAtSync(step);
     } catch (error) {

@@ -194,7 +194,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       log('tmux-events', { socket: socket || '(default)', status: 'retrying', error: message }),
   });
 
-  const cycle = async (trigger: string): Promise<void> => {
+  const cycle = async (why: string): Promise<void> => {
     if (desired === null) return;
     let lock;
     try {
@@ -202,13 +202,13 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     } catch (error) {
       log('lock-busy', { error: error instanceof Error ? error.message : String(error) });
       // Another reconciler (a manual run, a verb) is at work: this cycle is not dropped, only put off.
-      if (!stopping) setTimeout(() => retrigger(trigger), LOCK_RETRY_MS).unref();
+      if (!stopping) setTimeout(() => trigger(why), LOCK_RETRY_MS).unref();
       return;
     }
     try {
       const s = await planFor(desired, paths, o.prune, runner);
       log('plan', {
-        trigger,
+        trigger: why,
         actions: s.plan.actions.length,
         deferred: s.plan.deferred.length,
         orphans: s.plan.orphans.length,
@@ -282,7 +282,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     pendingWhy = why;
     kick();
   };
-  const retrigger = (why: string): void => trigger(why);
   const kick = (): void => {
     if (stopping || running !== null) return;
     if (pendingWhy === null && !again && isEmpty(suspects)) return;

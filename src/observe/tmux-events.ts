@@ -62,8 +62,6 @@ export interface TmuxEventSource {
    * lock (see above).
    */
   connect(): Promise<void>;
-  /** Sockets with a live control client, for the log and tests. */
-  connected(): string[];
   close(): Promise<void>;
 }
 
@@ -113,10 +111,6 @@ class SocketWatch {
     private readonly o: TmuxEventOptions,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
-
-  get connected(): boolean {
-    return this.live;
-  }
 
   private emit(kind: TmuxEventKind, sessions: string[] = []): void {
     if (!this.closed) this.o.onEvent({ socketName: this.spec.socketName, kind, sessions });
@@ -369,9 +363,6 @@ export function watchTmuxEvents(o: TmuxEventOptions): TmuxEventSource {
         new Promise((r) => (timer = setTimeout(r, CONNECT_WAIT_MS))),
       ]);
       clearTimeout(timer);
-    },
-    connected() {
-      return [...watches.values()].filter((w) => w.connected).map((w) => w.spec.socketName);
     },
     async close() {
       const all = [...watches.values()];
