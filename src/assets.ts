@@ -3,7 +3,7 @@
  * (framework/tools/fleet/*.sh, framework/fleet/roster.schema.json). Read once per process from the package
  * root and handed to the pure renderers, which never touch the filesystem themselves.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from './fs-async.js';
 import { join } from 'node:path';
 import { InternalError } from './errors.js';
 import { packageRoot } from './paths.js';

@@ -2,9 +2,9 @@
  * Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory. A crash mid-apply
  * leaves either the old file or the new one, never half of one; the next run converges.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto-lazy.js';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
 import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
 
@@ -29,7 +29,7 @@ export async function writeFileAtomic(
   if (root === undefined) await mkdir(dir, { recursive: true });
   else await mkdirNoFollow(root, dir);
   await assertNoLink(root ?? dir, path);
-  const tmp = join(dir, `.${basename(path)}.fleet-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
   try {
     // O_EXCL never opens an existing file (nor follows a link planted at the temp name).
     const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, mode);

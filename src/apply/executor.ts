@@ -3,7 +3,7 @@
  * for many units). Every executor checks before it acts; a failed action stops the actions that depend on it, and
  * the result says what was done and what was not. The next run converges from wherever this one stopped.
  */
-import { lstat, rename, rm } from 'node:fs/promises';
+import { lstat, rename, rm } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
 import { assertNever, UserError } from '../errors.js';
 import type { Runner } from '../exec.js';

@@ -13,7 +13,7 @@
  * followed. A rename replaces a link rather than following it, so the atomic writer's last step is safe anyway.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
-import { lstat, mkdir, open, readlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readlink, type FileHandle } from '../fs-async.js';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 

@@ -3,7 +3,7 @@
  * checked again just before: still a regular file with one of our temp names, no link between its root and it.
  * Never throws: a file that cannot be removed stays, and the next run tries again.
  */
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, unlink } from '../fs-async.js';
 import { basename, dirname } from 'node:path';
 import type { ObservedTempFile } from '../model/observed.js';
 import { tempDirs } from '../observe/temp-files.js';

@@ -2,7 +2,7 @@
  * `fleet reconcile`, `fleet plan`, `fleet apply`: parse options, call the engine (src/engine/), print.
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fs-async.js';
 import type { GlobalOptions, ReconcileOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';

@@ -3,7 +3,7 @@
  * transcript in the heartbeat (Claude Code: a full-screen TUI whose screen says little) shows its last N user and
  * assistant messages; any other agent shows the last N lines of its pane (`capture-pane -J`, history included).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fs-async.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
 import {

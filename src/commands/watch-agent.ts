@@ -9,7 +9,7 @@
  * previous setting is kept in the window option `@fleet-watch-window-size` and put back when the last viewer of
  * the agent leaves.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto-lazy.js';
 import { acquireLock } from '../apply/lock.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
@@ -75,7 +75,7 @@ async function unpinSize(runner: Runner, socket: string, agent: string): Promise
 
 /** Create the viewer session for an agent (detached, grouped, windows pinned); returns its name. */
 export async function openViewer(runner: Runner, socket: string, agent: string): Promise<string> {
-  const viewer = `${viewerPrefix(agent)}${process.pid}-${randomBytes(3).toString('hex')}`;
+  const viewer = `${viewerPrefix(agent)}${process.pid}-${randomHex(3)}`;
   await tmux(runner, socket, ['new-session', '-d', '-t', `=${agent}`, '-s', viewer], { mutate: true });
   try {
     await pinSize(runner, socket, agent);

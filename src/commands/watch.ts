@@ -9,7 +9,7 @@
  */
 import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat } from '../fs-async.js';
 import { basename, join } from 'node:path';
 import type { ReconcileOptions } from '../cli.js';
 import { formatDiagnostic, ManifestError, UserError } from '../errors.js';

@@ -3,7 +3,7 @@
  * pane (always its own socket, always the exact target `=NAME:`), read its heartbeat, journal what was done.
  * Decisions live in ./verbs.ts; every spawn goes through the Runner.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fs-async.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../cli.js';

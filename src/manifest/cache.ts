@@ -16,9 +16,9 @@
  * Reading is for every command; an entry that does not parse, does not match or is a link is ignored. Writing
  * is only for `fleet reconcile`, which writes its state anyway: read-only commands never create a file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomHex } from '../crypto-lazy.js';
 import { constants } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { findLink, openNoFollow, readNoFollow } from '../apply/safe-path.js';
@@ -27,7 +27,7 @@ import { expandInputs } from './files.js';
 import { loadDesired } from './load.js';
 
 const CACHE_FILE = 'desired-cache.json';
-const FORMAT = 1;
+const FORMAT = 2;
 
 let codeIdentity: string | null = null;
 
@@ -55,8 +55,9 @@ async function keyOf(inputs: readonly string[], ctx: HostContext): Promise<strin
       return null;
     }
   }
-  const material = JSON.stringify([FORMAT, codeIdentity, inputs, ctx, stats]);
-  return createHash('sha256').update(material).digest('hex');
+  // The key is this text itself, not a digest of it: a few hundred bytes per manifest, and `fleet ps` then never
+  // loads node:crypto (≈ 13 ms).
+  return JSON.stringify([FORMAT, codeIdentity, inputs, ctx, stats]);
 }
 
 interface CacheEntry {
@@ -113,10 +114,7 @@ export async function rememberDesired(stateDir: string, home: string, loaded: Lo
   // Only what JSON gives back exactly (no undefined, Infinity or NaN in it): a hit must be this very fleet.
   if (!isDeepStrictEqual((JSON.parse(text) as CacheEntry).desired, loaded.desired)) return;
   const path = desiredCachePath(stateDir);
-  const tmp = join(
-    dirname(path),
-    `.${basename(path)}.fleet-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
-  );
+  const tmp = join(dirname(path), `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
   try {
     if ((await findLink(home, path)) !== null) return;
     const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, 0o600);

@@ -2,7 +2,7 @@
  * Which files the operator's inputs name: a file as is, or a directory's `*.yaml`/`*.yml` (directly in it,
  * sorted). Problems are diagnostics at `PATH:1:1`, never exceptions, so they join the rest of the report.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from '../fs-async.js';
 import { join, resolve } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 

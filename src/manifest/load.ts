@@ -5,7 +5,7 @@
  *
  * All stages run on all files before anything is reported, so one run shows every problem.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../fs-async.js';
 import { ManifestError, type Diagnostic } from '../errors.js';
 import type { DesiredFleet, HostContext } from '../model/desired.js';
 import { expandInputs } from './files.js';

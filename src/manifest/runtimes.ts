@@ -3,7 +3,7 @@
  * `runtimes:` overrides any field of these or adds runtimes of its own (src/manifest/normalize.ts).
  * Facts behind each value: DOMAIN.md section 9 and docs/runtimes.md. Pure.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../crypto-lazy.js';
 import { posix } from 'node:path';
 import type { HostContext, RuntimeSpec } from '../model/desired.js';
 
@@ -185,9 +185,7 @@ function codexHookArgs(toolsDir: string): string[] {
       event_name: snake(event),
       hooks: [{ type: 'command', command, timeout: 600, async: false }],
     };
-    const hash = createHash('sha256')
-      .update(JSON.stringify(canonical(identity)))
-      .digest('hex');
+    const hash = sha256Hex(JSON.stringify(canonical(identity)));
     trust.push(
       `${JSON.stringify(`/<session-flags>/config.toml:${snake(event)}:0:0`)}={trusted_hash="sha256:${hash}"}`,
     );

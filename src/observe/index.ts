@@ -9,7 +9,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { statSync } from 'node:fs';
-import { access, constants, realpath, stat } from 'node:fs/promises';
+import { access, constants, realpath, stat } from '../fs-async.js';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
 import type { ObservedFile, ObservedSocket, Observed, ResolvedProgram } from '../model/observed.js';

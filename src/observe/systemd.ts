@@ -11,7 +11,7 @@
  * (`ListUnitsByPatterns`, `ListUnitFilesByPatterns`, `NeedDaemonReload` of the same units): no spawn at all. Any
  * failure there and systemctl is asked instead, so an unreachable manager is still named in systemctl's words.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from '../fs-async.js';
 import { join } from 'node:path';
 import { CommandError } from '../errors.js';
 import type { Runner } from '../exec.js';

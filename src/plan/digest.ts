@@ -1,7 +1,7 @@
 /**
  * Stable hashing of plan inputs. Pure (node:crypto is computation, not I/O).
  */
-import { hash } from 'node:crypto';
+import { sha256Hex } from '../crypto-lazy.js';
 import { assertNever } from '../errors.js';
 import type { Observed } from '../model/observed.js';
 import type { Action } from '../model/plan.js';
@@ -9,7 +9,7 @@ import type { Action } from '../model/plan.js';
 export function sha256(text: string): string {
   // One-shot: a plan hashes every managed file (thousands at a large fleet); a Hash object per call costs more
   // than the hashing.
-  return hash('sha256', text, 'hex');
+  return sha256Hex(text);
 }
 
 /**

@@ -8,7 +8,7 @@
  * `parseEnvFile` follows systemd's own parser (src/basic/env-file.c, systemd 252) character by character,
  * so "the value systemd will see" is decided here exactly, including quotes, escapes and continuations.
  */
-import { hash } from 'node:crypto';
+import { sha256Hex } from '../crypto-lazy.js';
 import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
@@ -49,7 +49,7 @@ export function envDigest(entries: ReadonlyMap<string, string>): string {
     const k = keys[i];
     text += `${i === 0 ? '' : '\n'}${k}=${JSON.stringify(entries.get(k))}`;
   }
-  return hash('sha256', text, 'hex').slice(0, 16);
+  return sha256Hex(text).slice(0, 16);
 }
 
 /**

@@ -6,7 +6,7 @@
  * instantiated once per agent. Absolute paths are baked in at render time from the Mosaic home, so units
  * work without any environment set up for them.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../crypto-lazy.js';
 import { InternalError, UserError } from '../errors.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from './names.js';
@@ -124,7 +124,7 @@ export function effectiveUnitDigest(content: string): string {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'))
     .filter((l) => !l.startsWith(`Environment=${UNIT_DIGEST_KEY}=`));
-  return createHash('sha256').update(settings.join('\n')).digest('hex').slice(0, 16);
+  return sha256Hex(settings.join('\n')).slice(0, 16);
 }
 
 /** The digest an agent template declares (null when it declares none: rendered by an older version). */
