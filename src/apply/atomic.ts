@@ -9,6 +9,14 @@ import { basename, dirname, join } from 'node:path';
 import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
 
 /**
+ * The temp file a reconciler write of `path` goes through first: `.<name>.fleet-<pid>-<8 hex>.tmp` beside it, the
+ * name src/plan/temp-files.ts recognizes as ours (so one left by a killed run is swept).
+ */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
+}
+
+/**
  * With `root` (the Mosaic home, or the unit directory for a unit file), no symbolic link between `root` and the
  * file, nor the file itself, is followed or replaced: the write is refused with an error naming the link
  * (src/apply/safe-path.ts). Without it (a path the operator chose, e.g. `fleet plan --out`), only the file itself
@@ -29,7 +37,7 @@ export async function writeFileAtomic(
   if (root === undefined) await mkdir(dir, { recursive: true });
   else await mkdirNoFollow(root, dir);
   await assertNoLink(root ?? dir, path);
-  const tmp = join(dir, `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
+  const tmp = tempPathFor(path);
   try {
     // O_EXCL never opens an existing file (nor follows a link planted at the temp name).
     const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, mode);

@@ -2,12 +2,12 @@
  * One reconciler at a time per Mosaic home. The lock is a file created with O_EXCL holding the owner's pid,
  * host and command; a lock whose owner process is gone (same host) is stale and taken over.
  */
-import { randomHex } from '../crypto-lazy.js';
 import { constants } from 'node:fs';
 import { link, lstat, rename, rm } from '../fs-async.js';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { tempPathFor } from './atomic.js';
 import { assertNoLink, homeOfStateDir, mkdirNoFollow, openNoFollow, readFileNoFollow } from './safe-path.js';
 
 export interface LockOwner {
@@ -68,7 +68,7 @@ async function inodeAt(path: string): Promise<number | null> {
  * so one left by a killed run is swept like the others: src/plan/temp-files.ts).
  */
 async function completeTemp(path: string, content: string): Promise<{ tmp: string; ino: number }> {
-  const tmp = join(dirname(path), `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
+  const tmp = tempPathFor(path);
   const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, 0o644);
   try {
     await fh.writeFile(content);

@@ -16,11 +16,11 @@
  * Reading is for every command; an entry that does not parse, does not match or is a link is ignored. Writing
  * is only for `fleet reconcile`, which writes its state anyway: read-only commands never create a file.
  */
-import { randomHex } from '../crypto-lazy.js';
 import { constants } from 'node:fs';
 import { rename, rm, stat } from '../fs-async.js';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { tempPathFor } from '../apply/atomic.js';
 import { findLink, openNoFollow, readNoFollow } from '../apply/safe-path.js';
 import type { DesiredFleet, HostContext } from '../model/desired.js';
 import { expandInputs } from './files.js';
@@ -114,7 +114,7 @@ export async function rememberDesired(stateDir: string, home: string, loaded: Lo
   // Only what JSON gives back exactly (no undefined, Infinity or NaN in it): a hit must be this very fleet.
   if (!isDeepStrictEqual((JSON.parse(text) as CacheEntry).desired, loaded.desired)) return;
   const path = desiredCachePath(stateDir);
-  const tmp = join(dirname(path), `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
+  const tmp = tempPathFor(path);
   try {
     if ((await findLink(home, path)) !== null) return;
     const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, 0o600);

@@ -83,6 +83,13 @@ const CLOSE_GRACE_MS = 2_000;
 /** What a command's reply block is for. */
 type Reply = 'ignore' | 'sessions' | 'dead-panes';
 
+/** Wait for `p` (which never rejects here), or `ms` at the most. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /** tmux's command parser: a single-quoted word (no quote can occur in our names, but be exact anyway). */
 function quoteWord(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -309,12 +316,8 @@ class SocketWatch {
 
   async close(): Promise<void> {
     // A client still identifying itself must not go away (tmux would crash): let it get in first (a tmux client
-    // stuck for longer than this is broken anyway).
-    if (this.connecting !== null) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.connecting, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-      clearTimeout(timer);
-    }
+    // stuck for longer than connect() waits is broken anyway).
+    if (this.connecting !== null) await settledWithin(this.connecting, CONNECT_WAIT_MS);
     this.closed = true;
     const children = [this.control, this.waiter].filter((c): c is ChildProcess => c !== null);
     this.stopWaiter();
@@ -357,12 +360,7 @@ export function watchTmuxEvents(o: TmuxEventOptions): TmuxEventSource {
     },
     async connect() {
       // A tmux that neither lets a client in nor ends it is broken: the caller's lock is not held for it forever.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all([...watches.values()].map((w) => w.connect())),
-        new Promise((r) => (timer = setTimeout(r, CONNECT_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(Promise.all([...watches.values()].map((w) => w.connect())), CONNECT_WAIT_MS);
     },
     async close() {
       const all = [...watches.values()];

@@ -3,7 +3,8 @@
  * Pure: the names, the directories and the decision; observe finds them, apply removes them.
  *
  * Every writer puts its temp file in the target's directory, under a name no operator file has:
- *   - the reconciler (src/apply/atomic.ts):   `.<target>.fleet-<pid>-<8 hex>.tmp`
+ *   - the reconciler (src/apply/atomic.ts tempPathFor: its atomic writes, the lock, the manifest cache):
+ *                                             `.<target>.fleet-<pid>-<8 hex>.tmp`
  *   - agent-state.sh (heartbeats, fleet/run): `.<agent>.hb.state-<pid>.tmp`
  *   - stub-agent.sh (heartbeats, fleet/run):  `.<agent>.hb.<pid>`
  * A write lasts milliseconds, so such a file whose writer is gone, or that is over a minute old, is a leftover.
