@@ -5,7 +5,8 @@
  * the others are restarted. This is also how the manual restart policy is carried out.
  */
 import type { DesiredAgent } from '../model/desired.js';
-import { runtimeProgram } from '../plan/planner.js';
+import { startBlocker } from '../plan/deciders/start-check.js';
+import { parseEnvFile } from '../render/env.js';
 import { renderContext, type Session } from '../engine/session.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
@@ -24,16 +25,17 @@ export interface RestartOptions extends GlobalOptions {
   now: boolean;
 }
 
-/** A start known to fail is never traded for a running session, --now or not (the planner's rule too). */
+/** A start known to fail is never traded for a running session, --now or not: the planner's own rule. */
 function startWouldFail(agent: DesiredAgent, s: Session): string | null {
-  if (s.observed.dirs?.[agent.workingDirectory] === false) {
-    return `${agent.name}: not restarted: working directory ${agent.workingDirectory} does not exist (its session is kept)`;
-  }
-  const program = runtimeProgram(agent, s.desired, renderContext(s.paths));
-  if (program !== null && s.observed.programs?.[program]?.path === null) {
-    return `${agent.name}: not restarted: runtime program '${program}' is not on the user manager's PATH (${s.observed.managerPath ?? '?'}); its session is kept`;
-  }
-  return null;
+  const ctx = renderContext(s.paths);
+  // The restart reads the env file on disk: a PATH of the agent's own there is what its start searches.
+  const envFile = s.observed.files[`${ctx.mosaicHome}/fleet/agents/${agent.name}.env`]?.content;
+  const env = envFile == null ? undefined : parseEnvFile(envFile).entries;
+  const block = startBlocker(agent, s.desired, s.observed, ctx, env);
+  if (block === null) return null;
+  return block.cause === 'workdir'
+    ? `${agent.name}: not restarted: ${block.reason} (its session is kept)`
+    : `${agent.name}: not restarted: ${block.reason} (${s.observed.managerPath ?? '?'}); its session is kept`;
 }
 
 export async function restartCommand(names: string[], o: RestartOptions): Promise<number> {

@@ -120,6 +120,18 @@ export interface HeldAction {
   reason: string;
 }
 
+/**
+ * An agent of the manifests this plan leaves not running because its start is known to fail: its unit's start,
+ * or the respawn of its missing session or dead pane, is held. A run that leaves one fails (exit 1) once it has
+ * done everything else; a restart held or deferred for an agent that still runs is not that.
+ */
+export interface NotRunning {
+  agent: string;
+  action: 'start' | 'respawn';
+  /** Why it cannot start (the held action's reason). */
+  reason: string;
+}
+
 /** A restart a running agent needs, not done in this run: the policy or the budget defers it. Pending. */
 export interface DeferredRestart {
   agent: string;
@@ -165,6 +177,8 @@ export interface Plan {
   deferred: DeferredRespawn[];
   /** Starts, restarts and respawns held back because the new start is known to fail. */
   held: HeldAction[];
+  /** Agents left not running because their start is held (a subset of `held`): the run fails. */
+  notRunning: NotRunning[];
   /** Restarts of running agents deferred by the restart policy or the disruption budget. */
   deferredRestarts: DeferredRestart[];
   /** The state file's record of deferred restarts after this plan (agent -> since, unix ms). */
