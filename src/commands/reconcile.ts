@@ -23,7 +23,7 @@ import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../apply/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
-import { loadFleet, makeSession, pending, planFor } from '../engine/session.js';
+import { loadFleet, makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
 import { rememberDesired } from '../manifest/cache.js';
 
 function colorOk(): boolean {
@@ -188,7 +188,10 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       printResults(result);
       if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
     }
-    return result === null || result.ok ? 0 : 1;
+    // After everything else was done: an agent that could not be started fails the run, one line each.
+    const notStarted = notStartedLines(s.plan);
+    for (const line of notStarted) process.stderr.write(`fleet: ${line}\n`);
+    return (result === null || result.ok) && notStarted.length === 0 ? 0 : 1;
   } finally {
     await lock.release();
   }

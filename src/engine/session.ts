@@ -171,3 +171,14 @@ export function pending(plan: Plan): boolean {
     plan.deferredRestarts.length > 0
   );
 }
+
+/**
+ * One line per agent of the manifests a run leaves not running because its start is known to fail (held). Such a
+ * run fails (exit 1) after doing everything else, so a timer's unit does not look healthy while an agent never
+ * ran; a restart deferred or held for an agent that still runs is not a failure.
+ */
+export function notStartedLines(plan: Plan): string[] {
+  return (plan.notRunning ?? []).map(
+    (n) => `${n.agent} is not running: its ${n.action} is held: ${n.reason}`,
+  );
+}
