@@ -11,6 +11,7 @@ import type {
   DeferredRespawn,
   DeferredRestart,
   HeldAction,
+  KillSessionAction,
   NotRunning,
 } from '../../model/plan.js';
 import { DEFAULT_BACKOFF } from '../../model/plan.js';
@@ -141,19 +142,7 @@ function decideAgent(
   if (moved !== null) {
     const need = `socket changed: its session runs on ${socketLabel(moved)}, the manifest says ${socketLabel(agent.socketName)}`;
     const oldStatus = agentStatus({ ...agent, socketName: moved }, observed, desired.runtimes[agent.runtime]);
-    const kill: Action = {
-      kind: 'kill-session',
-      agent: agent.name,
-      socketName: moved,
-      session: agent.name,
-      owner: observed.paths.mosaicHome,
-      reason: `${need} (ended before it starts on the new socket)`,
-      disruptive: true,
-      graceful: {
-        script: `${ctx.toolsDir}/stop-agent-session.sh`,
-        env: gracefulEnv(basis.env, agent, moved),
-      },
-    };
+    const kill = moveKill(input, basis, agent, moved, need);
     return (
       held('restart', need, false) ?? planRestart(agent, input, oldStatus, need, [kill], settings, budget)
     );
@@ -205,6 +194,29 @@ function planRestart(
     ? `disruption budget: at most ${settings.maxUnavailable} running agent(s) restarted per reconcile`
     : decision.reason;
   return { kind: 'deferred-restart', entry: { agent: agent.name, need, reason, sinceMs } };
+}
+
+/** A socket move ends the session on the old socket first (the graceful way), so the agent never runs twice. */
+function moveKill(
+  input: PlanInput,
+  basis: AgentsBasis,
+  agent: DesiredAgent,
+  moved: string,
+  need: string,
+): KillSessionAction {
+  return {
+    kind: 'kill-session',
+    agent: agent.name,
+    socketName: moved,
+    session: agent.name,
+    owner: input.observed.paths.mosaicHome,
+    reason: `${need} (ended before it starts on the new socket)`,
+    disruptive: true,
+    graceful: {
+      script: `${input.ctx.toolsDir}/stop-agent-session.sh`,
+      env: gracefulEnv(basis.env, agent, moved),
+    },
+  };
 }
 
 /** What the stop script needs to end an agent's session its own way on `socketName`: its env file's keys. */
