@@ -57,8 +57,13 @@ export const ENV_PATH = (agent: string): string => `${HOME}/fleet/agents/${agent
 export const AGENT_TEMPLATE_PATH = `${UNIT_DIR}/mosaic-agent@.service`;
 export const HOLDER_PATH = `${UNIT_DIR}/${HOLDER_UNIT}`;
 
-export function planFor(desired: DesiredFleet, observed: Observed, over: Partial<PlanInput> = {}): Plan {
-  return plan({
+/** The planner's input for these fixtures; what each decider is given (test/plan/deciders/). */
+export function planInputFor(
+  desired: DesiredFleet,
+  observed: Observed,
+  over: Partial<PlanInput> = {},
+): PlanInput {
+  return {
     desired,
     observed,
     ctx: CTX,
@@ -69,7 +74,11 @@ export function planFor(desired: DesiredFleet, observed: Observed, over: Partial
     prune: false,
     stamp: 'STAMP',
     ...over,
-  });
+  };
+}
+
+export function planFor(desired: DesiredFleet, observed: Observed, over: Partial<PlanInput> = {}): Plan {
+  return plan(planInputFor(desired, observed, over));
 }
 
 /** What a test asserts about each action: what an operator reads in the plan. */
