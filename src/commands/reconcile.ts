@@ -21,7 +21,7 @@ import {
 } from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
-import { writeFileAtomic } from '../apply/atomic.js';
+import { writeFileAtomic } from '../base/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
 import { loadFleet, makeSession, pending, planFor } from '../engine/session.js';
 import { rememberDesired } from '../manifest/cache.js';

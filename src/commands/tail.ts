@@ -15,7 +15,8 @@ import {
   verbContext,
   type VerbContext,
 } from '../engine/agent-control.js';
-import { appendedLines, keyValues, renderMessages, transcriptMessages } from '../engine/verbs.js';
+import { heartbeatKeys } from '../base/heartbeat.js';
+import { appendedLines, renderMessages, transcriptMessages } from '../engine/verbs.js';
 
 export interface TailOptions extends GlobalOptions {
   lines?: string;
@@ -41,7 +42,7 @@ export async function tailCommand(agentName: string, o: TailOptions): Promise<nu
   const { agent, runtime, status } = picked;
   if (!o.screen && runtime?.state === 'claude-hooks') {
     const hb = await readHeartbeat(ctx.paths, agent.name);
-    const transcript = hb === null ? '' : (keyValues(hb.text).transcript ?? '');
+    const transcript = hb === null ? '' : (heartbeatKeys(hb.text).transcript ?? '');
     if (transcript !== '') return tailTranscript(transcript, count(o.lines, DEFAULT_MESSAGES), o.follow);
     process.stderr.write(`fleet: ${agent.name} names no transcript yet: showing its screen\n`);
   }

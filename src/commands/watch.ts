@@ -7,6 +7,7 @@
  * One log line per event and per action (JSON lines with --json), fit for journald. SIGINT/SIGTERM let the
  * cycle in flight finish, then exit 0.
  */
+import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
 import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { stat } from '../fs-async.js';
@@ -19,7 +20,7 @@ import type { DesiredFleet } from '../model/desired.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
-import { readNoFollowSync } from '../apply/safe-path.js';
+import { readNoFollowSync } from '../base/safe-path.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
@@ -53,16 +54,15 @@ function logger(json: boolean) {
 }
 
 /**
- * A heartbeat's `state=` and `since=` lines (what can change a restart decision); null when unreadable or when it
- * says no state (a writer caught between truncating and writing: not news).
+ * A heartbeat's state and since (what can change a restart decision); null when unreadable or when it says no
+ * state (a writer caught between truncating and writing: not news).
  */
 function beatState(file: string): string | null {
   try {
     const r = readNoFollowSync(file);
     if (r.kind !== 'file') return null;
-    const state = /^state=.*$/m.exec(r.content)?.[0];
-    if (state === undefined) return null;
-    return `${state}\n${/^since=.*$/m.exec(r.content)?.[0] ?? ''}`;
+    const said = heartbeatState(r.content);
+    return said === null ? null : `${said.state}\n${said.since ?? ''}`;
   } catch {
     return null;
   }
@@ -126,10 +126,10 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     if (runWatcher !== null || stopping) return;
     try {
       runWatcher = watchDir(paths.runDir, (_event, file) => {
-        const name = typeof file === 'string' && file.endsWith('.hb') ? file.slice(0, -'.hb'.length) : null;
+        const name = typeof file === 'string' ? heartbeatAgent(file) : null;
         if (name === null || !waitingForIdle.has(name)) return;
         // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
-        const said = beatState(join(paths.runDir, `${name}.hb`));
+        const said = beatState(join(paths.runDir, heartbeatFileName(name)));
         if (said === null || beatSeen.get(name) === said) return;
         beatSeen.set(name, said);
         onEvent('heartbeat', { agent: name });
@@ -236,7 +236,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           reason: d.reason,
           since: new Date(d.sinceMs).toISOString(),
         });
-        const said = beatState(join(paths.runDir, `${d.agent}.hb`));
+        const said = beatState(join(paths.runDir, heartbeatFileName(d.agent)));
         if (said !== null) beatSeen.set(d.agent, said);
       }
       for (const name of beatSeen.keys()) if (!waitingForIdle.has(name)) beatSeen.delete(name);

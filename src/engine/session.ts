@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadAssets, type Assets } from '../assets.js';
 import type { GlobalOptions } from '../cli.js';
 import { UserError } from '../errors.js';
-import { refuseLinks } from '../apply/safe-path.js';
+import { refuseLinks } from '../base/safe-path.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadDesiredCached, type LoadedDesired } from '../manifest/cache.js';
 import type { DesiredFleet } from '../model/desired.js';

@@ -5,7 +5,8 @@
  */
 import type { UnitAction } from '../model/plan.js';
 import type { AgentStatus, StateStatus } from '../plan/health.js';
-import { RECONCILE_SERVICE, WATCH_SERVICE } from '../render/convergence.js';
+import type { HeartbeatState } from '../base/heartbeat.js';
+import { RECONCILE_SERVICE, WATCH_SERVICE } from '../base/names.js';
 
 /** States in which a runtime is in the middle of something an operator verb would cut short. */
 const BUSY_STATES: ReadonlySet<string> = new Set(['busy', 'waiting', 'starting']);
@@ -70,37 +71,6 @@ export function restartAction(s: AgentStatus, command: string): UnitAction {
     reason: `asked by \`${command}\``,
     ...(live ? { disruptive: true } : {}),
   };
-}
-
-/** What a runtime's heartbeat said at one moment (state, since when, which event). */
-export interface HeartbeatState {
-  state: string;
-  /** Unix seconds the state began; null when absent or malformed. */
-  since: number | null;
-  event: string;
-}
-
-/** Parse `key=value` heartbeat text into the state fields; null when it carries no state. */
-export function heartbeatState(text: string): HeartbeatState | null {
-  const kv = keyValues(text);
-  const state = kv.state;
-  if (state === undefined || state === '') return null;
-  const since = Number(kv.since);
-  return {
-    state,
-    since: kv.since !== undefined && Number.isFinite(since) ? since : null,
-    event: kv.event ?? '',
-  };
-}
-
-/** `key=value` lines (the heartbeat format); later lines win. */
-export function keyValues(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
 }
 
 /** Events that end a turn: a prompt taken and answered between two looks still counts as acknowledged. */

@@ -6,7 +6,7 @@
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
 import type { BackoffEntry, Observed, ObservedPane, ObservedProcess } from '../model/observed.js';
 import { builtinRuntimes } from '../manifest/runtimes.js';
-import { agentUnitName } from '../render/names.js';
+import { agentUnitName } from '../base/names.js';
 import { hasSession, sessionPanes } from './lookup.js';
 
 /**

@@ -24,9 +24,10 @@ import type {
 } from '../model/plan.js';
 import { DEFAULT_BACKOFF, PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { assertNever } from '../errors.js';
-import { ENV_DIGEST_KEY, parseEnvFile, renderEnvFileParsed } from '../render/env.js';
+import { parseEnvFile } from '../base/env-file.js';
+import { ENV_DIGEST_KEY, renderEnvFileParsed } from '../render/env.js';
 import { renderFrameworkFiles, type FrameworkAssets } from '../render/framework.js';
-import { AGENT_TEMPLATE_UNIT, agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../render/names.js';
+import { AGENT_TEMPLATE_UNIT, agentNameFromUnit, agentUnitName, HOLDER_UNIT } from '../base/names.js';
 import {
   declaredUnitDigest,
   effectiveUnitDigest,
@@ -36,11 +37,9 @@ import {
   type RenderedFile,
   type UnitTemplates,
 } from '../render/units.js';
+import { CONVERGENCE_UNITS, RECONCILE_TIMER, WATCH_SERVICE } from '../base/names.js';
 import {
-  CONVERGENCE_UNITS,
-  RECONCILE_TIMER,
   renderConvergenceUnits,
-  WATCH_SERVICE,
   type ConvergenceTemplates,
   type FleetInvocation,
 } from '../render/convergence.js';

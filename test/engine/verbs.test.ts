@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { heartbeatState } from '../../src/base/heartbeat.js';
 import {
   appendedLines,
-  heartbeatState,
   judgeAck,
   ranBy,
   ranByText,
