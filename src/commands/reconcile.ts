@@ -3,7 +3,7 @@
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
 import { readFile } from '../fs-async.js';
-import type { GlobalOptions, ReconcileOptions } from '../cli.js';
+import type { GlobalOptions, ReconcileOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';

@@ -7,7 +7,7 @@
 import type { DesiredAgent } from '../model/desired.js';
 import { runtimeProgram } from '../plan/planner.js';
 import { renderContext, type Session } from '../engine/session.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import type { Plan } from '../model/plan.js';

@@ -4,7 +4,7 @@
  * assistant messages; any other agent shows the last N lines of its pane (`capture-pane -J`, history included).
  */
 import { readFile } from '../fs-async.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import {
   agentTarget,

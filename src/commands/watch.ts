@@ -12,7 +12,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { stat } from '../fs-async.js';
 import { basename, join } from 'node:path';
-import type { ReconcileOptions } from '../cli.js';
+import type { ReconcileOptions } from '../options.js';
 import { formatDiagnostic, ManifestError, UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';

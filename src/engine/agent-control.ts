@@ -6,7 +6,7 @@
 import { readFile } from '../fs-async.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner, type RunResult, type Runner } from '../exec.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';

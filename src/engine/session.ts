@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { runtimePrograms } from '../plan/planner.js';
 import { join } from 'node:path';
 import { loadAssets, type Assets } from '../assets.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { refuseLinks } from '../base/safe-path.js';
 import { createRunner, type Runner } from '../exec.js';
