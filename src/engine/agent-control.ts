@@ -13,7 +13,7 @@ import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.j
 import type { Observed } from '../model/observed.js';
 import { resolvePaths, type FleetPaths } from '../paths.js';
 import { agentStatus, type AgentStatus } from '../plan/health.js';
-import { builtinRuntimes } from '../manifest/runtimes.js';
+import { builtinRuntimes } from '../runtimes/index.js';
 import { socketArgs } from '../base/names.js';
 import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { heartbeatFileName, heartbeatState, type HeartbeatState } from '../base/heartbeat.js';

@@ -5,7 +5,7 @@
  */
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
 import type { BackoffEntry, Observed, ObservedPane, ObservedProcess } from '../model/observed.js';
-import { builtinRuntimes } from '../manifest/runtimes.js';
+import { builtinRuntimes } from '../runtimes/index.js';
 import { agentUnitName } from '../base/names.js';
 import { hasSession, sessionPanes } from './lookup.js';
 

@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { RenderContext } from './units.js';
 import { parseEnvFile, quoteEnvValue, type EnvLine, type ParsedEnvFile } from '../base/env-file.js';
-import { integrationEnv, plainRuntime, quoteArgs, runtimeArgs } from '../manifest/runtimes.js';
+import { integrationEnv, plainRuntime, quoteArgs, runtimeArgs } from '../runtimes/index.js';
 
 /** Keys the reconciler writes, in the order it appends them. `MOSAIC_AGENT_COMMAND` only when the roster sets `command`. */
 export const MANAGED_ENV_KEYS: readonly string[] = [

@@ -6,7 +6,7 @@
  *
  * Defaults describe a quiet machine: systemd and tmux reachable, nothing running, no files, empty state.
  */
-import { plainRuntime } from '../../src/manifest/runtimes.js';
+import { plainRuntime } from '../../src/runtimes/index.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type {
   BackoffEntry,
