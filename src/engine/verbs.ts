@@ -6,6 +6,7 @@
 import type { UnitAction } from '../model/plan.js';
 import type { AgentStatus, StateStatus } from '../plan/health.js';
 import type { HeartbeatState } from '../base/heartbeat.js';
+import type { TranscriptMessage } from '../runtimes/adapter.js';
 import { RECONCILE_SERVICE, WATCH_SERVICE } from '../base/names.js';
 
 /** States in which a runtime is in the middle of something an operator verb would cut short. */
@@ -124,52 +125,6 @@ export function judgeAck(
         settled: false,
       };
   }
-}
-
-/** One message of a conversation transcript. */
-export interface TranscriptMessage {
-  role: 'user' | 'assistant';
-  text: string;
-}
-
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((part: unknown) =>
-      typeof part === 'object' &&
-      part !== null &&
-      (part as { type?: unknown }).type === 'text' &&
-      typeof (part as { text?: unknown }).text === 'string'
-        ? (part as { text: string }).text
-        : '',
-    )
-    .filter((t) => t !== '')
-    .join('\n');
-}
-
-/**
- * The user and assistant text messages of a Claude Code transcript (JSONL, one entry a line), oldest first.
- * Tool calls, tool results, meta entries and torn lines carry no conversation text and are skipped.
- */
-export function transcriptMessages(jsonl: string): TranscriptMessage[] {
-  const out: TranscriptMessage[] = [];
-  for (const line of jsonl.split('\n')) {
-    if (line.trim() === '') continue;
-    let entry: unknown;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (typeof entry !== 'object' || entry === null) continue;
-    const e = entry as { type?: unknown; isMeta?: unknown; message?: { role?: unknown; content?: unknown } };
-    if ((e.type !== 'user' && e.type !== 'assistant') || e.isMeta === true) continue;
-    const text = textOf(e.message?.content).trim();
-    if (text === '') continue;
-    out.push({ role: e.type, text });
-  }
-  return out;
 }
 
 export function renderMessages(messages: readonly TranscriptMessage[]): string {
