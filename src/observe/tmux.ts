@@ -92,10 +92,14 @@ export function parsePanes(stdout: string): ObservedPane[] {
 /** Fill each pane's process tree from one read of the process table. */
 export function attachProcesses(panes: ObservedPane[], table: ProcessTable): void {
   for (const pane of panes) {
-    // A dead pane's pid is the exited program's: whatever holds that pid now is not ours.
-    if (pane.panePid !== null && !pane.dead) {
+    // A dead pane's pid is the exited program's: whatever holds that pid now is not ours. Unless tmux has no exit
+    // status for it: then only the terminal closed (`nohup prog` points every descriptor away from it) and the
+    // program tmux started runs on, unreaped, so the pid is still that program: a running agent, not a dead one.
+    const detached = pane.dead && pane.deadStatus === null && pane.deadSignal === null;
+    if (pane.panePid !== null && (!pane.dead || detached)) {
       pane.processes = processTree(table, pane.panePid);
       if (pane.processes.length > 0) pane.environ = readMosaicEnviron(table.root, pane.panePid);
+      if (detached && pane.processes.length > 0) pane.dead = false;
     }
   }
 }
