@@ -2,6 +2,30 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** A layer's files may not import the folders (or top-level modules) above it. */
+function layer(files, above, topModules) {
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^\\.\\./(${above})/`,
+              message: 'layers point down (docs/architecture.md): no import from above',
+            },
+            {
+              regex: `^\\.\\./(${topModules})\\.js$`,
+              message: 'layers point down (docs/architecture.md): no import from above',
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'framework/**'] },
   js.configs.recommended,
@@ -40,9 +64,34 @@ export default tseslint.config(
       ],
     },
   },
+  // Layers point down (docs/architecture.md, "Layers"): a module never imports one that sits above it, so the
+  // low layers can be read, tested and reused without the reconciler above them.
+  layer(
+    ['src/base/**/*.ts'],
+    'apply|observe|plan|render|manifest|runtimes|engine|commands|dev',
+    'cli|options|main',
+  ),
+  layer(
+    ['src/observe/**/*.ts', 'src/manifest/**/*.ts'],
+    'apply|render|plan|engine|commands|dev',
+    'cli|options|main',
+  ),
+  layer(['src/apply/**/*.ts'], 'observe|manifest|plan|engine|commands|dev', 'cli|options|main'),
+  layer(['src/engine/**/*.ts'], 'commands|dev', 'cli|main'),
   {
-    // The planner, the renderers and the manifest normalizer are pure: no filesystem, no processes, no clock.
-    files: ['src/plan/**/*.ts', 'src/render/**/*.ts', 'src/manifest/normalize.ts', 'src/model/**/*.ts'],
+    // The planner, the renderers, the manifest normalizer and the formats of the base layer are pure: no
+    // filesystem, no processes, no clock.
+    files: [
+      'src/plan/**/*.ts',
+      'src/render/**/*.ts',
+      'src/manifest/normalize.ts',
+      'src/model/**/*.ts',
+      'src/base/env-file.ts',
+      'src/base/heartbeat.ts',
+      'src/base/names.ts',
+      'src/base/session-markers.ts',
+      'src/base/temp-files.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -54,6 +103,8 @@ export default tseslint.config(
             },
             { regex: '^execa$', message: 'pure module: only src/exec.ts spawns' },
             { regex: '/(exec|observe|apply)(/|\\.js$)', message: 'pure module: no effectful imports' },
+            { regex: '/base/(safe-path|atomic)\\.js$', message: 'pure module: no effectful imports' },
+            { regex: '^\\.\\./(engine|commands|dev)/', message: 'layers point down (docs/architecture.md)' },
           ],
         },
       ],

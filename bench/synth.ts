@@ -15,7 +15,8 @@
  */
 import type { Observed } from '../src/model/observed.js';
 import { sha256 } from '../src/plan/digest.js';
-import { ENV_DIGEST_KEY, envDigest, parseEnvFile, type ParsedEnvFile } from '../src/render/env.js';
+import { parseEnvFile, type ParsedEnvFile } from '../src/base/env-file.js';
+import { ENV_DIGEST_KEY, envDigest } from '../src/render/env.js';
 import { agentName } from './common.js';
 
 const NAME = /agent\d{4}/g;

@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import { InternalError } from './errors.js';
 import { packageRoot } from './paths.js';
 import { isInstallableFrameworkPath, ROSTER_SCHEMA_PATH, type FrameworkAssets } from './render/framework.js';
-import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from './render/names.js';
-import type { UnitTemplates } from './render/units.js';
 import {
+  AGENT_TEMPLATE_UNIT,
+  HOLDER_UNIT,
   RECONCILE_SERVICE,
   RECONCILE_TIMER,
   WATCH_SERVICE,
-  type ConvergenceTemplates,
-} from './render/convergence.js';
+} from './base/names.js';
+import type { UnitTemplates } from './render/units.js';
+import type { ConvergenceTemplates } from './render/convergence.js';
 
 export interface Assets {
   templates: UnitTemplates;

@@ -3,25 +3,8 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { Command, Option } from 'commander';
-import type { PathFlags } from './paths.js';
+import type { GlobalOptions, ReconcileOptions } from './options.js';
 import { UserError } from './errors.js';
-
-export type GlobalOptions = PathFlags;
-
-export interface ReconcileOptions extends GlobalOptions {
-  dryRun: boolean;
-  prune: boolean;
-  detailedExitcode: boolean;
-  json: boolean;
-  watch: boolean;
-  interval?: string | undefined;
-  /** End running agents the plan names without asking (in a terminal, reconcile asks first). */
-  yes?: boolean;
-  /** Every file diff in full. */
-  diff?: boolean;
-  /** With --dry-run: only these agents' actions. */
-  agent?: string[];
-}
 
 /** commander's error text with each line as `fleet: ...` (its own prefix `error:` dropped). */
 export function fleetErrorLines(text: string): string {

@@ -3,6 +3,17 @@
  * A user error prints one line (or a list of diagnostics) and never a stack trace.
  */
 
+/**
+ * Leave now with `code`, without waiting for work in flight (watch mode's second signal: the operator insists).
+ * Already said: main prints nothing and ends the process.
+ */
+export class ExitNow extends Error {
+  override name = 'ExitNow';
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
 /** A problem at a place in a manifest: `FILE:LINE:COL: message`. */
 export interface Diagnostic {
   file: string;

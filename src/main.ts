@@ -3,13 +3,13 @@
  */
 import { CommanderError } from 'commander';
 import { buildCli } from './cli.js';
-import { ManifestError, UserError } from './errors.js';
+import { ExitNow, ManifestError, UserError } from './errors.js';
 import { setCodeIdentity } from './manifest/cache.js';
 
 /**
  * A reader that goes away (`fleet history | head`, a pager quit early) ends our output, never the run: the write
  * error is swallowed, so an apply in progress still finishes, is journaled and releases the lock. Nothing calls
- * process.exit; the process ends when that work is done.
+ * process.exit (but `ExitNow`, below); the process ends when that work is done.
  */
 export function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
   if (stream.listenerCount('error') > 0) return;
@@ -30,6 +30,8 @@ export async function main(argv: readonly string[], runtime: { build?: string } 
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
+    // The one process.exit: the work still in flight (a cycle's spawns, timers) would keep the process alive.
+    if (error instanceof ExitNow) process.exit(error.code);
     if (error instanceof CommanderError) {
       // commander already printed its message (help, version, unknown option).
       return error.exitCode === 0 ? 0 : 1;

@@ -9,13 +9,12 @@ import { assertNever, UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ReconcilerState } from '../model/observed.js';
 import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
-import { sha256 } from '../plan/digest.js';
-import { exactSession, socketArgs } from '../render/names.js';
-import { parseEnvFile } from '../render/env.js';
-import { describeSocket, OWNER_FORMAT, parseSessionMarkers } from '../observe/tmux.js';
+import { sha256Hex } from '../crypto-lazy.js';
+import { describeSocket, exactSession, socketArgs, WATCH_SERVICE } from '../base/names.js';
+import { parseEnvFile } from '../base/env-file.js';
+import { OWNER_FORMAT, parseSessionMarkers } from '../base/session-markers.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
-import { syncDirs, writeFileAtomic } from './atomic.js';
-import { WATCH_SERVICE } from '../render/convergence.js';
+import { syncDirs, writeFileAtomic } from '../base/atomic.js';
 import { journalPath, type ActionOutcome } from './journal.js';
 import {
   findLinks,
@@ -25,7 +24,7 @@ import {
   refuseLinks,
   rootFor,
   type FoundLink,
-} from './safe-path.js';
+} from '../base/safe-path.js';
 import { statePath, writeState } from './state.js';
 
 export interface ApplyContext {
@@ -39,7 +38,7 @@ export interface ApplyContext {
   /** Called after each action completes (progress output, watch-mode log lines). */
   onResult?: (result: ActionResult) => void;
   /**
-   * Where the no-link rule starts for the paths the actions name (src/apply/safe-path.ts): default the Mosaic
+   * Where the no-link rule starts for the paths the actions name (src/base/safe-path.ts): default the Mosaic
    * home (the state directory's). A path below none of them (a unit file) is checked from its own directory.
    */
   roots?: readonly string[];
@@ -254,7 +253,7 @@ async function runSingle(
         await writeFileAtomic(backupPath, now, 0o600, homeOfStateDir(ctx.stateDir));
       }
       await writeFileAtomic(a.path, a.after, a.mode, rootFor(a.path, rootsOf(ctx)), unsyncedDirs);
-      ctx.state.written[a.path] = sha256(a.after);
+      ctx.state.written[a.path] = sha256Hex(a.after);
       if (a.role === 'env' && a.agent !== null) {
         const socket = envSocket(a.after);
         if (socket !== null) recordSocket(ctx, a.agent, socket);

@@ -3,7 +3,7 @@
  * reconciler did while nobody watched. Appended with O_APPEND; a torn last line is skipped on read.
  */
 import { join } from 'node:path';
-import { appendNoFollow, homeOfStateDir, readFileNoFollow } from './safe-path.js';
+import { appendNoFollow, homeOfStateDir, readFileNoFollow } from '../base/safe-path.js';
 
 export type ActionOutcome = 'done' | 'failed' | 'not-run';
 

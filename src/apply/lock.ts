@@ -7,8 +7,14 @@ import { link, lstat, rename, rm } from '../fs-async.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { tempPathFor } from './atomic.js';
-import { assertNoLink, homeOfStateDir, mkdirNoFollow, openNoFollow, readFileNoFollow } from './safe-path.js';
+import { tempPathFor } from '../base/atomic.js';
+import {
+  assertNoLink,
+  homeOfStateDir,
+  mkdirNoFollow,
+  openNoFollow,
+  readFileNoFollow,
+} from '../base/safe-path.js';
 
 export interface LockOwner {
   pid: number;
@@ -65,7 +71,7 @@ async function inodeAt(path: string): Promise<number | null> {
 
 /**
  * A file holding `content`, complete and synced, under a temp name next to `path` (the atomic writer's pattern,
- * so one left by a killed run is swept like the others: src/plan/temp-files.ts).
+ * so one left by a killed run is swept like the others: src/base/temp-files.ts).
  */
 async function completeTemp(path: string, content: string): Promise<{ tmp: string; ino: number }> {
   const tmp = tempPathFor(path);

@@ -4,15 +4,15 @@
  */
 import { join } from 'node:path';
 import type { ReconcilerState } from '../model/observed.js';
-import { writeFileAtomic } from './atomic.js';
-import { homeOfStateDir } from './safe-path.js';
+import { writeFileAtomic } from '../base/atomic.js';
+import { homeOfStateDir } from '../base/safe-path.js';
 
 export function statePath(stateDir: string): string {
   return join(stateDir, 'state.json');
 }
 
 export async function writeState(stateDir: string, state: ReconcilerState): Promise<void> {
-  // Never through a link: not state.json, not fleet/reconciler/, not fleet/ (src/apply/safe-path.ts).
+  // Never through a link: not state.json, not fleet/reconciler/, not fleet/ (src/base/safe-path.ts).
   await writeFileAtomic(
     statePath(stateDir),
     `${JSON.stringify(state, null, 2)}\n`,

@@ -1,15 +1,14 @@
 /**
- * Remove the leftover temp files the planner's rule picked (src/plan/temp-files.ts), under the lock. Each is
+ * Remove the leftover temp files the planner's rule picked (src/base/temp-files.ts), under the lock. Each is
  * checked again just before: still a regular file with one of our temp names, no link between its root and it.
  * Never throws: a file that cannot be removed stays, and the next run tries again.
  */
 import { lstat, unlink } from '../fs-async.js';
 import { basename, dirname } from 'node:path';
 import type { ObservedTempFile } from '../model/observed.js';
-import { tempDirs } from '../observe/temp-files.js';
 import type { FleetPaths } from '../paths.js';
-import { tempWriterPid } from '../plan/temp-files.js';
-import { findLink } from './safe-path.js';
+import { tempDirs, tempWriterPid } from '../base/temp-files.js';
+import { findLink } from '../base/safe-path.js';
 
 export interface TempRemoval {
   path: string;

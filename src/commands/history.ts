@@ -2,7 +2,7 @@
  * `fleet history [-n N] [--json]`: what the reconciler and the operator verbs did, from the journal: newest first,
  * each with who ran it (a person, the timer, watch mode; entries written before that was recorded say unknown).
  */
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { readJournal, type JournalEntry } from '../apply/journal.js';
 import { resolvePaths } from '../paths.js';

@@ -4,7 +4,7 @@
  * carries); exit 1 only when it cannot report: bad manifests (thrown, turned into one message by main), or
  * systemd/tmux unreachable (the report is still printed, with the problem, and the problem goes to stderr).
  */
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadFleet } from '../engine/session.js';
 import { currentUser, observe } from '../observe/index.js';

@@ -3,7 +3,7 @@
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
 import { readFile } from '../fs-async.js';
-import type { GlobalOptions, ReconcileOptions } from '../cli.js';
+import type { GlobalOptions, ReconcileOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
@@ -21,7 +21,7 @@ import {
 } from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
-import { writeFileAtomic } from '../apply/atomic.js';
+import { writeFileAtomic } from '../base/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
 import { loadFleet, makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
 import { rememberDesired } from '../manifest/cache.js';

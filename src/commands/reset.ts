@@ -4,7 +4,7 @@
  * (busy, waiting or starting: refused unless --now), under the lock (a reconcile must not restart the agent while
  * it is being typed into), journaled.
  */
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { acquireLock } from '../apply/lock.js';
 import type { JournalAction } from '../apply/journal.js';

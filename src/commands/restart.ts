@@ -6,9 +6,9 @@
  */
 import type { DesiredAgent } from '../model/desired.js';
 import { startBlocker } from '../plan/deciders/start-check.js';
-import { parseEnvFile } from '../render/env.js';
+import { parseEnvFile } from '../base/env-file.js';
 import { renderContext, type Session } from '../engine/session.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import type { Plan } from '../model/plan.js';

@@ -8,7 +8,7 @@
  * is read instead, and only "the text still sits on the last line" counts as a failure.
  */
 import { text as readStream } from 'node:stream/consumers';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { acquireLock } from '../apply/lock.js';
 import {

@@ -1,10 +1,10 @@
 /**
- * `fleet tail AGENT [-n N] [--follow] [--screen]`: what an agent said lately, read-only. A runtime that names its
- * transcript in the heartbeat (Claude Code: a full-screen TUI whose screen says little) shows its last N user and
+ * `fleet tail AGENT [-n N] [--follow] [--screen]`: what an agent said lately, read-only. A runtime whose adapter
+ * reads a transcript it names in the heartbeat (Claude Code: a full-screen TUI whose screen says little) shows its last N user and
  * assistant messages; any other agent shows the last N lines of its pane (`capture-pane -J`, history included).
  */
 import { readFile } from '../fs-async.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import {
   agentTarget,
@@ -15,7 +15,10 @@ import {
   verbContext,
   type VerbContext,
 } from '../engine/agent-control.js';
-import { appendedLines, keyValues, renderMessages, transcriptMessages } from '../engine/verbs.js';
+import { heartbeatKeys } from '../base/heartbeat.js';
+import { appendedLines, renderMessages } from '../engine/verbs.js';
+import type { TranscriptReader } from '../runtimes/adapter.js';
+import { lastMessagesReader } from '../runtimes/index.js';
 
 export interface TailOptions extends GlobalOptions {
   lines?: string;
@@ -39,10 +42,12 @@ export async function tailCommand(agentName: string, o: TailOptions): Promise<nu
   const picked = ctx.agents[0];
   if (picked === undefined) throw new UserError(`no agent named "${agentName}"`);
   const { agent, runtime, status } = picked;
-  if (!o.screen && runtime?.state === 'claude-hooks') {
+  const reader = o.screen || runtime === undefined ? null : lastMessagesReader(runtime);
+  if (reader !== null) {
     const hb = await readHeartbeat(ctx.paths, agent.name);
-    const transcript = hb === null ? '' : (keyValues(hb.text).transcript ?? '');
-    if (transcript !== '') return tailTranscript(transcript, count(o.lines, DEFAULT_MESSAGES), o.follow);
+    const transcript = hb === null ? null : reader.locate(heartbeatKeys(hb.text));
+    if (transcript !== null)
+      return tailTranscript(reader, transcript, count(o.lines, DEFAULT_MESSAGES), o.follow);
     process.stderr.write(`fleet: ${agent.name} names no transcript yet: showing its screen\n`);
   }
   const why = paneUnavailable(status);
@@ -60,13 +65,18 @@ async function readTranscript(path: string): Promise<string> {
   }
 }
 
-async function tailTranscript(path: string, n: number, follow: boolean): Promise<number> {
-  let messages = transcriptMessages(await readTranscript(path));
+async function tailTranscript(
+  reader: TranscriptReader,
+  path: string,
+  n: number,
+  follow: boolean,
+): Promise<number> {
+  let messages = reader.messages(await readTranscript(path));
   process.stdout.write(renderMessages(messages.slice(-n)));
   let shown = messages.length;
   while (follow) {
     await sleep(FOLLOW_MS);
-    messages = transcriptMessages(await readTranscript(path));
+    messages = reader.messages(await readTranscript(path));
     if (messages.length > shown) process.stdout.write(`\n${renderMessages(messages.slice(shown))}`);
     shown = messages.length;
   }

@@ -3,7 +3,7 @@
  * paths are errors). Valid: one `FILE: ok (N agents)` line per file on stdout, exit 0. Invalid: every diagnostic
  * as `FILE:LINE:COL: message` on stderr, exit 1. Changes nothing anywhere.
  */
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { ManifestError, formatDiagnostic } from '../errors.js';
 import { loadDesired } from '../manifest/load.js';
 import { hostContext, resolvePaths } from '../paths.js';

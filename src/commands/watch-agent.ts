@@ -11,7 +11,7 @@
  */
 import { randomHex } from '../crypto-lazy.js';
 import { acquireLock } from '../apply/lock.js';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import { paneUnavailable, tmux, verbContext } from '../engine/agent-control.js';

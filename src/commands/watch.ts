@@ -7,23 +7,25 @@
  * One log line per event and per action (JSON lines with --json), fit for journald. SIGINT/SIGTERM let the
  * cycle in flight finish, then exit 0.
  */
+import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
 import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { stat } from '../fs-async.js';
 import { basename, join } from 'node:path';
-import type { ReconcileOptions } from '../cli.js';
-import { formatDiagnostic, ManifestError, UserError } from '../errors.js';
+import type { ReconcileOptions } from '../options.js';
+import { ExitNow, formatDiagnostic, ManifestError, UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { hostContext, resolvePaths } from '../paths.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
-import { readNoFollowSync } from '../apply/safe-path.js';
+import { readNoFollowSync } from '../base/safe-path.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
-import { addSessions, isEmpty, noSuspects, stillDown } from '../engine/suspects.js';
+import { addSessions, stillDown } from '../engine/suspects.js';
+import { realTimers, WatchScheduler, type Fields } from '../engine/scheduler.js';
 import { watchTmuxEvents } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
 
@@ -34,8 +36,6 @@ const EVENT_COALESCE_MS = 20;
 const LOCK_WAIT_MS = 5_000;
 /** A cycle that found the lock held after LOCK_WAIT_MS tries again this much later. */
 const LOCK_RETRY_MS = 1_000;
-
-type Fields = Record<string, string | number | boolean | null | undefined>;
 
 function logger(json: boolean) {
   return (event: string, fields: Fields = {}, text?: string): void => {
@@ -53,16 +53,15 @@ function logger(json: boolean) {
 }
 
 /**
- * A heartbeat's `state=` and `since=` lines (what can change a restart decision); null when unreadable or when it
- * says no state (a writer caught between truncating and writing: not news).
+ * A heartbeat's state and since (what can change a restart decision); null when unreadable or when it says no
+ * state (a writer caught between truncating and writing: not news).
  */
 function beatState(file: string): string | null {
   try {
     const r = readNoFollowSync(file);
     if (r.kind !== 'file') return null;
-    const state = /^state=.*$/m.exec(r.content)?.[0];
-    if (state === undefined) return null;
-    return `${state}\n${/^since=.*$/m.exec(r.content)?.[0] ?? ''}`;
+    const said = heartbeatState(r.content);
+    return said === null ? null : `${said.state}\n${said.since ?? ''}`;
   } catch {
     return null;
   }
@@ -99,24 +98,15 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   };
 
   let stopping = false;
-  let running: Promise<void> | null = null;
-  let again = false;
   let waitingForIdle = new Set<string>();
-  let wakeTimer: NodeJS.Timeout | null = null;
-  let eventTimer: NodeJS.Timeout | null = null;
-
-  /** Sleep until time alone may change the plan, when that comes before the next resync. */
-  const scheduleWake = (atMs: number | null): void => {
-    if (wakeTimer !== null) clearTimeout(wakeTimer);
-    wakeTimer = null;
-    if (atMs === null || stopping) return;
-    const inMs = Math.max(0, atMs - Date.now());
-    if (inMs >= intervalS * 1000) return;
-    wakeTimer = setTimeout(() => {
-      wakeTimer = null;
-      trigger('timer');
-    }, inMs);
-  };
+  const scheduler = new WatchScheduler({
+    cycle: (why) => cycle(why),
+    stillDown: (subjects) => stillDown(subjects, runner),
+    log,
+    timers: realTimers,
+    coalesceMs: EVENT_COALESCE_MS,
+    resyncMs: intervalS * 1000,
+  });
 
   let runWatcher: DirWatcher | null = null;
   /** What each waiting agent's heartbeat last said (its `state` and `since` lines). */
@@ -126,13 +116,13 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     if (runWatcher !== null || stopping) return;
     try {
       runWatcher = watchDir(paths.runDir, (_event, file) => {
-        const name = typeof file === 'string' && file.endsWith('.hb') ? file.slice(0, -'.hb'.length) : null;
+        const name = typeof file === 'string' ? heartbeatAgent(file) : null;
         if (name === null || !waitingForIdle.has(name)) return;
         // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
-        const said = beatState(join(paths.runDir, `${name}.hb`));
+        const said = beatState(join(paths.runDir, heartbeatFileName(name)));
         if (said === null || beatSeen.get(name) === said) return;
         beatSeen.set(name, said);
-        onEvent('heartbeat', { agent: name });
+        scheduler.event('heartbeat', { agent: name });
       });
       runWatcher.on('error', () => {
         runWatcher?.close();
@@ -147,36 +137,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     runWatcher = null;
   };
 
-  /** An event names something that happened now: one cycle for a burst of them, as soon as the burst is over. */
-  const onEvent = (why: string, fields: Fields): void => {
-    if (stopping) return;
-    log('event', { why, ...fields });
-    if (eventTimer !== null) return;
-    eventTimer = setTimeout(() => {
-      eventTimer = null;
-      trigger(why);
-    }, EVENT_COALESCE_MS);
-  };
-
-  /**
-   * A death event with named subjects: looked at once more before it costs a cycle (src/engine/suspects.ts), as
-   * most come from a cycle's own restarts. Checked when no cycle runs; one started meanwhile covers them.
-   */
-  let suspects = noSuspects();
-  let suspectWhy: string | null = null;
-  let checkTimer: NodeJS.Timeout | null = null;
-  const onSuspect = (why: string, fields: Fields, add: () => void): void => {
-    if (stopping) return;
-    log('event', { why, ...fields });
-    add();
-    suspectWhy ??= why;
-    if (checkTimer !== null) return;
-    checkTimer = setTimeout(() => {
-      checkTimer = null;
-      kick();
-    }, EVENT_COALESCE_MS);
-  };
-
   const tmuxEvents = watchTmuxEvents({
     mosaicHome: paths.mosaicHome,
     onEvent: (e) => {
@@ -184,10 +144,10 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       const socket = e.socketName || '(default)';
       if (e.kind === 'connected') log('tmux-events', { socket, status: 'connected' });
       // The server gone: everything on it is, no need to look.
-      else if (e.kind === 'server-exit') onEvent('tmux-server-exit', { socket });
+      else if (e.kind === 'server-exit') scheduler.event('tmux-server-exit', { socket });
       else
-        onSuspect(`tmux-${e.kind}`, { socket, sessions: e.sessions.join(' ') }, () =>
-          addSessions(suspects, e.socketName, e.sessions),
+        scheduler.suspect(`tmux-${e.kind}`, { socket, sessions: e.sessions.join(' ') }, (s) =>
+          addSessions(s, e.socketName, e.sessions),
         );
     },
     onProblem: (socket, message) =>
@@ -202,7 +162,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     } catch (error) {
       log('lock-busy', { error: error instanceof Error ? error.message : String(error) });
       // Another reconciler (a manual run, a verb) is at work: this cycle is not dropped, only put off.
-      if (!stopping) setTimeout(() => trigger(why), LOCK_RETRY_MS).unref();
+      scheduler.retryLater(why, LOCK_RETRY_MS);
       return;
     }
     try {
@@ -236,14 +196,14 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
           reason: d.reason,
           since: new Date(d.sinceMs).toISOString(),
         });
-        const said = beatState(join(paths.runDir, `${d.agent}.hb`));
+        const said = beatState(join(paths.runDir, heartbeatFileName(d.agent)));
         if (said !== null) beatSeen.set(d.agent, said);
       }
       for (const name of beatSeen.keys()) if (!waitingForIdle.has(name)) beatSeen.delete(name);
       // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
       if (waitingForIdle.size > 0) watchRunDir();
       else unwatchRunDir();
-      scheduleWake(nextWakeMs(s));
+      scheduler.wakeAt(nextWakeMs(s));
       const result = await converge(s, command);
       for (const r of result?.results ?? []) {
         log(
@@ -268,54 +228,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }
   };
 
-  /**
-   * Cycles never overlap: a trigger during a cycle runs one more cycle after it. Suspects (above) are checked
-   * between cycles; one still down starts a cycle, named after its event.
-   */
-  let pendingWhy: string | null = null;
-  const trigger = (why: string): void => {
-    if (stopping) return;
-    if (running !== null) {
-      again = true;
-      return;
-    }
-    pendingWhy = why;
-    kick();
-  };
-  const kick = (): void => {
-    if (stopping || running !== null) return;
-    if (pendingWhy === null && !again && isEmpty(suspects)) return;
-    running = (async () => {
-      // Never finish synchronously: `running` is assigned when this returns, and must be cleared after.
-      await Promise.resolve();
-      try {
-        for (;;) {
-          let why: string | null = pendingWhy ?? (again ? 'coalesced' : null);
-          pendingWhy = null;
-          again = false;
-          if (why === null && !isEmpty(suspects)) {
-            const subjects = suspects;
-            const event = suspectWhy ?? 'event';
-            suspects = noSuspects();
-            suspectWhy = null;
-            const down = await stillDown(subjects, runner).catch(() => ['(check failed)']);
-            if (down.length > 0) why = event;
-            else log('event-settled', { why: event }, `${event}: all back already, nothing to do`);
-          }
-          if (why === null || stopping) break;
-          // This cycle observes everything: what was suspect so far is covered.
-          suspects = noSuspects();
-          suspectWhy = null;
-          await cycle(why);
-        }
-      } finally {
-        running = null;
-      }
-      // An event that came while the loop was ending.
-      if (!isEmpty(suspects) || again) kick();
-    })();
-  };
-
   let unitConnects = 0;
   const unitEvents = watchUnitEvents(
     process.env,
@@ -325,14 +237,14 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       // The timer's oneshot run ending is routine.
       if (e.unit === 'mosaic-fleet-reconcile.service') return;
       if (e.activeState === 'inactive' || e.activeState === 'failed')
-        onSuspect('unit-changed', { unit: e.unit, state: e.activeState }, () => suspects.units.add(e.unit));
+        scheduler.suspect('unit-changed', { unit: e.unit, state: e.activeState }, (s) => s.units.add(e.unit));
     },
     (error) => log('unit-events', { status: 'retrying', error: error.message }),
     {
       onConnected: (t) => {
         log('unit-events', { status: 'connected', via: t.kind });
         // Changes while the connection was down were missed: converge once.
-        if (++unitConnects > 1) onEvent('unit-events-reconnected', {});
+        if (++unitConnects > 1) scheduler.event('unit-events-reconnected', {});
       },
     },
   );
@@ -363,7 +275,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       debounce = null;
       void load('edit').then(() => {
         followSockets();
-        trigger('manifest-change');
+        scheduler.trigger('manifest-change');
       });
     }, DEBOUNCE_MS);
   });
@@ -371,20 +283,23 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
   );
 
-  const resync = setInterval(() => {
-    trigger('resync');
-  }, intervalS * 1000);
+  const resync = setInterval(() => scheduler.trigger('resync'), intervalS * 1000);
   log('watching', { manifests: paths.manifests, interval_s: intervalS });
-  trigger('start');
+  scheduler.trigger('start');
 
+  // The first signal: finish the cycle in flight, then exit 0. A second: the operator insists, leave now with 1
+  // (main exits; the next run converges from wherever this stopped).
+  let forced: (code: number) => void = () => undefined;
+  const insisted = new Promise<number>((resolve) => (forced = resolve));
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        // A second signal: the operator insists. Leave now; the next run converges from wherever this stopped.
         log('forced-exit', { signal });
-        process.exit(1);
+        forced(1);
+        return;
       }
       stopping = true;
+      scheduler.stop();
       log('stopping', { signal }, `${signal}: finishing the cycle in flight, then exiting`);
       resolve();
     };
@@ -395,17 +310,14 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   });
   clearInterval(resync);
   if (debounce) clearTimeout(debounce);
-  if (wakeTimer !== null) clearTimeout(wakeTimer);
-  if (eventTimer !== null) clearTimeout(eventTimer);
-  if (checkTimer !== null) clearTimeout(checkTimer);
   // Assigned from callbacks; read through a function so the type is not narrowed to null here.
   const runDirWatcher = (): DirWatcher | null => runWatcher;
   runDirWatcher()?.close();
-  await Promise.all([watcher.close(), tmuxEvents.close(), unitEvents.close()]);
-  // `running` is set from callbacks; read it through a function so the type is not narrowed to null here.
-  const inFlight = (): Promise<void> | null => running;
-  const last = inFlight();
-  if (last !== null) await last;
+  const finished = Promise.all([watcher.close(), tmuxEvents.close(), unitEvents.close()]).then(() =>
+    scheduler.idle(),
+  );
+  const code = await Promise.race([finished.then(() => 0), insisted]);
+  if (code !== 0) throw new ExitNow(code);
   log('stopped');
   return 0;
 }

@@ -6,17 +6,18 @@
 import { readFile } from '../fs-async.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { GlobalOptions } from '../cli.js';
+import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner, type RunResult, type Runner } from '../exec.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
 import { resolvePaths, type FleetPaths } from '../paths.js';
 import { agentStatus, type AgentStatus } from '../plan/health.js';
-import { builtinRuntimes } from '../manifest/runtimes.js';
-import { socketArgs } from '../render/names.js';
+import { builtinRuntimes } from '../runtimes/index.js';
+import { socketArgs } from '../base/names.js';
 import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
-import { heartbeatState, ranBy, type HeartbeatState, type RanBy } from './verbs.js';
+import { heartbeatFileName, heartbeatState, type HeartbeatState } from '../base/heartbeat.js';
+import { ranBy, type RanBy } from './verbs.js';
 import { loadFleet, observeFor } from './session.js';
 
 /** One named agent with its spec and its observed status. */
@@ -163,7 +164,7 @@ export async function readHeartbeat(
   agent: string,
 ): Promise<{ state: HeartbeatState | null; text: string } | null> {
   try {
-    const text = await readFile(join(paths.runDir, `${agent}.hb`), 'utf8');
+    const text = await readFile(join(paths.runDir, heartbeatFileName(agent)), 'utf8');
     return { state: heartbeatState(text), text };
   } catch {
     return null;

@@ -6,7 +6,7 @@
 import { applyPlan, type ActionResult, type ApplyResult } from '../apply/executor.js';
 import { appendJournal, type JournalEntry } from '../apply/journal.js';
 import { removeLeftoverTemps, type TempRemoval } from '../apply/temp-files.js';
-import { leftoverTemps } from '../plan/temp-files.js';
+import { leftoverTemps } from '../base/temp-files.js';
 import { writeState } from '../apply/state.js';
 import type { Observed } from '../model/observed.js';
 import type { Plan } from '../model/plan.js';
@@ -71,7 +71,7 @@ function restartPendingChanged(observed: Observed, plan: Plan): boolean {
 
 /**
  * Remove the temp files a killed run (or a killed heartbeat writer) left in the fleet's directories: under the
- * lock, so no reconciler is writing them; the rule for the agents' own writers is in src/plan/temp-files.ts.
+ * lock, so no reconciler is writing them; the rule for the agents' own writers is in src/base/temp-files.ts.
  */
 async function sweepTemps(s: Pick<Session, 'paths' | 'observed'>): Promise<TempRemoval[]> {
   const leftovers = leftoverTemps(s.observed);

@@ -5,7 +5,7 @@
  * One `tmux list-panes -a` per socket concerned and one `systemctl show` for the units concerned, never per agent.
  */
 import type { Runner } from '../exec.js';
-import { socketArgs } from '../render/names.js';
+import { socketArgs } from '../base/names.js';
 
 export interface Suspects {
   /** Sessions reported closed or dead, per socket ('' = the default socket). */

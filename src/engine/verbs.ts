@@ -5,7 +5,9 @@
  */
 import type { UnitAction } from '../model/plan.js';
 import type { AgentStatus, StateStatus } from '../plan/health.js';
-import { RECONCILE_SERVICE, WATCH_SERVICE } from '../render/convergence.js';
+import type { HeartbeatState } from '../base/heartbeat.js';
+import type { TranscriptMessage } from '../runtimes/adapter.js';
+import { RECONCILE_SERVICE, WATCH_SERVICE } from '../base/names.js';
 
 /** States in which a runtime is in the middle of something an operator verb would cut short. */
 const BUSY_STATES: ReadonlySet<string> = new Set(['busy', 'waiting', 'starting']);
@@ -72,37 +74,6 @@ export function restartAction(s: AgentStatus, command: string): UnitAction {
   };
 }
 
-/** What a runtime's heartbeat said at one moment (state, since when, which event). */
-export interface HeartbeatState {
-  state: string;
-  /** Unix seconds the state began; null when absent or malformed. */
-  since: number | null;
-  event: string;
-}
-
-/** Parse `key=value` heartbeat text into the state fields; null when it carries no state. */
-export function heartbeatState(text: string): HeartbeatState | null {
-  const kv = keyValues(text);
-  const state = kv.state;
-  if (state === undefined || state === '') return null;
-  const since = Number(kv.since);
-  return {
-    state,
-    since: kv.since !== undefined && Number.isFinite(since) ? since : null,
-    event: kv.event ?? '',
-  };
-}
-
-/** `key=value` lines (the heartbeat format); later lines win. */
-export function keyValues(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
-}
-
 /** Events that end a turn: a prompt taken and answered between two looks still counts as acknowledged. */
 const TURN_END_EVENTS: ReadonlySet<string> = new Set(['Stop', 'agent_end', 'agent-turn-complete']);
 
@@ -154,52 +125,6 @@ export function judgeAck(
         settled: false,
       };
   }
-}
-
-/** One message of a conversation transcript. */
-export interface TranscriptMessage {
-  role: 'user' | 'assistant';
-  text: string;
-}
-
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((part: unknown) =>
-      typeof part === 'object' &&
-      part !== null &&
-      (part as { type?: unknown }).type === 'text' &&
-      typeof (part as { text?: unknown }).text === 'string'
-        ? (part as { text: string }).text
-        : '',
-    )
-    .filter((t) => t !== '')
-    .join('\n');
-}
-
-/**
- * The user and assistant text messages of a Claude Code transcript (JSONL, one entry a line), oldest first.
- * Tool calls, tool results, meta entries and torn lines carry no conversation text and are skipped.
- */
-export function transcriptMessages(jsonl: string): TranscriptMessage[] {
-  const out: TranscriptMessage[] = [];
-  for (const line of jsonl.split('\n')) {
-    if (line.trim() === '') continue;
-    let entry: unknown;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (typeof entry !== 'object' || entry === null) continue;
-    const e = entry as { type?: unknown; isMeta?: unknown; message?: { role?: unknown; content?: unknown } };
-    if ((e.type !== 'user' && e.type !== 'assistant') || e.isMeta === true) continue;
-    const text = textOf(e.message?.content).trim();
-    if (text === '') continue;
-    out.push({ role: e.type, text });
-  }
-  return out;
 }
 
 export function renderMessages(messages: readonly TranscriptMessage[]): string {

@@ -14,7 +14,7 @@ import type {
   RuntimeSpec,
   SourceRef,
 } from '../model/desired.js';
-import { builtinRuntimes, plainRuntime } from './runtimes.js';
+import { builtinRuntimes, plainRuntime } from '../runtimes/index.js';
 import type { RawHeartbeat, RawRoster } from './types.js';
 
 export interface ManifestInput {

@@ -9,7 +9,7 @@
 import type { Diagnostic } from '../errors.js';
 import type { SourceRef } from '../model/desired.js';
 import { diagnosticAt, displayPath, locate, type ParsedManifest, type PathSegment } from './parse.js';
-import { BUILTIN_RUNTIME_NAMES } from './runtimes.js';
+import { BUILTIN_RUNTIME_NAMES } from '../runtimes/index.js';
 
 /** Agent and runtime names become unit instances (`mosaic-agent@NAME.service`), file names and tmux sessions. */
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;

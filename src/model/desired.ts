@@ -21,7 +21,7 @@ export interface SourceRef {
 export type StateSource = 'claude-hooks' | 'codex-notify' | 'pi-extension' | 'opencode-events' | 'none';
 
 /**
- * A runtime adapter: plain data (built-in defaults in src/manifest/runtimes.ts, overridden or extended by a
+ * A runtime adapter: plain data (built-in defaults in src/runtimes/index.ts, overridden or extended by a
  * roster's `runtimes:`). Everything the fleet does with a runtime's program is read from here.
  */
 export interface RuntimeSpec {

@@ -134,7 +134,7 @@ export interface ReconcilerState {
   restartPending?: Record<string, number>;
 }
 
-/** A temp file one of the fleet's writers makes next to its target (see src/plan/temp-files.ts for the names). */
+/** A temp file one of the fleet's writers makes next to its target (see src/base/temp-files.ts for the names). */
 export interface ObservedTempFile {
   path: string;
   /** The writer's pid, from the name. */
@@ -173,12 +173,12 @@ export interface Observed {
   /**
    * Symbolic links standing where a file or directory of the fleet belongs (an env file, a tool, a unit the
    * reconciler writes, fleet/agents/, fleet/reconciler/, fleet/archive/, ...): never followed, never read.
-   * A plan is not made while there is one (src/apply/safe-path.ts).
+   * A plan is not made while there is one (src/base/safe-path.ts).
    */
   links?: { path: string; target: string }[];
   /**
    * Temporary files of the fleet's own writers (the reconciler's atomic writes, the heartbeat scripts) found in
-   * the fleet's own directories. Absent when there are none. Which are leftovers is decided in src/plan/temp-files.ts.
+   * the fleet's own directories. Absent when there are none. Which are leftovers is decided in src/base/temp-files.ts.
    */
   tempFiles?: ObservedTempFile[];
   /** The user manager's PATH (`systemctl --user show-environment`); null when it could not be read. */

@@ -9,7 +9,8 @@
  */
 import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join, relative } from 'node:path';
-import { findLinkSync, readNoFollowSync } from '../apply/safe-path.js';
+import { findLinkSync, readNoFollowSync } from '../base/safe-path.js';
+import { heartbeatAgent, heartbeatKeys, heartbeatTs } from '../base/heartbeat.js';
 import type { BackoffEntry, ObservedFile, ObservedHeartbeat, ReconcilerState } from '../model/observed.js';
 
 /**
@@ -108,7 +109,7 @@ export function readTreeSync(dir: string, root?: string): ObservedFile[] {
 }
 
 /**
- * Parse a heartbeat: `ts=<unix seconds>` plus any other `key=value` lines. A file without a numeric `ts`
+ * A heartbeat as observed (the format and its one parser: src/base/heartbeat.ts). A file without a numeric `ts`
  * (`ts=x`, empty, garbage) is malformed: health unknown, which the caller reports; it is never an error here.
  */
 export function parseHeartbeat(
@@ -119,15 +120,8 @@ export function parseHeartbeat(
 ): ObservedHeartbeat {
   if (content === null)
     return { agent, path, exists: false, ts: null, ageSeconds: null, malformed: false, keys: {} };
-  const keys: Record<string, string> = {};
-  for (const raw of content.split('\n')) {
-    const line = raw.trim();
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    keys[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-  }
-  const tsText = keys.ts;
-  const ts = tsText !== undefined && /^\d+(\.\d+)?$/.test(tsText) ? Number(tsText) : null;
+  const keys = heartbeatKeys(content);
+  const ts = heartbeatTs(keys);
   return {
     agent,
     path,
@@ -145,8 +139,8 @@ export function readHeartbeatsSync(runDir: string, nowMs: number): Record<string
   const out: Record<string, ObservedHeartbeat> = {};
   // `.name.hb.<pid>` temp files of an atomic writer are not heartbeats.
   for (const name of list(runDir)) {
-    if (!name.endsWith('.hb') || name.startsWith('.')) continue;
-    const agent = name.slice(0, -'.hb'.length);
+    const agent = heartbeatAgent(name);
+    if (agent === null) continue;
     const path = join(runDir, name);
     let content: string | null;
     try {

@@ -22,15 +22,14 @@ import {
   readStateSync,
   readTreeSync,
 } from './files.js';
-import { findLinkSync, type FoundLink } from '../apply/safe-path.js';
-import { CONVERGENCE_UNITS } from '../render/convergence.js';
-import { HOLDER_UNIT } from '../render/names.js';
+import { findLinkSync, type FoundLink } from '../base/safe-path.js';
+import { CONVERGENCE_UNITS, HOLDER_UNIT } from '../base/names.js';
 import { readProcessTable } from './proc.js';
 import { findTempFiles } from './temp-files.js';
 import { observeSystemd } from './systemd.js';
 import { MANAGER_INTERFACE, MANAGER_PATH, openManagerBus, type ManagerBus } from './systemd-bus.js';
 import { attachProcesses, observeSocket } from './tmux.js';
-import { parseEnvFile } from '../render/env.js';
+import { parseEnvFile } from '../base/env-file.js';
 
 export interface ObserveInput {
   paths: FleetPaths;

@@ -1,28 +1,13 @@
 /**
- * Find the fleet writers' temp files (src/plan/temp-files.ts) in the fleet's own directories. Read-only: names
+ * Find the fleet writers' temp files (src/base/temp-files.ts) in the fleet's own directories. Read-only: names
  * and `lstat` only, no file is opened; a directory behind a link is not listed (links are refused elsewhere).
  */
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { findLinkSync } from '../apply/safe-path.js';
+import { findLinkSync } from '../base/safe-path.js';
 import type { ObservedTempFile } from '../model/observed.js';
 import type { FleetPaths } from '../paths.js';
-import { tempWriterPid, type TempDirKind } from '../plan/temp-files.js';
-
-/** Each directory of the fleet, the kind of temp names it may hold, and the root its link check starts from. */
-export function tempDirs(paths: FleetPaths): { dir: string; kind: TempDirKind; root: string }[] {
-  const home = paths.mosaicHome;
-  return [
-    { dir: paths.unitDir, kind: 'units', root: paths.unitDir },
-    { dir: paths.agentsDir, kind: 'agents', root: home },
-    { dir: paths.toolsDir, kind: 'tools', root: home },
-    { dir: join(home, 'fleet'), kind: 'fleet', root: home },
-    { dir: paths.stateDir, kind: 'reconciler', root: home },
-    { dir: join(paths.stateDir, 'backups'), kind: 'backups', root: home },
-    { dir: paths.archiveDir, kind: 'archive', root: home },
-    { dir: paths.runDir, kind: 'run', root: home },
-  ];
-}
+import { tempDirs, tempWriterPid } from '../base/temp-files.js';
 
 /**
  * The temp files in the fleet's directories. Synchronous: observation calls it in its batch of small reads while

@@ -24,7 +24,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { socketArgs } from '../render/names.js';
+import { socketArgs } from '../base/names.js';
 
 /** The `wait-for` channel the `pane-died` hooks signal (one per server; every waiter on it wakes). */
 export const PANE_DIED_CHANNEL = 'mosaic-fleet-pane-died';

@@ -5,16 +5,11 @@
 import { CommandError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ObservedPane, ObservedSocket } from '../model/observed.js';
-import { socketArgs } from '../render/names.js';
+import { describeSocket, socketArgs } from '../base/names.js';
+import { OWNER_FORMAT, parseOwners, SEP } from '../base/session-markers.js';
 import { processTree, readMosaicEnviron, type ProcessTable } from './proc.js';
 
 const TIMEOUT_MS = 10_000;
-/**
- * Field separator. Printable on purpose: a tmux client without a UTF-8 locale (a systemd timer's environment,
- * `env -i`) prints control characters, tabs included, as `_`. Session names cannot hold `:`, the numeric fields
- * cannot hold `|`, and the free-text start command comes last, so a separator inside it cannot shift a field.
- */
-const SEP = '|:|';
 const FIELDS = [
   'session_name',
   'window_index',
@@ -31,34 +26,6 @@ const FIELDS = [
   'pane_start_command',
 ] as const;
 export const PANE_FORMAT = FIELDS.map((f) => `#{${f}}`).join(SEP);
-
-/**
- * The fleet's ownership marker: a session option the start script sets in the same tmux command list that
- * creates an agent's session, holding the Mosaic home it belongs to. Read with one `list-sessions` in the same
- * tmux call as `list-panes` (no extra spawn). The tag starts with `.`, which no session name can hold, so an
- * owner line is never taken for a pane line (and has far fewer fields than one).
- */
-export const OWNER_OPTION = '@mosaic-fleet-home';
-const OWNER_TAG = '.owner';
-export const OWNER_FORMAT = `${OWNER_TAG}${SEP}#{session_name}${SEP}#{${OWNER_OPTION}}`;
-
-/** Every session listed by `list-sessions -F OWNER_FORMAT`, with its marker ('' when it carries none). */
-export function parseSessionMarkers(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith(`${OWNER_TAG}${SEP}`)) continue;
-    const [, session, ...rest] = line.split(SEP);
-    if (session !== undefined && session !== '') out.set(session, rest.join(SEP));
-  }
-  return out;
-}
-
-/** Session -> marker, for the sessions that carry one. */
-export function parseOwners(stdout: string): Record<string, string> {
-  const owners: Record<string, string> = {};
-  for (const [session, marker] of parseSessionMarkers(stdout)) if (marker !== '') owners[session] = marker;
-  return owners;
-}
 
 /** What tmux says when no server listens on the socket (absent socket file, or a stale one). */
 const NO_SERVER =
@@ -125,10 +92,14 @@ export function parsePanes(stdout: string): ObservedPane[] {
 /** Fill each pane's process tree from one read of the process table. */
 export function attachProcesses(panes: ObservedPane[], table: ProcessTable): void {
   for (const pane of panes) {
-    // A dead pane's pid is the exited program's: whatever holds that pid now is not ours.
-    if (pane.panePid !== null && !pane.dead) {
+    // A dead pane's pid is the exited program's: whatever holds that pid now is not ours. Unless tmux has no exit
+    // status for it: then only the terminal closed (`nohup prog` points every descriptor away from it) and the
+    // program tmux started runs on, unreaped, so the pid is still that program: a running agent, not a dead one.
+    const detached = pane.dead && pane.deadStatus === null && pane.deadSignal === null;
+    if (pane.panePid !== null && (!pane.dead || detached)) {
       pane.processes = processTree(table, pane.panePid);
       if (pane.processes.length > 0) pane.environ = readMosaicEnviron(table.root, pane.panePid);
+      if (detached && pane.processes.length > 0) pane.dead = false;
     }
   }
 }
@@ -169,8 +140,4 @@ export async function observeSocket(socketName: string, runner: Runner): Promise
   const sessions = [...new Set(panes.map((p) => p.session))].sort();
   const owners = parseOwners(out.stdout);
   return { kind: 'ok', socket: { socketName, serverRunning: true, sessions, panes, owners } };
-}
-
-export function describeSocket(socketName: string): string {
-  return socketName === '' ? 'the default tmux socket' : `tmux socket '${socketName}'`;
 }

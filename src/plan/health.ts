@@ -11,8 +11,8 @@ import type {
   ObservedProcess,
   ObservedUnit,
 } from '../model/observed.js';
-import { builtinRuntimes } from '../manifest/runtimes.js';
-import { agentUnitName } from '../render/names.js';
+import { builtinRuntimes } from '../runtimes/index.js';
+import { agentUnitName } from '../base/names.js';
 import { hasSession, sessionPanes } from './lookup.js';
 
 import { heartbeatStatus, stateStatus, type HeartbeatStatus, type StateStatus } from './agent-state.js';

@@ -5,6 +5,7 @@
  */
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
 import type { Observed, ObservedPane, ObservedProcess } from '../model/observed.js';
+import { programWords } from '../runtimes/recognize.js';
 
 /** Programs that run a script named by a later argument: the script, not the interpreter, is "the program". */
 const INTERPRETERS = new Set([
@@ -31,9 +32,6 @@ const INTERPRETERS = new Set([
 
 /** The fleet's launcher (framework/tools/fleet/run-agent.sh): it execs the runtime named by its first argument. */
 export const LAUNCHER = 'run-agent.sh';
-
-/** Words in a `-c` command that run the next word rather than being the program. */
-const PREFIXES = new Set(['exec', 'command', 'nohup', 'builtin', 'stdbuf', 'nice', 'setsid']);
 
 /** Shell syntax beyond "program arg arg": pipes, lists, redirections, substitutions, assignments, globs. */
 const COMPOUND = /[|&;<>()$`\\\n*?{}[\]]|^\s*\w+=/;
@@ -75,11 +73,9 @@ export function programNames(argv: readonly string[]): string[] {
     if (arg.startsWith('-')) {
       // `bash -c 'cmd args'`, `bash -lc ...`, `python -c ...`: the next argument is the command itself.
       if (/^-[a-zA-Z]*c$/.test(arg) && i + 1 < argv.length) {
-        // Its program is the first word that is not a prefix (`exec pi`, `A=1 nohup pi`), judged in turn
+        // Its program is the first word a shell does not consume (`exec pi`, `A=1 nohup pi`), judged in turn
         // (`exec python3 x.py` runs x.py).
-        const ws = words(argv[i + 1] ?? '');
-        while (ws.length > 0 && (PREFIXES.has(ws[0] ?? '') || /^\w+=/.test(ws[0] ?? ''))) ws.shift();
-        names.push(...programNames(ws));
+        names.push(...programNames(programWords(words(argv[i + 1] ?? ''))));
         break;
       }
       continue;
@@ -120,7 +116,8 @@ export function expectedProgram(
   if (agent.command !== null && agent.command.trim() !== '') {
     if (COMPOUND.test(agent.command)) return { program: agent.command.trim(), compound: true };
     // `python3 /opt/agent.py` runs agent.py: judged like a process argv, the script is the program.
-    const names = programNames(words(agent.command));
+    // `exec run.sh`, `env A=1 run.sh`, `nohup run.sh` run run.sh (src/runtimes/recognize.ts).
+    const names = programNames(programWords(words(agent.command)));
     return { program: names.at(-1) ?? basename(firstWord(agent.command)), compound: false };
   }
   const command = runtime?.command ?? agent.runtime;

@@ -5,8 +5,7 @@
  * rendered. Pure.
  */
 import type { Observed } from '../model/observed.js';
-import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from '../render/names.js';
-import { CONVERGENCE_UNITS } from '../render/convergence.js';
+import { AGENT_TEMPLATE_UNIT, CONVERGENCE_UNITS, HOLDER_UNIT } from '../base/names.js';
 
 const HOME_OF: ReadonlyArray<[string, RegExp]> = [
   [AGENT_TEMPLATE_UNIT, /^EnvironmentFile=-?"?(\/.*?)\/fleet\/agents\/%i\.env"?\s*$/m],

@@ -4,13 +4,8 @@
  * binary and the fleet entry point resolved to absolute paths at install time. Pure.
  */
 import type { DesiredFleet } from '../model/desired.js';
-import { HOLDER_UNIT } from './names.js';
+import { HOLDER_UNIT, RECONCILE_SERVICE, RECONCILE_TIMER, WATCH_SERVICE } from '../base/names.js';
 import { execLine, fillTemplate, type RenderContext, type RenderedFile } from './units.js';
-
-export const RECONCILE_SERVICE = 'mosaic-fleet-reconcile.service';
-export const RECONCILE_TIMER = 'mosaic-fleet-reconcile.timer';
-export const WATCH_SERVICE = 'mosaic-fleet-watch.service';
-export const CONVERGENCE_UNITS = [RECONCILE_SERVICE, RECONCILE_TIMER, WATCH_SERVICE] as const;
 
 export interface ConvergenceTemplates {
   reconcileService: string;

@@ -9,7 +9,7 @@
 import { sha256Hex } from '../crypto-lazy.js';
 import { InternalError, UserError } from '../errors.js';
 import type { DesiredFleet } from '../model/desired.js';
-import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from './names.js';
+import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from '../base/names.js';
 
 export interface RenderContext {
   /** Absolute Mosaic home. */

@@ -12,7 +12,7 @@ import type { RunResult, Runner } from '../../src/exec.js';
 import type { ReconcilerState } from '../../src/model/observed.js';
 import { DEFAULT_BACKOFF, type Action } from '../../src/model/plan.js';
 import { parseState } from '../../src/observe/files.js';
-import { parseOwners, parseSessionMarkers } from '../../src/observe/tmux.js';
+import { parseOwners, parseSessionMarkers } from '../../src/base/session-markers.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,5 +1,5 @@
 /**
- * Temp files left by a killed writer: which names are ours (src/plan/temp-files.ts), how observation finds them
+ * Temp files left by a killed writer: which names are ours (src/base/temp-files.ts), how observation finds them
  * (src/observe/temp-files.ts) and what the sweep removes (src/apply/temp-files.ts) — only our own names, only in
  * our own directories, never through a link, never a write that may still be in progress.
  */
@@ -20,7 +20,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { removeLeftoverTemps } from '../../src/apply/temp-files.js';
 import { findTempFiles } from '../../src/observe/temp-files.js';
 import { resolvePaths, type FleetPaths } from '../../src/paths.js';
-import { leftoverTemps, tempWriterPid, TEMP_FILE_GRACE_MS } from '../../src/plan/temp-files.js';
+import { leftoverTemps, tempWriterPid, TEMP_FILE_GRACE_MS } from '../../src/base/temp-files.js';
 import { observedBuilder } from '../helpers/builders.js';
 
 /** A pid that is certainly not running: a child that has exited and been reaped. */

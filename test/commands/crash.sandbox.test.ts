@@ -1,7 +1,7 @@
 /**
  * Crash injection on the real sandbox (systemd user manager + tmux, stub runtime): `fleet reconcile` is killed
  * with SIGKILL after each action k of a full apply (FLEET_TEST_CRASH_AFTER=k, src/apply/executor.ts), or in the
- * middle of its k-th file write (FLEET_TEST_CRASH_IN_WRITE=k, src/apply/atomic.ts: the temp file is written, not
+ * middle of its k-th file write (FLEET_TEST_CRASH_IN_WRITE=k, src/base/atomic.ts: the temp file is written, not
  * yet renamed), for every k until a run completes. After each kill, the next run must converge: no temp file of
  * ours is left, every running pane has the manifest's values, nothing of a removed agent runs, and the plan
  * after that is empty. (The update of running agents is test/commands/lifecycle.sandbox.test.ts.)

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../../src/plan/health.js';
 import { duration, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../../src/render/ps.js';
-import { agentUnitName } from '../../src/render/names.js';
+import { agentUnitName } from '../../src/base/names.js';
 import { agent, fleet, NOW_MS, observedBuilder, SOCKET } from '../helpers/builders.js';
 
 function report(): PsReport {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { heartbeatState } from '../../src/base/heartbeat.js';
+import { transcriptMessages } from '../../src/runtimes/claude/transcript.js';
 import {
   appendedLines,
-  heartbeatState,
   judgeAck,
   ranBy,
   ranByText,
@@ -9,7 +10,6 @@ import {
   restartImpossible,
   sendRefusal,
   stateRefusal,
-  transcriptMessages,
   unitFromCgroup,
 } from '../../src/engine/verbs.js';
 import { fleetErrorLines } from '../../src/cli.js';

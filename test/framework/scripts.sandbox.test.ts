@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { waitFor } from '../helpers/fleet.js';
 import { createRunner, type RunResult } from '../../src/exec.js';
 import { packageRoot } from '../../src/paths.js';
-import { exactSession, exactWindow } from '../../src/render/names.js';
+import { exactSession, exactWindow } from '../../src/base/names.js';
 import { sandboxRequired } from '../sandbox.js';
 
 const TOOLS = join(packageRoot(), 'framework', 'tools', 'fleet');

@@ -6,7 +6,7 @@
  *
  * Defaults describe a quiet machine: systemd and tmux reachable, nothing running, no files, empty state.
  */
-import { plainRuntime } from '../../src/manifest/runtimes.js';
+import { plainRuntime } from '../../src/runtimes/index.js';
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type {
   BackoffEntry,
@@ -18,7 +18,7 @@ import type {
   ObservedUnit,
 } from '../../src/model/observed.js';
 import { parseHeartbeat } from '../../src/observe/files.js';
-import { agentUnitName } from '../../src/render/names.js';
+import { agentUnitName } from '../../src/base/names.js';
 
 /** A fixed "now" (2027-01-15T08:00:00Z), so ages in tests are exact. */
 export const NOW_MS = 1_800_000_000_000;

@@ -3,7 +3,7 @@
  * planner's other inputs, and `converge`, which applies a plan to an in-memory observation the way a successful
  * apply would change the machine. A converged observation is the "in sync" baseline each drift test breaks.
  */
-import { parseEnvFile } from '../../src/render/env.js';
+import { parseEnvFile } from '../../src/base/env-file.js';
 import { declaredUnitDigest } from '../../src/render/units.js';
 import type { DesiredFleet } from '../../src/model/desired.js';
 import type { Observed } from '../../src/model/observed.js';
@@ -12,7 +12,7 @@ import { sha256 } from '../../src/plan/digest.js';
 import { plan, type PlanInput } from '../../src/plan/planner.js';
 import type { ConvergenceTemplates, FleetInvocation } from '../../src/render/convergence.js';
 import type { FrameworkAssets } from '../../src/render/framework.js';
-import { agentNameFromUnit, HOLDER_UNIT } from '../../src/render/names.js';
+import { agentNameFromUnit, HOLDER_UNIT } from '../../src/base/names.js';
 import { actionTarget } from '../../src/render/plan-text.js';
 import type { RenderContext, UnitTemplates } from '../../src/render/units.js';
 import { HOME, observedBuilder, UNIT_DIR } from './builders.js';

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expandInputs } from '../../src/manifest/files.js';
 import { checkManifests, loadDesired } from '../../src/manifest/load.js';
 import { expandHome } from '../../src/manifest/normalize.js';
-import { builtinRuntimes, plainRuntime } from '../../src/manifest/runtimes.js';
+import { builtinRuntimes, plainRuntime } from '../../src/runtimes/index.js';
 import type { DesiredAgent, DesiredFleet } from '../../src/model/desired.js';
 import {
   CTX,

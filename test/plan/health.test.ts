@@ -6,7 +6,7 @@ import {
   programNames,
   unmanagedSessions,
 } from '../../src/plan/health.js';
-import { agentUnitName } from '../../src/render/names.js';
+import { agentUnitName } from '../../src/base/names.js';
 import { agent, fleet, HOME, NOW_MS, observedBuilder, runtime, SOCKET } from '../helpers/builders.js';
 
 const stubCommand = `${HOME}/tools/fleet/stub-agent.sh`;

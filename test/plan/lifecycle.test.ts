@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DesiredAgent, DesiredFleet, RestartSettings } from '../../src/model/desired.js';
 import type { Observed } from '../../src/model/observed.js';
-import { builtinRuntimes } from '../../src/manifest/runtimes.js';
+import { builtinRuntimes } from '../../src/runtimes/index.js';
 import { renderPlanText } from '../../src/render/plan-text.js';
 import { nextWakeMs } from '../../src/engine/wake.js';
 import {

@@ -3,7 +3,7 @@
  * its heartbeat, the adapters' arguments, and the planner holding back starts whose program is missing.
  */
 import { describe, expect, it } from 'vitest';
-import { builtinRuntimes, quoteArgs, runtimeArgs } from '../../src/manifest/runtimes.js';
+import { builtinRuntimes, quoteArgs, runtimeArgs } from '../../src/runtimes/index.js';
 import { agentStatus } from '../../src/plan/health.js';
 import { agent, fleet, HOME, HOSTNAME, NOW_SEC, observedBuilder, runtime } from '../helpers/builders.js';
 import { planFor } from '../helpers/planning.js';

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import {
-  envDigest,
-  MANAGED_ENV_KEYS,
-  parseEnvFile,
-  quoteEnvValue,
-  renderEnvFile,
-  ROSTER_COMMAND_MARKER,
-} from '../../src/render/env.js';
+import { parseEnvFile, quoteEnvValue } from '../../src/base/env-file.js';
+import { envDigest, MANAGED_ENV_KEYS, renderEnvFile, ROSTER_COMMAND_MARKER } from '../../src/render/env.js';
 import { agent, CTX, runtime } from './helpers.js';
 
 const RUNTIMES = { pi: runtime('pi'), stub: runtime('stub', '/opt/mosaic/stub-agent.sh') };

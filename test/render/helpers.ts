@@ -1,7 +1,7 @@
 /** Builders for the desired-state inputs of the renderers. */
 import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../../src/model/desired.js';
 import type { RenderContext } from '../../src/render/units.js';
-import { plainRuntime } from '../../src/manifest/runtimes.js';
+import { plainRuntime } from '../../src/runtimes/index.js';
 
 export function ctxFor(mosaicHome: string, unitDir = '/home/op/xdg-config/systemd/user'): RenderContext {
   return { mosaicHome, unitDir, toolsDir: `${mosaicHome}/tools/fleet` };

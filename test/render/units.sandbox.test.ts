@@ -10,9 +10,10 @@ import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/fleet.js';
 import { loadAssets } from '../../src/assets.js';
-import { parseEnvFile, renderEnvFile } from '../../src/render/env.js';
+import { parseEnvFile } from '../../src/base/env-file.js';
+import { renderEnvFile } from '../../src/render/env.js';
 import { renderFrameworkFiles } from '../../src/render/framework.js';
-import { agentUnitName, exactSession, HOLDER_UNIT } from '../../src/render/names.js';
+import { agentUnitName, exactSession, HOLDER_UNIT } from '../../src/base/names.js';
 import {
   execProgram,
   execWord,

@@ -1,9 +1,5 @@
-import {
-  RECONCILE_SERVICE,
-  RECONCILE_TIMER,
-  renderConvergenceUnits,
-  WATCH_SERVICE,
-} from '../../src/render/convergence.js';
+import { RECONCILE_SERVICE, RECONCILE_TIMER, WATCH_SERVICE } from '../../src/base/names.js';
+import { renderConvergenceUnits } from '../../src/render/convergence.js';
 import { chmod, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,7 +8,7 @@ import { loadAssets, type Assets } from '../../src/assets.js';
 import { InternalError } from '../../src/errors.js';
 import { createRunner } from '../../src/exec.js';
 import { renderFrameworkFiles } from '../../src/render/framework.js';
-import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from '../../src/render/names.js';
+import { AGENT_TEMPLATE_UNIT, HOLDER_UNIT } from '../../src/base/names.js';
 import {
   execProgram,
   execWord,

@@ -15,7 +15,7 @@ import type {
   NotRunning,
 } from '../../model/plan.js';
 import { DEFAULT_BACKOFF } from '../../model/plan.js';
-import { agentUnitName } from '../../render/names.js';
+import { agentUnitName } from '../../base/names.js';
 import { agentStatus, type AgentStatus } from '../health.js';
 import { livePane } from '../lookup.js';
 import type { EnvDecision } from './env.js';

@@ -7,7 +7,7 @@ import type { Observed, ObservedFile } from '../../model/observed.js';
 import type { FileRole, WriteFileAction } from '../../model/plan.js';
 import { assertNever } from '../../errors.js';
 import { renderFrameworkFiles } from '../../render/framework.js';
-import { AGENT_TEMPLATE_UNIT } from '../../render/names.js';
+import { AGENT_TEMPLATE_UNIT } from '../../base/names.js';
 import {
   declaredUnitDigest,
   effectiveUnitDigest,

@@ -5,8 +5,9 @@
  * unit that uses it still runs. Nothing is deleted: files are archived.
  */
 import type { Action, KillSessionAction, Orphan } from '../../model/plan.js';
-import { agentUnitName } from '../../render/names.js';
-import { CONVERGENCE_UNITS, renderConvergenceUnits } from '../../render/convergence.js';
+import { agentUnitName } from '../../base/names.js';
+import { CONVERGENCE_UNITS } from '../../base/names.js';
+import { renderConvergenceUnits } from '../../render/convergence.js';
 import { unitAction, unitActive, type PlanInput, type Scope } from './input.js';
 import { claimSession, findOrphans, orphanSockets } from './sessions.js';
 

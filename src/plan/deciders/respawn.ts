@@ -6,7 +6,7 @@
 import type { DesiredAgent, DesiredFleet } from '../../model/desired.js';
 import type { BackoffEntry, Observed } from '../../model/observed.js';
 import type { BackoffPolicy, DeferredRespawn, RespawnAction } from '../../model/plan.js';
-import { agentUnitName } from '../../render/names.js';
+import { agentUnitName } from '../../base/names.js';
 import { agentStatus, type AgentStatus } from '../health.js';
 import { livePane } from '../lookup.js';
 

@@ -6,8 +6,8 @@
 import type { DesiredAgent, DesiredFleet } from '../../model/desired.js';
 import type { Observed, ObservedFile } from '../../model/observed.js';
 import type { Orphan } from '../../model/plan.js';
-import { parseEnvFile } from '../../render/env.js';
-import { agentNameFromUnit, agentUnitName } from '../../render/names.js';
+import { parseEnvFile } from '../../base/env-file.js';
+import { agentNameFromUnit, agentUnitName } from '../../base/names.js';
 import type { RenderContext } from '../../render/units.js';
 import { hasSession, livePane } from '../lookup.js';
 import { envFilePath } from './env.js';

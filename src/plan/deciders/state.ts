@@ -8,9 +8,9 @@ import type { DesiredSocket } from '../../model/desired.js';
 import type { Observed } from '../../model/observed.js';
 import type { Action, PlanSummary, WriteFileAction } from '../../model/plan.js';
 import { assertNever } from '../../errors.js';
-import { parseEnvFile } from '../../render/env.js';
-import { HOLDER_UNIT } from '../../render/names.js';
-import { CONVERGENCE_UNITS } from '../../render/convergence.js';
+import { parseEnvFile } from '../../base/env-file.js';
+import { HOLDER_UNIT } from '../../base/names.js';
+import { CONVERGENCE_UNITS } from '../../base/names.js';
 import { contentSha256, sha256 } from '../digest.js';
 import { sessionPanes } from '../lookup.js';
 

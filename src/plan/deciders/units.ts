@@ -4,8 +4,8 @@
  * asks for (the reconcile timer or the watch service) enabled and running.
  */
 import type { Action, UnitAction } from '../../model/plan.js';
-import { agentUnitName, HOLDER_UNIT } from '../../render/names.js';
-import { RECONCILE_TIMER, WATCH_SERVICE } from '../../render/convergence.js';
+import { agentUnitName, HOLDER_UNIT } from '../../base/names.js';
+import { RECONCILE_TIMER, WATCH_SERVICE } from '../../base/names.js';
 import type { FilesDecision } from './files.js';
 import { socketLabel, unitAction, unitActive, unitEnabled, type PlanInput, type Scope } from './input.js';
 

@@ -1,15 +1,17 @@
 /**
  * Temp files the fleet's own writers leave when they are killed mid-write, and which of them are leftovers.
- * Pure: the names, the directories and the decision; observe finds them, apply removes them.
+ * Pure: the names, the directories and the decision; observe finds them, apply removes them, both by these rules.
  *
  * Every writer puts its temp file in the target's directory, under a name no operator file has:
- *   - the reconciler (src/apply/atomic.ts tempPathFor: its atomic writes, the lock, the manifest cache):
+ *   - the reconciler (src/base/atomic.ts tempPathFor: its atomic writes, the lock, the manifest cache):
  *                                             `.<target>.fleet-<pid>-<8 hex>.tmp`
  *   - agent-state.sh (heartbeats, fleet/run): `.<agent>.hb.state-<pid>.tmp`
  *   - stub-agent.sh (heartbeats, fleet/run):  `.<agent>.hb.<pid>`
  * A write lasts milliseconds, so such a file whose writer is gone, or that is over a minute old, is a leftover.
  */
+import { join } from 'node:path';
 import type { Observed, ObservedTempFile } from '../model/observed.js';
+import type { FleetPaths } from '../paths.js';
 
 /** A temp file younger than this with a live writer may be a write in progress. */
 export const TEMP_FILE_GRACE_MS = 60_000;
@@ -52,4 +54,19 @@ export function leftoverTemps(observed: Observed): ObservedTempFile[] {
   return (observed.tempFiles ?? []).filter(
     (t) => !t.writerAlive || observed.nowMs - t.mtimeMs >= TEMP_FILE_GRACE_MS,
   );
+}
+
+/** Each directory of the fleet, the kind of temp names it may hold, and the root its link check starts from. */
+export function tempDirs(paths: FleetPaths): { dir: string; kind: TempDirKind; root: string }[] {
+  const home = paths.mosaicHome;
+  return [
+    { dir: paths.unitDir, kind: 'units', root: paths.unitDir },
+    { dir: paths.agentsDir, kind: 'agents', root: home },
+    { dir: paths.toolsDir, kind: 'tools', root: home },
+    { dir: join(home, 'fleet'), kind: 'fleet', root: home },
+    { dir: paths.stateDir, kind: 'reconciler', root: home },
+    { dir: join(paths.stateDir, 'backups'), kind: 'backups', root: home },
+    { dir: paths.archiveDir, kind: 'archive', root: home },
+    { dir: paths.runDir, kind: 'run', root: home },
+  ];
 }

@@ -10,7 +10,7 @@ import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
 
 /**
  * The temp file a reconciler write of `path` goes through first: `.<name>.fleet-<pid>-<8 hex>.tmp` beside it, the
- * name src/plan/temp-files.ts recognizes as ours (so one left by a killed run is swept).
+ * name src/base/temp-files.ts recognizes as ours (so one left by a killed run is swept).
  */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.fleet-${process.pid}-${randomHex(4)}.tmp`);
@@ -19,7 +19,7 @@ export function tempPathFor(path: string): string {
 /**
  * With `root` (the Mosaic home, or the unit directory for a unit file), no symbolic link between `root` and the
  * file, nor the file itself, is followed or replaced: the write is refused with an error naming the link
- * (src/apply/safe-path.ts). Without it (a path the operator chose, e.g. `fleet plan --out`), only the file itself
+ * (src/base/safe-path.ts). Without it (a path the operator chose, e.g. `fleet plan --out`), only the file itself
  * must not be a link.
  *
  * With `unsyncedDirs`, the directory is added to it instead of synced: a caller writing many files into one

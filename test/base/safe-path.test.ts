@@ -1,5 +1,5 @@
 /**
- * No write through a link (src/apply/safe-path.ts and its users): the atomic writer, the state file, the journal,
+ * No write through a link (src/base/safe-path.ts and its users): the atomic writer, the state file, the journal,
  * the lock, the executor's backups and archives, and observation's reads. Each attack plants a link where a file
  * or directory of the fleet belongs, pointing outside the home; each must be refused with an error naming the
  * link, with nothing outside changed and nothing outside read.
@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/apply/atomic.js';
+import { writeFileAtomic } from '../../src/base/atomic.js';
 import { applyPlan, type ApplyContext } from '../../src/apply/executor.js';
 import { appendJournal, readJournal, type JournalEntry } from '../../src/apply/journal.js';
 import { acquireLock } from '../../src/apply/lock.js';
@@ -27,7 +27,7 @@ import {
   mkdirNoFollow,
   readNoFollow,
   rootFor,
-} from '../../src/apply/safe-path.js';
+} from '../../src/base/safe-path.js';
 import { writeState } from '../../src/apply/state.js';
 import type { Runner } from '../../src/exec.js';
 import { DEFAULT_BACKOFF, type Action, type WriteFileAction } from '../../src/model/plan.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/apply/atomic.js';
+import { writeFileAtomic } from '../../src/base/atomic.js';
 
 const dirs: string[] = [];
 afterEach(() => {

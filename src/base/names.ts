@@ -7,6 +7,12 @@
 /** The one oneshot unit that keeps a holder session on every fleet socket, so the tmux servers live. */
 export const HOLDER_UNIT = 'mosaic-tmux-holder.service';
 
+/** The units of unattended convergence (src/render/convergence.ts renders them when the manifest asks). */
+export const RECONCILE_SERVICE = 'mosaic-fleet-reconcile.service';
+export const RECONCILE_TIMER = 'mosaic-fleet-reconcile.timer';
+export const WATCH_SERVICE = 'mosaic-fleet-watch.service';
+export const CONVERGENCE_UNITS = [RECONCILE_SERVICE, RECONCILE_TIMER, WATCH_SERVICE] as const;
+
 /** The agent template; each agent is an instance `mosaic-agent@<name>.service`. */
 export const AGENT_TEMPLATE_UNIT = 'mosaic-agent@.service';
 
@@ -31,6 +37,11 @@ export function agentNameFromUnit(unit: string): string | null {
  */
 export function socketArgs(socketName: string): string[] {
   return socketName === '' ? [] : ['-L', socketName];
+}
+
+/** A socket as an operator reads it in a message. */
+export function describeSocket(socketName: string): string {
+  return socketName === '' ? 'the default tmux socket' : `tmux socket '${socketName}'`;
 }
 
 /** Exact session target: `=name` never prefix-matches another session (`coder1` vs `coder10`). */

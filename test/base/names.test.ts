@@ -6,7 +6,7 @@ import {
   exactSession,
   exactWindow,
   socketArgs,
-} from '../../src/render/names.js';
+} from '../../src/base/names.js';
 
 describe('names', () => {
   it('maps agents to unit instances and back', () => {
