@@ -15,6 +15,7 @@ import type {
   NotRunning,
 } from '../../model/plan.js';
 import { DEFAULT_BACKOFF } from '../../model/plan.js';
+import { assertNever } from '../../errors.js';
 import { agentUnitName } from '../../base/names.js';
 import { agentStatus, type AgentStatus } from '../health.js';
 import { livePane } from '../lookup.js';
@@ -99,10 +100,8 @@ export function decideAgents(input: PlanInput, scope: Scope, basis: AgentsBasis)
       case 'deferred-respawn':
         d.deferred.push(o.entry);
         break;
-      default: {
-        const never: never = o;
-        throw new Error(`unexpected outcome ${JSON.stringify(never)}`);
-      }
+      default:
+        assertNever(o, 'agent outcome');
     }
   }
   d.actions.push(...respawns);
