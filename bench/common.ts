@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Sandbox } from '../src/sandbox.js';
+import type { Sandbox } from '../src/dev/sandbox.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const FLEET_BIN = join(REPO, 'bin', 'fleet.js');

@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import type { Sandbox } from '../src/sandbox.js';
+import type { Sandbox } from '../src/dev/sandbox.js';
 import {
   agentName,
   envNumber,

@@ -54,7 +54,7 @@ import { openManagerBus } from '../src/observe/systemd-bus.js';
 import { attachProcesses, observeSocket } from '../src/observe/tmux.js';
 import { hostContext } from '../src/paths.js';
 import { plan } from '../src/plan/planner.js';
-import { startSandbox, type Sandbox } from '../src/sandbox.js';
+import { startSandbox, type Sandbox } from '../src/dev/sandbox.js';
 import {
   agentName,
   envNumber,

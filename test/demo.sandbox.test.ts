@@ -1,5 +1,5 @@
 /**
- * `npm run demo` (dist/demo.js) as a user runs it: it must finish with exit 0 every time, show the three drifts
+ * `npm run demo` (dist/dev/demo.js) as a user runs it: it must finish with exit 0 every time, show the three drifts
  * it made being named and healed, and leave nothing behind (no process, no cgroup, no temp dir), also when
  * interrupted with Ctrl-C halfway.
  */
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { sandboxRequired, sandboxUnavailableReason } from './sandbox.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const DEMO = join(REPO, 'dist', 'demo.js');
+const DEMO = join(REPO, 'dist', 'dev', 'demo.js');
 const RUN_TIMEOUT_MS = 90_000;
 
 interface DemoRun {
@@ -22,7 +22,7 @@ interface DemoRun {
 
 /** Run the demo; `onStdout` sees the output so far and may act on it (e.g. send a signal). */
 function runDemo(onStdout?: (soFar: string, pid: number) => void): Promise<DemoRun> {
-  if (!existsSync(DEMO)) throw new Error('dist/demo.js is missing: run `npm run build` before this test');
+  if (!existsSync(DEMO)) throw new Error('dist/dev/demo.js is missing: run `npm run build` before this test');
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [DEMO], {
       cwd: REPO,
@@ -120,7 +120,7 @@ function expectNothingLeft(run: DemoRun): void {
   }
 }
 
-describe('npm run demo (dist/demo.js)', async () => {
+describe('npm run demo (dist/dev/demo.js)', async () => {
   const reason = await sandboxUnavailableReason();
   if (reason !== null) {
     if (sandboxRequired()) {

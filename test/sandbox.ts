@@ -1,12 +1,12 @@
 /**
  * Vitest helpers around the sandbox (a private systemd user manager, tmux dir and Mosaic home; DOMAIN.md
- * section 7). The sandbox itself lives in src/sandbox.ts, shared with `npm run demo`; it is re-exported here so
+ * section 7). The sandbox itself lives in src/dev/sandbox.ts, shared with `npm run demo`; it is re-exported here so
  * tests keep importing everything from one place.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { sandboxStaticReason, startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox.js';
+import { sandboxStaticReason, startSandbox, type Sandbox, type SandboxOptions } from '../src/dev/sandbox.js';
 
-export { sandboxStaticReason, startSandbox, type Sandbox, type SandboxOptions } from '../src/sandbox.js';
+export { sandboxStaticReason, startSandbox, type Sandbox, type SandboxOptions } from '../src/dev/sandbox.js';
 
 /** `FLEET_REQUIRE_SANDBOX=1` (CI): a sandbox that cannot start is a failure, not a skip. */
 export function sandboxRequired(): boolean {

@@ -28,6 +28,31 @@ export interface JournalEntry {
   actions: JournalAction[];
 }
 
+/**
+ * The one shape of a journal entry, for every apply and every verb that acts (reset, send): the result and the
+ * summary follow from the actions' outcomes (an action is not run only after an earlier one failed).
+ */
+export function journalEntry(
+  command: string,
+  startedAt: Date,
+  finishedAt: Date,
+  pid: number,
+  actions: JournalAction[],
+): JournalEntry {
+  const count = (o: ActionOutcome): number => actions.filter((a) => a.outcome === o).length;
+  const failed = count('failed');
+  return {
+    format_version: 1,
+    started_at: startedAt.toISOString(),
+    finished_at: finishedAt.toISOString(),
+    command,
+    pid,
+    result: failed > 0 ? 'failed' : 'ok',
+    summary: { done: count('done'), failed, not_run: count('not-run') },
+    actions,
+  };
+}
+
 export function journalPath(stateDir: string): string {
   return join(stateDir, 'journal.jsonl');
 }

@@ -8,7 +8,7 @@ import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { acquireLock } from '../apply/lock.js';
 import type { JournalAction } from '../apply/journal.js';
-import { journalVerb, paneUnavailable, typeLine, verbContext } from '../engine/agent-control.js';
+import { writeJournal, paneUnavailable, typeLine, verbContext } from '../engine/agent-control.js';
 import { stateRefusal } from '../engine/verbs.js';
 import { resolvePaths } from '../paths.js';
 
@@ -57,7 +57,7 @@ export async function resetCommand(names: string[], o: ResetOptions): Promise<nu
         failed++;
       }
     }
-    if (actions.length > 0) await journalVerb(ctx.paths, command, started, actions);
+    if (actions.length > 0) await writeJournal(ctx.paths, command, started, actions);
     return failed === 0 ? 0 : 1;
   } finally {
     await lock.release();

@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import { acquireLock } from '../apply/lock.js';
 import {
   agentTarget,
-  journalVerb,
+  writeJournal,
   paneUnavailable,
   pasteMessage,
   readHeartbeat,
@@ -81,7 +81,7 @@ export async function sendCommand(
       await pasteMessage(ctx.runner, agent.socketName, agent.name, message);
     } catch (error) {
       const text = (error as Error).message.split('\n')[0] ?? '';
-      await journalVerb(ctx.paths, command, started, [
+      await writeJournal(ctx.paths, command, started, [
         {
           kind: 'send',
           target: agent.name,
@@ -94,7 +94,7 @@ export async function sendCommand(
       throw new UserError(`could not send to ${agent.name}: ${text}`, 1, { cause: error });
     }
     // The journal says that something was sent and how much, never what: prompts can carry anything.
-    await journalVerb(ctx.paths, command, started, [
+    await writeJournal(ctx.paths, command, started, [
       {
         kind: 'send',
         target: agent.name,

@@ -15,7 +15,7 @@ import { resolvePaths, type FleetPaths } from '../paths.js';
 import { agentStatus, type AgentStatus } from '../plan/health.js';
 import { builtinRuntimes } from '../runtimes/index.js';
 import { socketArgs } from '../base/names.js';
-import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
+import { appendJournal, journalEntry, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { heartbeatFileName, heartbeatState, type HeartbeatState } from '../base/heartbeat.js';
 import { ranBy, type RanBy } from './verbs.js';
 import { loadFleet, observeFor } from './session.js';
@@ -183,28 +183,21 @@ export async function currentRanBy(command: string): Promise<RanBy> {
   return ranBy(process.env, command, cgroup, user || `uid ${process.getuid?.() ?? '?'}`);
 }
 
-/** A journal entry for a verb that is not a plan (reset, send): the same format as every apply. */
-export async function journalVerb(
+/**
+ * Journal a run: an apply (src/engine/converge.ts) or a verb that acts (reset, send), in the one format, with who
+ * ran it (a person, the timer, watch mode: `fleet history` shows it) and what else the run has to say (`extra`).
+ */
+export async function writeJournal(
   paths: FleetPaths,
   command: string,
   startedAt: Date,
   actions: JournalAction[],
+  extra: Record<string, unknown> = {},
 ): Promise<void> {
-  const failed = actions.filter((a) => a.outcome === 'failed').length;
   const entry: JournalEntry & { ran_by: RanBy } = {
-    format_version: 1,
-    started_at: startedAt.toISOString(),
-    finished_at: new Date().toISOString(),
-    command,
-    pid: process.pid,
-    result: failed > 0 ? 'failed' : 'ok',
-    summary: {
-      done: actions.filter((a) => a.outcome === 'done').length,
-      failed,
-      not_run: actions.filter((a) => a.outcome === 'not-run').length,
-    },
-    actions,
+    ...journalEntry(command, startedAt, new Date(), process.pid, actions),
     ran_by: await currentRanBy(command),
+    ...extra,
   };
   await appendJournal(paths.stateDir, entry);
 }

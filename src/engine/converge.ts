@@ -4,7 +4,7 @@
  * Prints nothing: progress goes to the caller's `onResult`, the outcome comes back as data.
  */
 import { applyPlan, type ActionResult, type ApplyResult } from '../apply/executor.js';
-import { appendJournal, type JournalEntry } from '../apply/journal.js';
+import type { JournalAction } from '../apply/journal.js';
 import { removeLeftoverTemps, type TempRemoval } from '../apply/temp-files.js';
 import { leftoverTemps } from '../base/temp-files.js';
 import { writeState } from '../apply/state.js';
@@ -12,8 +12,7 @@ import type { Observed } from '../model/observed.js';
 import type { Plan } from '../model/plan.js';
 import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
-import { currentRanBy } from './agent-control.js';
-import type { RanBy } from './verbs.js';
+import { writeJournal } from './agent-control.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
@@ -96,27 +95,16 @@ export async function applyAndJournal(
     nowMs: session.observed.nowMs,
     onResult: hooks.onResult,
   });
-  const counts = outcomeCounts(result);
-  const entry: JournalEntry & { ran_by: RanBy } = {
-    format_version: 1,
-    started_at: started.toISOString(),
-    finished_at: new Date().toISOString(),
-    command,
-    pid: process.pid,
-    result: result.ok ? 'ok' : 'failed',
-    summary: { done: counts.done, failed: counts.failed, not_run: counts.notRun },
-    actions: result.results.map((r) => ({
-      kind: r.action.kind,
-      target: actionTarget(r.action),
-      message: r.message,
-      reason: r.action.reason,
-      outcome: r.outcome,
-      ...(r.error ? { error: r.error } : {}),
-    })),
-    // Who ran it (a person, the timer, watch mode): `fleet history` shows it.
-    ran_by: await currentRanBy(command),
+  const actions: JournalAction[] = result.results.map((r) => ({
+    kind: r.action.kind,
+    target: actionTarget(r.action),
+    message: r.message,
+    reason: r.action.reason,
+    outcome: r.outcome,
+    ...(r.error ? { error: r.error } : {}),
+  }));
+  await writeJournal(session.paths, command, started, actions, {
     ...(removedTemps.length > 0 ? { temp_files: removedTemps } : {}),
-  };
-  await appendJournal(session.paths.stateDir, entry);
+  });
   return result;
 }

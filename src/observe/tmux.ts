@@ -94,13 +94,16 @@ export function attachProcesses(panes: ObservedPane[], table: ProcessTable): voi
   for (const pane of panes) {
     // A dead pane's pid is the exited program's: whatever holds that pid now is not ours. Unless tmux has no exit
     // status for it: then only the terminal closed (`nohup prog` points every descriptor away from it) and the
-    // program tmux started runs on, unreaped, so the pid is still that program: a running agent, not a dead one.
+    // program tmux started may run on. It does when that pid still carries the fleet's environment (a program
+    // that just exited, a zombie not yet reaped, has none): a running agent, not a dead one.
     const detached = pane.dead && pane.deadStatus === null && pane.deadSignal === null;
-    if (pane.panePid !== null && (!pane.dead || detached)) {
-      pane.processes = processTree(table, pane.panePid);
-      if (pane.processes.length > 0) pane.environ = readMosaicEnviron(table.root, pane.panePid);
-      if (detached && pane.processes.length > 0) pane.dead = false;
-    }
+    if (pane.panePid === null || (pane.dead && !detached)) continue;
+    const processes = processTree(table, pane.panePid);
+    const environ = processes.length > 0 ? readMosaicEnviron(table.root, pane.panePid) : null;
+    if (detached && (environ === null || Object.keys(environ).length === 0)) continue;
+    pane.dead = false;
+    pane.processes = processes;
+    if (processes.length > 0) pane.environ = environ;
   }
 }
 

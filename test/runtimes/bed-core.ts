@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startModelServer, type ModelServer } from '../fixtures/model-server.js';
 import { runFleet, type CliResult } from '../helpers/cli.js';
 import { uniqueSocket, waitFor } from '../helpers/fleet.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox.js';
+import { startSandbox, type Sandbox } from '../../src/dev/sandbox.js';
 import { REPO } from '../helpers/cli.js';
 
 export type RuntimeName = 'claude' | 'codex' | 'pi' | 'opencode';

@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the reconciler's main job in one command, against a real systemd user manager and real tmux
- * in a private sandbox (src/sandbox.ts): install the canary fleet from a fresh home, break it three ways the
+ * in a private sandbox (src/dev/sandbox.ts): install the canary fleet from a fresh home, break it three ways the
  * way a crash or an operator would, let one `fleet reconcile` name and heal exactly those drifts, and clean up.
  *
  * Every `fleet` step is the real CLI (`node bin/fleet.js ...`) run with the sandbox environment; its output is
@@ -10,8 +10,8 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { RunResult } from './exec.js';
-import { packageRoot } from './paths.js';
+import type { RunResult } from '../exec.js';
+import { packageRoot } from '../paths.js';
 import { sandboxStaticReason, startSandbox, type Sandbox } from './sandbox.js';
 
 const SOCKET = 'mosaic-fleet';
@@ -424,7 +424,7 @@ export async function runDemo(
   return code;
 }
 
-// Run when executed (`node dist/demo.js`), not when imported.
+// Run when executed (`node dist/dev/demo.js`), not when imported.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await runDemo();
 }

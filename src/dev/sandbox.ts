@@ -14,13 +14,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from './fs-async.js';
+import { chmod, mkdir, mkdtemp, rm, rmdir, writeFile } from '../fs-async.js';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunner, type RunOptions, type RunResult, type Runner } from './exec.js';
-import { onPath } from './observe/preflight.js';
-import { resolvePaths, type FleetPaths } from './paths.js';
+import { createRunner, type RunOptions, type RunResult, type Runner } from '../exec.js';
+import { onPath } from '../observe/preflight.js';
+import { resolvePaths, type FleetPaths } from '../paths.js';
 
 const SYSTEMD_BINARY = '/lib/systemd/systemd';
 const READY_TIMEOUT_MS = 10_000;
