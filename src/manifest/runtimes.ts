@@ -6,6 +6,7 @@
 import { sha256Hex } from '../crypto-lazy.js';
 import { posix } from 'node:path';
 import type { HostContext, RuntimeSpec } from '../model/desired.js';
+import { readyEnv } from '../runtimes/ready.js';
 
 /** The test/demo agent: a script that only writes heartbeats, so a fleet can run without AI runtimes. */
 export const STUB_RUNTIME = 'stub';
@@ -15,9 +16,7 @@ const MODEL_ARGS = ['--model', '{model}'];
 /** The real AI runtimes. Each is started by its own name from the user manager's PATH. */
 const REAL: Record<
   string,
-  Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume' | 'quietStart'> & {
-    quietStart?: boolean;
-  }
+  Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume'>
 > = {
   claude: {
     // The npm bin is a link to the native binary `bin/claude.exe`.
@@ -36,7 +35,6 @@ const REAL: Record<
     exitKeys: ['/quit', 'Enter'],
     resetCommand: '/new',
     state: 'codex-notify',
-    quietStart: true,
   },
   pi: {
     // A node script that sets its process title: argv reads just `pi`.
@@ -54,8 +52,6 @@ const REAL: Record<
     exitKeys: ['/exit', 'Enter'],
     resetCommand: '/new',
     state: 'opencode-events',
-    // It says nothing until the first prompt (its session is created then).
-    quietStart: true,
   },
 };
 
@@ -75,7 +71,6 @@ export function plainRuntime(name: string): RuntimeSpec {
     resetCommand: null,
     heartbeat: false,
     state: 'none',
-    quietStart: false,
   };
 }
 
@@ -88,7 +83,6 @@ export function builtinRuntimes(ctx: HostContext): Record<string, RuntimeSpec> {
       ...spec,
       heartbeat: true,
       resume: true,
-      quietStart: spec.quietStart ?? false,
     };
   }
   runtimes[STUB_RUNTIME] = {
@@ -132,12 +126,14 @@ export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
 
 /**
  * Environment the integration needs (set by the launcher only where the operator has not set it): opencode takes
- * the fleet's plugin through OPENCODE_CONFIG_CONTENT, a config layer of its own above the operator's files.
+ * the fleet's plugin through OPENCODE_CONFIG_CONTENT, a config layer of its own above the operator's files; and
+ * what the runtime's ready signal needs (src/runtimes/<name>/ready.ts).
  */
 export function integrationEnv(spec: RuntimeSpec, toolsDir: string): Record<string, string> {
-  if (spec.state !== 'opencode-events') return {};
+  const ready = readyEnv(spec, toolsDir);
+  if (spec.state !== 'opencode-events') return ready;
   const plugin = `file://${posix.join(toolsDir, 'opencode-plugin.js')}`;
-  return { OPENCODE_CONFIG_CONTENT: JSON.stringify({ plugin: [plugin] }) };
+  return { OPENCODE_CONFIG_CONTENT: JSON.stringify({ plugin: [plugin] }), ...ready };
 }
 
 /** Codex hook events the fleet listens to (each maps to a state in agent-state.sh's `codex-hook`). */
