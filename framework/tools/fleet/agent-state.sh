@@ -116,7 +116,9 @@ open_file() {
     p="${pids[$i]}"
     i=$((i + 1))
     for kids in /proc/"$p"/task/*/children; do
-      read -r -a child <"$kids" 2>/dev/null || continue
+      # The list has no final newline, so read reports EOF while it did fill the array.
+      child=()
+      read -r -a child <"$kids" 2>/dev/null
       pids+=("${child[@]}")
     done
   done
