@@ -14,10 +14,7 @@ export const STUB_RUNTIME = 'stub';
 const MODEL_ARGS = ['--model', '{model}'];
 
 /** The real AI runtimes. Each is started by its own name from the user manager's PATH. */
-const REAL: Record<
-  string,
-  Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume'>
-> = {
+const REAL: Record<string, Omit<RuntimeSpec, 'name' | 'command' | 'heartbeat' | 'args' | 'resume'>> = {
   claude: {
     // The npm bin is a link to the native binary `bin/claude.exe`.
     programs: ['claude', 'claude.exe'],

@@ -60,7 +60,7 @@ describeRuntimes('send right after a start (real runtimes)', ['claude', 'codex',
     const prompts = new Map(AGENTS.map((a) => [a.name, `ready-send-${a.name}: say hello`]));
     // Sent at once, together: none of them has had time to start. ps is read meanwhile.
     const sends = AGENTS.map((a) =>
-      b.fleet('send', a.name, prompts.get(a.name) ?? '', '--verify', '--timeout', '150'),
+      b.fleet('send', a.name, prompts.get(a.name) ?? '', '--verify', '--timeout', '300'),
     );
     const seen: string[] = [];
     const looking = (async () => {
@@ -77,7 +77,8 @@ describeRuntimes('send right after a start (real runtimes)', ['claude', 'codex',
     await looking;
     for (const [i, a] of AGENTS.entries()) {
       const res = results[i];
-      expect(res?.code, `${a.name}: ${res?.stdout}${res?.stderr}`).toBe(0);
+      const why = `${a.name}: ${res?.stdout}${res?.stderr}; heartbeat ${JSON.stringify(b.heartbeat(a.name))}`;
+      expect(res?.code, why).toBe(0);
       expect(res?.stdout).toContain(`${a.name} took it`);
       const prompt = prompts.get(a.name) ?? '';
       const req = await b.server.waitFor((x) => x.text.includes(prompt) && x.atMs >= startedAt, 60_000);
@@ -88,5 +89,5 @@ describeRuntimes('send right after a start (real runtimes)', ['claude', 'codex',
         expect(x.text, a.name).toContain(prompt);
     }
     expect(seen).toEqual([]);
-  }, 400_000);
+  }, 600_000);
 });
