@@ -11,10 +11,11 @@ describeRuntimes('opencode in the fleet (real runtime)', ['opencode'], (bed) => 
     await b.setup([{ name: 'oc0', runtime: 'opencode' }]);
     const r = await b.fleet('reconcile');
     expect(r.code, r.stderr).toBe(0);
-    const row = await b.waitState('oc0', 'idle', 120_000);
+    // Idle now means its TUI is up, which a first start on a loaded machine takes minutes to reach.
+    const row = await b.waitState('oc0', 'idle', 240_000);
     expect(row.flags).toEqual([]);
     expect(row.state?.event).toBe('tui.ready');
-  }, 180_000);
+  }, 300_000);
 
   it('a prompt makes it busy while the model server holds the turn, then idle, from its plugin', async () => {
     const b = bed();
