@@ -203,11 +203,15 @@ export function buildCli(): Command {
     .command('reset')
     .description("type the runtime's own reset command (/clear, /new) into agents: a fresh conversation")
     .argument('<agent...>', 'agents to reset')
-    .option('--now', 'also when the runtime says it is busy, waiting or starting', false)
+    .option('--now', 'also when the runtime says it is busy or waiting', false)
+    .option('--timeout <seconds>', 'how long to wait for a starting runtime to take input', '20')
     .addHelpText('after', '\nExample:\n  fleet reset cc0           # types /clear into cc0 once it is idle')
     .action(async (agents: string[], _opts: unknown, cmd: Command) => {
       const { resetCommand } = await import('./commands/reset.js');
-      process.exitCode = await resetCommand(agents, cmd.optsWithGlobals<GlobalOptions & { now: boolean }>());
+      process.exitCode = await resetCommand(
+        agents,
+        cmd.optsWithGlobals<GlobalOptions & { now: boolean; timeout: string }>(),
+      );
     });
 
   program
@@ -222,7 +226,11 @@ export function buildCli(): Command {
     )
     .option('--wait', 'after it took the prompt, wait until the agent is idle again', false)
     .option('--force', 'type even when the agent is waiting for a permission answer', false)
-    .option('--timeout <seconds>', 'how long --verify waits for the acknowledgement', '20')
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for a starting runtime to take input, and then for --verify its acknowledgement',
+      '20',
+    )
     .addHelpText(
       'after',
       [

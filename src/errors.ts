@@ -62,6 +62,46 @@ export class CommandError extends UserError {
   }
 }
 
+/** What each errno a write can meet from the disk itself means, in the operator's words. */
+const STORAGE_ERRNOS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * The disk refused a write: full, over quota, or read-only. Not a bug, and not the manifests' fault: one line
+ * naming the file and the errno, exit 1. The writer removed its temp file; nothing was left half-written.
+ */
+export class StorageError extends UserError {
+  override name = 'StorageError';
+  constructor(
+    readonly path: string,
+    readonly errno: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `cannot write ${path}: ${errno} (${STORAGE_ERRNOS[errno] ?? 'refused by the file system'}); ` +
+        'free space (or make it writable) and run again',
+      1,
+      options,
+    );
+  }
+}
+
+/**
+ * The one translation of a failed write: ENOSPC, EDQUOT and EROFS become a StorageError naming `path` (the file
+ * the operator knows, not a temp name); anything else, and an error already translated, is returned as it is.
+ * Writers call it in their catch: `throw storageError(error, path)`.
+ */
+export function storageError(error: unknown, path: string): unknown {
+  if (error instanceof UserError) return error;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code !== undefined && code in STORAGE_ERRNOS
+    ? new StorageError(path, code, { cause: error })
+    : error;
+}
+
 /** Something that should never happen: a bug in the reconciler. Printed with its stack. */
 export class InternalError extends Error {
   override name = 'InternalError';

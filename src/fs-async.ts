@@ -39,6 +39,7 @@ const fchmod = promisify(fs.fchmod);
 const fstat = promisify(fs.fstat);
 const fsync = promisify(fs.fsync);
 const close = promisify(fs.close);
+const ftruncate = promisify(fs.ftruncate);
 const openFd = promisify(fs.open);
 const writeFd = promisify(fs.writeFile);
 const readFd = promisify(fs.readFile);
@@ -51,6 +52,7 @@ export interface FileHandle {
   chmod(mode: number): Promise<void>;
   stat(): Promise<fs.Stats>;
   sync(): Promise<void>;
+  truncate(len: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function open(path: string, flags: number | string, mode?: number):
     chmod: (m) => fchmod(fd, m),
     stat: () => fstat(fd),
     sync: () => fsync(fd),
+    truncate: (len) => ftruncate(fd, len),
     close: () => close(fd),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { lstat, rename, rm } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
-import { assertNever, UserError } from '../errors.js';
+import { assertNever, StorageError, storageError, UserError } from '../errors.js';
 import type { Runner } from '../exec.js';
 import type { ReconcilerState } from '../model/observed.js';
 import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
@@ -277,7 +277,7 @@ async function runSingle(
         await rename(a.path, a.to);
       } catch (error) {
         // The unit dir and the Mosaic home may be on different filesystems: copy, then remove the original.
-        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw storageError(error, a.to);
         const r = await readNoFollow(a.path);
         if (r.kind === 'link') refuseLinks([r.link]);
         if (r.kind !== 'file') throw new Error(`${a.path} is not a regular file`);
@@ -365,6 +365,22 @@ function crashPoint(done: number): void {
   if (at !== undefined && at !== '' && Number(at) === done) process.kill(process.pid, 'SIGKILL');
 }
 
+/**
+ * The disk refused a write (full, over quota, read-only): every later write would fail the same way, and a start
+ * or restart after a file that could not be written would run the old file. So the run stops here, keeps what
+ * bookkeeping it still can (the state file, best effort), and the error goes up as the one line the operator
+ * sees. The journal is not written: it lives on the same disk. The next run, with space, continues.
+ */
+async function stopForDisk(
+  error: StorageError,
+  ctx: ApplyContext,
+  unsyncedDirs: Set<string>,
+): Promise<never> {
+  await syncDirs(unsyncedDirs).catch(() => undefined);
+  await writeState(ctx.stateDir, ctx.state).catch(() => undefined);
+  throw error;
+}
+
 export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
   await refuseLinksOnTheWay(actions, ctx);
   const results: ActionResult[] = [];
@@ -421,6 +437,7 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
         const extra = await runSingle(a, ctx, unsyncedDirs);
         record({ action: a, outcome: 'done', message: pastTense(a), ...extra });
       } catch (error) {
+        if (error instanceof StorageError) return stopForDisk(error, ctx, unsyncedDirs);
         fail(a, error);
       }
       continue;
@@ -455,6 +472,8 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
   try {
     await writeState(ctx.stateDir, ctx.state);
   } catch (error) {
+    // A full disk says so itself, naming the file.
+    if (error instanceof StorageError) throw error;
     // The actions above are done; only the bookkeeping is lost (the next run may back up one file too many).
     throw new UserError(
       `applied, but could not write the reconciler state in ${ctx.stateDir}: ${message(error)}`,

@@ -2,19 +2,12 @@
  * One reconciler at a time per Mosaic home. The lock is a file created with O_EXCL holding the owner's pid,
  * host and command; a lock whose owner process is gone (same host) is stale and taken over.
  */
-import { constants } from 'node:fs';
 import { link, lstat, rename, rm } from '../fs-async.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
-import { tempPathFor } from '../base/atomic.js';
-import {
-  assertNoLink,
-  homeOfStateDir,
-  mkdirNoFollow,
-  openNoFollow,
-  readFileNoFollow,
-} from '../base/safe-path.js';
+import { storageError, UserError } from '../errors.js';
+import { writeTemp } from '../base/atomic.js';
+import { assertNoLink, homeOfStateDir, mkdirNoFollow, readFileNoFollow } from '../base/safe-path.js';
 
 export interface LockOwner {
   pid: number;
@@ -70,20 +63,11 @@ async function inodeAt(path: string): Promise<number | null> {
 }
 
 /**
- * A file holding `content`, complete and synced, under a temp name next to `path` (the atomic writer's pattern,
- * so one left by a killed run is swept like the others: src/base/temp-files.ts).
+ * A file holding `content`, complete and synced, under a temp name next to `path` (the atomic writer's own, so
+ * one left by a killed run is swept like the others, and none is left by a full disk: src/base/atomic.ts).
  */
-async function completeTemp(path: string, content: string): Promise<{ tmp: string; ino: number }> {
-  const tmp = tempPathFor(path);
-  const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, 0o644);
-  try {
-    await fh.writeFile(content);
-    await fh.chmod(0o644);
-    await fh.sync();
-    return { tmp, ino: (await fh.stat()).ino };
-  } finally {
-    await fh.close();
-  }
+function completeTemp(path: string, content: string): Promise<{ tmp: string; ino: number }> {
+  return writeTemp(path, content, 0o644);
 }
 
 /**
@@ -98,7 +82,7 @@ async function createComplete(path: string, content: string): Promise<number | n
     return ino;
   } catch (error) {
     if (errno(error) === 'EEXIST') return null;
-    throw error;
+    throw storageError(error, path);
   } finally {
     await rm(tmp, { force: true });
   }
@@ -128,7 +112,7 @@ async function takeOverStale(path: string, staleIno: number, content: string): P
       await rename(mine.tmp, path);
     } catch (error) {
       await rm(mine.tmp, { force: true });
-      throw error;
+      throw storageError(error, path);
     }
     return mine.ino;
   } finally {

@@ -6,6 +6,7 @@ import { randomHex } from '../crypto-lazy.js';
 import { constants } from 'node:fs';
 import { mkdir, open, rename, rm } from '../fs-async.js';
 import { basename, dirname, join } from 'node:path';
+import { storageError } from '../errors.js';
 import { assertNoLink, mkdirNoFollow, openNoFollow } from './safe-path.js';
 
 /**
@@ -34,30 +35,59 @@ export async function writeFileAtomic(
   unsyncedDirs?: Set<string>,
 ): Promise<void> {
   const dir = dirname(path);
-  if (root === undefined) await mkdir(dir, { recursive: true });
-  else await mkdirNoFollow(root, dir);
-  await assertNoLink(root ?? dir, path);
+  try {
+    if (root === undefined) await mkdir(dir, { recursive: true });
+    else await mkdirNoFollow(root, dir);
+    await assertNoLink(root ?? dir, path);
+    const { tmp } = await writeTemp(path, content, mode);
+    try {
+      crashInWrite();
+      // rename() replaces whatever stands at `path` and never follows a link there.
+      await rename(tmp, path);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+  } catch (error) {
+    // A full disk, a quota or a read-only mount: one clear line naming the file (src/errors.ts).
+    throw storageError(error, path);
+  }
+  if (unsyncedDirs === undefined) await syncDir(dir);
+  else unsyncedDirs.add(dir);
+}
+
+/**
+ * `content`, complete and synced, in a new temp file beside `path` (tempPathFor) with exactly `mode`; its inode
+ * too (the lock links it into place). On any failure the temp file is removed before the error, translated
+ * (storageError), is thrown: a full disk leaves nothing behind.
+ */
+export async function writeTemp(
+  path: string,
+  content: string,
+  mode: number,
+): Promise<{ tmp: string; ino: number }> {
   const tmp = tempPathFor(path);
+  let fh;
   try {
     // O_EXCL never opens an existing file (nor follows a link planted at the temp name).
-    const fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, mode);
+    fh = await openNoFollow(tmp, constants.O_CREAT | constants.O_EXCL, mode);
+  } catch (error) {
+    throw storageError(error, path);
+  }
+  try {
     try {
       await fh.writeFile(content, 'utf8');
       // The umask may have narrowed the mode given to open(); set exactly what was meant, on the open file.
       await fh.chmod(mode);
       await fh.sync();
+      return { tmp, ino: (await fh.stat()).ino };
     } finally {
       await fh.close();
     }
-    crashInWrite();
-    // rename() replaces whatever stands at `path` and never follows a link there.
-    await rename(tmp, path);
   } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw storageError(error, path);
   }
-  if (unsyncedDirs === undefined) await syncDir(dir);
-  else unsyncedDirs.add(dir);
 }
 
 let writes = 0;

@@ -15,7 +15,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readlink, type FileHandle } from '../fs-async.js';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { UserError } from '../errors.js';
+import { storageError, UserError } from '../errors.js';
 
 export interface FoundLink {
   /** Where the link is: a path the reconciler writes, or a directory on the way to one. */
@@ -147,7 +147,7 @@ export async function mkdirNoFollow(root: string, dir: string, mode = 0o755): Pr
     try {
       await mkdir(cur, { mode });
     } catch (error) {
-      if (code(error) !== 'EEXIST') throw error;
+      if (code(error) !== 'EEXIST') throw storageError(error, cur);
     }
     const st = await lstat(cur);
     if (st.isSymbolicLink()) throw new LinkRefusedError([await linkAt(cur)]);
@@ -232,12 +232,27 @@ export async function openNoFollow(path: string, flags: number, mode: number): P
   }
 }
 
-/** Append `text` to `root`/…/`path`, creating it with `mode`; no link on the way or at the file is followed. */
+/**
+ * Append `text` to `root`/…/`path`, creating it with `mode`; no link on the way or at the file is followed. An
+ * append the disk cut short is cut back off (a torn line would swallow the next one too), and the error names
+ * the file (src/errors.ts).
+ */
 export async function appendNoFollow(root: string, path: string, text: string, mode: number): Promise<void> {
   await mkdirNoFollow(root, dirname(path));
-  const fh = await openNoFollow(path, constants.O_APPEND | constants.O_CREAT, mode);
+  let fh: FileHandle;
   try {
-    await fh.writeFile(text, 'utf8');
+    fh = await openNoFollow(path, constants.O_APPEND | constants.O_CREAT, mode);
+  } catch (error) {
+    throw storageError(error, path);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    try {
+      await fh.writeFile(text, 'utf8');
+    } catch (error) {
+      await fh.truncate(size).catch(() => undefined);
+      throw storageError(error, path);
+    }
   } finally {
     await fh.close();
   }

@@ -1,29 +1,31 @@
 /**
  * `fleet reset AGENT... [--now]`: type the runtime's own reset command (`/clear`, `/new`) into each agent's pane,
  * so its next prompt starts a fresh conversation in the same session. Respects the runtime's state like restart
- * (busy, waiting or starting: refused unless --now), under the lock (a reconcile must not restart the agent while
- * it is being typed into), journaled.
+ * (busy or waiting: refused unless --now), under the lock (a reconcile must not restart the agent while it is
+ * being typed into), journaled. A runtime still starting is waited for (within --timeout) and never typed into:
+ * it cannot take input yet, --now or not (src/runtimes/ready.ts).
  */
 import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
-import { acquireLock } from '../apply/lock.js';
 import type { JournalAction } from '../apply/journal.js';
-import { writeJournal, paneUnavailable, typeLine, verbContext } from '../engine/agent-control.js';
+import { writeJournal, paneUnavailable, typeLine } from '../engine/agent-control.js';
+import { lockWhenReady } from '../engine/ready-wait.js';
 import { stateRefusal } from '../engine/verbs.js';
-import { resolvePaths } from '../paths.js';
 
 export interface ResetOptions extends GlobalOptions {
   now: boolean;
+  timeout: string;
 }
 
 export async function resetCommand(names: string[], o: ResetOptions): Promise<number> {
   if (names.length === 0) throw new UserError('name at least one agent to reset');
-  const paths = resolvePaths(o);
+  const timeoutSec = Number(o.timeout);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0)
+    throw new UserError(`--timeout must be a positive number of seconds, got "${o.timeout}"`);
   const command = `fleet reset ${[...new Set(names)].join(' ')}${o.now ? ' --now' : ''}`;
   const started = new Date();
-  const lock = await acquireLock(paths.stateDir, command);
+  const { lock, ctx, notReady } = await lockWhenReady(o, names, command, timeoutSec * 1000);
   try {
-    const ctx = await verbContext(o, names);
     const actions: JournalAction[] = [];
     let failed = 0;
     for (const { agent, runtime, status } of ctx.agents) {
@@ -31,7 +33,11 @@ export async function resetCommand(names: string[], o: ResetOptions): Promise<nu
       const why =
         reset === null || reset === ''
           ? `${agent.name}'s runtime ${agent.runtime} has no reset command (set runtimes.${agent.runtime}.reset_command in the roster)`
-          : (paneUnavailable(status) ?? stateRefusal(agent.name, status.state, 'reset', o.now));
+          : (paneUnavailable(status) ??
+            (notReady.has(agent.name)
+              ? `${notReady.get(agent.name) ?? ''}; not reset (waited ${timeoutSec}s, --timeout)`
+              : null) ??
+            stateRefusal(agent.name, status.state, 'reset', o.now));
       if (why !== null || reset === null) {
         process.stderr.write(`fleet: ${why ?? ''}\n`);
         failed++;

@@ -1,7 +1,8 @@
 /**
  * `fleet send AGENT [MESSAGE | -] [--verify] [--wait] [--force]`: type a prompt into an agent's pane as one paste
  * (newlines and any characters arrive as they are), then submit it. Refuses an agent waiting for a permission
- * answer (the text would answer its dialog) unless --force. `--verify` trusts only the runtime's own word: its
+ * answer (the text would answer its dialog) unless --force, and waits (within --timeout) for a runtime that is
+ * still starting to say it can take input, typing nothing if it never does. `--verify` trusts only the runtime's own word: its
  * heartbeat moved to busy at or after the send. `--wait` then waits until it is idle again.
  *
  * Runtimes that report no state (a stub, an operator's own `command`) get a best effort, said as such: the screen
@@ -10,7 +11,6 @@
 import { text as readStream } from 'node:stream/consumers';
 import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
-import { acquireLock } from '../apply/lock.js';
 import {
   agentTarget,
   writeJournal,
@@ -19,11 +19,10 @@ import {
   readHeartbeat,
   sleep,
   tmux,
-  verbContext,
   type VerbContext,
 } from '../engine/agent-control.js';
+import { lockWhenReady } from '../engine/ready-wait.js';
 import { judgeAck, sendRefusal, type AckVerdict } from '../engine/verbs.js';
-import { resolvePaths } from '../paths.js';
 
 export interface SendOptions extends GlobalOptions {
   verify: boolean;
@@ -56,21 +55,26 @@ export async function sendCommand(
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0)
     throw new UserError(`--timeout must be a positive number of seconds, got "${o.timeout}"`);
   const message = await messageFrom(messageArg);
-  const paths = resolvePaths(o);
   const command = `fleet send ${agentName}`;
   const started = new Date();
   let ctx: VerbContext;
   let sentAtSec: number;
   let before;
   // The lock only while checking and typing: a reconcile must not restart the agent under the paste, but a long
-  // --wait must not hold every reconcile back.
-  const lock = await acquireLock(paths.stateDir, command);
+  // --wait must not hold every reconcile back. A runtime still starting is waited for (within --timeout), never
+  // typed into: its keys would be lost or left unsent (src/runtimes/ready.ts).
+  const ready = await lockWhenReady(o, [agentName], command, timeoutSec * 1000);
+  const lock = ready.lock;
   try {
-    ctx = await verbContext(o, [agentName]);
+    ctx = ready.ctx;
     const picked = ctx.agents[0];
     if (picked === undefined) throw new UserError(`no agent named "${agentName}"`);
     const { agent, status } = picked;
-    const why = paneUnavailable(status) ?? sendRefusal(agent.name, status.state, o.force);
+    const notReady = ready.notReady.get(agent.name);
+    const why =
+      paneUnavailable(status) ??
+      (notReady === undefined ? null : `${notReady}; nothing sent (waited ${timeoutSec}s, --timeout)`) ??
+      sendRefusal(agent.name, status.state, o.force);
     if (why !== null) {
       process.stderr.write(`fleet: ${why}\n`);
       return 1;

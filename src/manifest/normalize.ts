@@ -94,7 +94,6 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         resetCommand: raw.reset_command ?? base.resetCommand,
         heartbeat: raw.heartbeat ?? base.heartbeat,
         state: raw.state ?? base.state,
-        quietStart: base.quietStart,
       };
     }
 

@@ -55,11 +55,6 @@ export interface RuntimeSpec {
   heartbeat: boolean;
   /** How the runtime reports busy / idle / waiting. */
   state: StateSource;
-  /**
-   * The runtime fires no event until its first prompt (Codex: SessionStart comes with the first turn), so a
-   * launched runtime that has lived QUIET_START_SECONDS without a word is idle, not forever "starting".
-   */
-  quietStart: boolean;
 }
 
 export interface HeartbeatPolicy {

@@ -12,9 +12,6 @@ import type { Observed, ObservedPane } from '../model/observed.js';
  */
 export type AgentState = 'starting' | 'busy' | 'idle' | 'waiting' | 'exited' | 'unknown';
 
-/** How long a runtime that starts quietly (RuntimeSpec.quietStart) is "starting" before it counts as idle. */
-export const QUIET_START_SECONDS = 5;
-
 const AGENT_STATES: ReadonlySet<string> = new Set(['starting', 'busy', 'idle', 'waiting', 'exited']);
 
 export interface StateStatus {
@@ -112,16 +109,7 @@ export function stateStatus(
       : unknown;
   }
   if (heartbeat.health !== 'healthy') return unknown;
-  const forSeconds = Number.isFinite(since) ? Math.max(0, Math.floor(nowSec - since)) : null;
-  if (
-    reported === 'starting' &&
-    runtime?.quietStart === true &&
-    forSeconds !== null &&
-    forSeconds >= QUIET_START_SECONDS
-  ) {
-    // It says nothing until its first prompt; alive and silent this long, it is waiting for one.
-    return { state: 'idle', forSeconds: forSeconds - QUIET_START_SECONDS, event: 'quiet-start', session };
-  }
+  // `starting` stays `starting` until the runtime's own ready signal (src/runtimes/ready.ts): never guessed idle.
   return {
     state: reported as AgentState,
     forSeconds: Number.isFinite(since) ? Math.max(0, Math.floor(nowSec - since)) : null,

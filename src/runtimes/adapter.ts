@@ -58,7 +58,6 @@ export function plainRuntime(name: string): RuntimeSpec {
     resetCommand: null,
     heartbeat: false,
     state: 'none',
-    quietStart: false,
   };
 }
 
@@ -66,7 +65,7 @@ export function plainRuntime(name: string): RuntimeSpec {
 export type RealRuntimeRow = Pick<
   RuntimeSpec,
   'programs' | 'modelArgs' | 'resumeArgs' | 'exitKeys' | 'resetCommand' | 'state'
-> & { quietStart?: boolean };
+>;
 
 /**
  * A real AI runtime, started by its own name from the user manager's PATH. heartbeat: its integration (hooks,
@@ -78,6 +77,5 @@ export function realRuntime(name: string, row: RealRuntimeRow): RuntimeSpec {
     ...row,
     heartbeat: true,
     resume: true,
-    quietStart: row.quietStart ?? false,
   };
 }

@@ -4,6 +4,7 @@
  * or adds runtimes of its own (src/manifest/normalize.ts). Adding a runtime: a folder and a row here.
  * Facts behind each value: DOMAIN.md section 9 and docs/runtimes.md. Pure.
  */
+import { readyEnv } from './ready.js';
 import type { HostContext, RuntimeSpec, StateSource } from '../model/desired.js';
 import type { RuntimeAdapter, StateIntegration, TranscriptReader } from './adapter.js';
 import { claude } from './claude/adapter.js';
@@ -42,9 +43,12 @@ export function integrationArgs(spec: RuntimeSpec, toolsDir: string): string[] {
   return integration(spec.state)?.args(toolsDir) ?? [];
 }
 
-/** Environment the integration needs (set by the launcher only where the operator has not set it). */
+/**
+ * Environment the integration needs (set by the launcher only where the operator has not set it), and what the
+ * runtime's ready signal needs (src/runtimes/<name>/ready.ts).
+ */
 export function integrationEnv(spec: RuntimeSpec, toolsDir: string): Record<string, string> {
-  return integration(spec.state)?.env(toolsDir) ?? {};
+  return { ...(integration(spec.state)?.env(toolsDir) ?? {}), ...readyEnv(spec, toolsDir) };
 }
 
 /** The reader of the runtime's conversation transcript (`fleet tail`); null when it names none. */

@@ -14,6 +14,8 @@ describe('renderFrameworkFiles', () => {
       ['tools/fleet/claude-settings.json', '644', 'framework'],
       ['tools/fleet/ensure-holder-session.sh', '755', 'framework'],
       ['tools/fleet/opencode-plugin.js', '644', 'framework'],
+      ['tools/fleet/opencode-tui-plugin.js', '644', 'framework'],
+      ['tools/fleet/opencode-tui.json', '644', 'framework'],
       ['tools/fleet/pi-extension.ts', '644', 'framework'],
       ['tools/fleet/run-agent.sh', '755', 'framework'],
       ['tools/fleet/start-agent-session.sh', '755', 'framework'],

@@ -179,7 +179,7 @@ export async function startBed(
   const logDir = join(sb.root, 'logs');
   await mkdir(logDir, { recursive: true });
   const fleet = (...args: string[]): Promise<CliResult> =>
-    runFleet(sb.env, args, { logDir, timeoutMs: 180_000 });
+    runFleet(sb.env, args, { logDir, timeoutMs: 360_000 });
   const tmux = (...args: string[]) => sb.tmux(socket, ...args);
   const ps = async (agent: string): Promise<PsRow> => {
     const r = await fleet('ps', '--json', agent);

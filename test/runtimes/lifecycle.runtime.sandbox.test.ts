@@ -67,7 +67,7 @@ async function restarted(b: Bed, agent: string, oldPid: string | undefined): Pro
     },
     30_000,
   );
-  // Codex reports nothing before its first turn (a quiet start): ps reads its "starting" as idle.
+  // Idle from each runtime's own ready signal (Codex: its thread open; src/runtimes/<name>/ready.ts).
   await b.waitState(agent, 'idle', 90_000);
   return b.heartbeat(agent);
 }

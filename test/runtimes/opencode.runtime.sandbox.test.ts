@@ -6,14 +6,16 @@ import { expect, it } from 'vitest';
 import { describeRuntimes } from './bed.js';
 
 describeRuntimes('opencode in the fleet (real runtime)', ['opencode'], (bed) => {
-  it('reconciles from an empty home; ps shows it ok and idle (it says nothing until its first prompt)', async () => {
+  it('reconciles from an empty home; ps shows it ok and idle once its TUI plugin says it can take a prompt', async () => {
     const b = bed();
     await b.setup([{ name: 'oc0', runtime: 'opencode' }]);
     const r = await b.fleet('reconcile');
     expect(r.code, r.stderr).toBe(0);
-    const row = await b.waitState('oc0', 'idle', 120_000);
+    // Idle now means its TUI is up, which a first start on a loaded machine takes minutes to reach.
+    const row = await b.waitState('oc0', 'idle', 240_000);
     expect(row.flags).toEqual([]);
-  }, 180_000);
+    expect(row.state?.event).toBe('tui.ready');
+  }, 300_000);
 
   it('a prompt makes it busy while the model server holds the turn, then idle, from its plugin', async () => {
     const b = bed();

@@ -14,6 +14,8 @@
 #                           conversation it resumes, MOSAIC_AGENT_RESUMED_SESSION/_TRANSCRIPT, if any)
 #   tick PID                liveness: refresh ts= while PID lives and is neither stopped nor a zombie
 #   set STATE EVENT [ID [FILE]]  a runtime integration reporting a state (the pi extension, the opencode plugin)
+#   ready EVENT [ID]        the runtime says it can take a prompt now (opencode's TUI plugin): starting -> idle;
+#                           nothing when it already reported anything else
 #   claude EVENT            a Claude Code hook (its JSON on stdin)
 #   codex-notify JSON       Codex `notify` after a turn (the JSON is the last argument)
 #   codex-hook EVENT        a Codex hook (its JSON on stdin)
@@ -105,6 +107,52 @@ get() {
   done <"$hb"
 }
 
+# open_file PID PATTERN: the first file PID or one of its descendants holds open whose path matches PATTERN (a
+# find -lname pattern); nothing when none does. Codex holds its thread's writer lock open from the moment its
+# conversation is set up and it reads input: that is its ready signal (it has no start event before the first turn).
+open_file() {
+  local pids=("$1") i=0 p kids child found
+  while ((i < ${#pids[@]})); do
+    p="${pids[$i]}"
+    i=$((i + 1))
+    for kids in /proc/"$p"/task/*/children; do
+      # The list has no final newline, so read reports EOF while it did fill the array.
+      child=()
+      read -r -a child <"$kids" 2>/dev/null
+      pids+=("${child[@]}")
+    done
+  done
+  for p in "${pids[@]}"; do
+    found="$(find "/proc/$p/fd" -maxdepth 1 -lname "$2" -printf '%l\n' -quit 2>/dev/null)"
+    if [[ -n "$found" ]]; then
+      printf '%s' "$found"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# ready_watch PID: while the runtime is still "starting", look every quarter second for the file its adapter
+# says it holds open once it can take input (MOSAIC_READY_OPEN_FILE), then report it ready; the heartbeat is
+# refreshed meanwhile as the ticker would. No session is taken from that file: a conversation that never had a
+# turn has nothing to resume. Bounded: a runtime that never opens it stays "starting", and `fleet send` says so.
+ready_watch() {
+  local pattern="${MOSAIC_READY_OPEN_FILE:-}" n=0 refreshed=$SECONDS
+  [[ -n "$pattern" ]] || return 0
+  while ((n < 2400)) && [[ -e "/proc/$1" && "$(get state)" == starting && "$(get pid)" == "$1" ]]; do
+    if open_file "$1" "$pattern" >/dev/null; then
+      write state=idle event=ready:open-file
+      return 0
+    fi
+    if ((SECONDS - refreshed >= tick_seconds)); then
+      write
+      refreshed=$SECONDS
+    fi
+    n=$((n + 1))
+    sleep 0.25
+  done
+}
+
 # interrupted: Claude Code and Codex end a turn refused at their permission dialog (Esc), or interrupted, without
 # a Stop hook; their transcript's last entries then say so (Claude Code: "[Request interrupted by user...]";
 # Codex: a "turn_aborted" event).
@@ -140,6 +188,7 @@ case "$cmd" in
     [[ "$pid" =~ ^[0-9]+$ ]] || exit 0
     # Detach from the pane's terminal: the ticker must not read from it or keep it open.
     exec </dev/null >/dev/null 2>&1
+    ready_watch "$pid"
     while [[ -e "/proc/$pid" ]]; do
       if alive "$pid"; then
         st="$(get state)"
@@ -163,6 +212,13 @@ case "$cmd" in
     args=("state=$state" "event=${2:-}")
     [[ -n "${3:-}" ]] && args+=("session=$3")
     [[ -n "${4:-}" ]] && args+=("transcript=$4")
+    write "${args[@]}"
+    ;;
+  ready)
+    # Only news while nothing else was reported: a prompt taken in the meantime already said more.
+    [[ "$(get state)" == starting ]] || exit 0
+    args=(state=idle "event=${1:-ready}")
+    [[ -n "${2:-}" ]] && args+=("session=$2")
     write "${args[@]}"
     ;;
   claude)

@@ -17,7 +17,6 @@ export const codex: RuntimeAdapter = {
       exitKeys: ['/quit', 'Enter'],
       resetCommand: '/new',
       state: 'codex-notify',
-      quietStart: true,
     }),
   integration: {
     state: 'codex-notify',

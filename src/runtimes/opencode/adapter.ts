@@ -15,8 +15,6 @@ export const opencode: RuntimeAdapter = {
       exitKeys: ['/exit', 'Enter'],
       resetCommand: '/new',
       state: 'opencode-events',
-      // It says nothing until the first prompt (its session is created then).
-      quietStart: true,
     }),
   integration: {
     state: 'opencode-events',

@@ -1,0 +1,4 @@
+/** Claude Code's ready signal: its SessionStart hook runs once the TUI is set up (agent-state.sh `claude`). */
+import type { ReadySignal } from '../ready.js';
+
+export const claudeReady: ReadySignal = { signal: 'its SessionStart hook runs' };
