@@ -3,61 +3,20 @@
  * for many units). Every executor checks before it acts; a failed action stops the actions that depend on it, and
  * the result says what was done and what was not. The next run converges from wherever this one stopped.
  */
-import { lstat, rename, rm } from '../fs-async.js';
-import { basename, dirname, join } from 'node:path';
-import { assertNever, StorageError, storageError, UserError } from '../errors.js';
-import type { Runner } from '../exec.js';
-import type { ReconcilerState } from '../model/observed.js';
-import { backoffDelayMs, type Action, type BackoffPolicy, type UnitAction } from '../model/plan.js';
-import { sha256Hex } from '../crypto-lazy.js';
-import { describeSocket, exactSession, socketArgs, WATCH_SERVICE } from '../base/names.js';
-import { parseEnvFile } from '../base/env-file.js';
-import { OWNER_FORMAT, parseSessionMarkers } from '../base/session-markers.js';
+import { join } from 'node:path';
+import { assertNever, StorageError, UserError } from '../errors.js';
+import { backoffDelayMs, type Action, type UnitAction } from '../model/plan.js';
+import { WATCH_SERVICE } from '../base/names.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
-import { syncDirs, writeFileAtomic } from '../base/atomic.js';
-import { journalPath, type ActionOutcome } from './journal.js';
-import {
-  findLinks,
-  homeOfStateDir,
-  mkdirNoFollow,
-  readNoFollow,
-  refuseLinks,
-  rootFor,
-  type FoundLink,
-} from '../base/safe-path.js';
+import { syncDirs } from '../base/atomic.js';
+import { journalPath } from './journal.js';
+import { findLinks, homeOfStateDir, refuseLinks, rootFor, type FoundLink } from '../base/safe-path.js';
 import { statePath, writeState } from './state.js';
+import { recordSocket, rootsOf, type ActionResult, type ApplyContext, type ApplyResult } from './context.js';
+import { archiveFileAction, writeFileAction } from './files.js';
+import { killSessionAction } from './sessions.js';
 
-export interface ApplyContext {
-  runner: Runner;
-  stateDir: string;
-  state: ReconcilerState;
-  /** Unix ms, for backup and archive names and back-off bookkeeping. */
-  nowMs: number;
-  /** Crash-loop back-off policy: every respawn attempt (done or failed) pushes the agent's next attempt out. */
-  backoff: BackoffPolicy;
-  /** Called after each action completes (progress output, watch-mode log lines). */
-  onResult?: (result: ActionResult) => void;
-  /**
-   * Where the no-link rule starts for the paths the actions name (src/base/safe-path.ts): default the Mosaic
-   * home (the state directory's). A path below none of them (a unit file) is checked from its own directory.
-   */
-  roots?: readonly string[];
-}
-
-export interface ActionResult {
-  action: Action;
-  outcome: ActionOutcome;
-  /** Past-tense sentence: "created /x", "started mosaic-agent@a.service". */
-  message: string;
-  error?: string;
-  /** Where the backup of an operator-edited file went. */
-  backupPath?: string;
-}
-
-export interface ApplyResult {
-  ok: boolean;
-  results: ActionResult[];
-}
+export type { ActionResult, ApplyContext, ApplyResult } from './context.js';
 
 const SYSTEMCTL_TIMEOUT_MS = 90_000;
 
@@ -140,17 +99,6 @@ function agentOf(a: Action): string | null {
   return a.kind === 'daemon-reload' ? null : a.agent;
 }
 
-async function currentContent(path: string): Promise<string | null> {
-  const r = await readNoFollow(path);
-  if (r.kind === 'link') refuseLinks([r.link]);
-  if (r.kind === 'other') throw new Error(`${path} is not a regular file`);
-  return r.kind === 'file' ? r.content : null;
-}
-
-function rootsOf(ctx: ApplyContext): readonly string[] {
-  return ctx.roots ?? [homeOfStateDir(ctx.stateDir)];
-}
-
 /**
  * Before the first action: every path the actions write, archive, back up or journal to, and every directory
  * on the way from its root, must be no symbolic link. One is refused (LinkRefusedError, naming it) before
@@ -178,57 +126,6 @@ async function refuseLinksOnTheWay(actions: readonly Action[], ctx: ApplyContext
   refuseLinks(found);
 }
 
-/** The socket an env file tells its agent to use; null when it names none. */
-function envSocket(content: string): string | null {
-  return parseEnvFile(content).entries.get('MOSAIC_TMUX_SOCKET') ?? null;
-}
-
-/** Remember that `agent`'s sessions live on `socket` (the only servers where the reconciler may end them). */
-function recordSocket(ctx: ApplyContext, agent: string, socket: string): void {
-  const all = (ctx.state.sessionSockets ??= {});
-  const used = all[agent] ?? [];
-  if (!used.includes(socket)) all[agent] = [...used, socket].sort();
-}
-
-function forgetSockets(ctx: ApplyContext, agent: string, socket?: string): void {
-  const all = ctx.state.sessionSockets;
-  if (all?.[agent] === undefined) return;
-  const left = socket === undefined ? [] : all[agent].filter((s) => s !== socket);
-  if (left.length > 0) all[agent] = left;
-  else delete all[agent];
-  if (Object.keys(all).length === 0) delete ctx.state.sessionSockets;
-}
-
-/**
- * Check before ending a session: it must still carry the marker the plan saw (the fleet's own), so a same-named
- * session that took its place since is spared. Returns false when the session is already gone.
- */
-async function stillOwned(a: Extract<Action, { kind: 'kill-session' }>, ctx: ApplyContext): Promise<boolean> {
-  if (a.owner === undefined) return true;
-  const r = await ctx.runner.run(['tmux', ...socketArgs(a.socketName), 'list-sessions', '-F', OWNER_FORMAT], {
-    kind: 'read',
-    reject: false,
-    env: { TMUX: undefined },
-  });
-  if (r.exitCode !== 0) {
-    if (/no server running|error connecting/i.test(r.stderr)) return false;
-    throw new Error(`tmux list-sessions failed: ${r.stderr.trim()}`);
-  }
-  const marker = parseSessionMarkers(r.stdout).get(a.session);
-  if (marker === undefined) return false;
-  if (marker !== a.owner) {
-    throw new Error(
-      `session ${a.session} on ${describeSocket(a.socketName)} does not carry this fleet's marker ` +
-        `(${marker === '' ? 'none' : `it names ${marker}`}); left alone`,
-    );
-  }
-  return true;
-}
-
-function stampOf(ms: number): string {
-  return new Date(ms).toISOString().replace(/[:.]/g, '-');
-}
-
 /**
  * `unsyncedDirs`: directories a file write left for the caller to sync once after a run of writes (an apply of
  * N new agents writes N env files into one directory: N directory syncs cost as much as the files' own).
@@ -239,93 +136,20 @@ async function runSingle(
   unsyncedDirs: Set<string>,
 ): Promise<{ backupPath?: string }> {
   switch (a.kind) {
-    case 'write-file': {
-      // Check before acting: the file must still be what the plan saw, or we would overwrite an edit made since.
-      const now = await currentContent(a.path);
-      if (now !== a.before) {
-        throw new Error(`${a.path} changed since the plan was made; run reconcile again`);
-      }
-      let backupPath: string | undefined;
-      if (a.backup && now !== null) {
-        // The bytes just read (not a copy by path, which would follow a link): private, like the state dir.
-        const dir = join(ctx.stateDir, 'backups');
-        backupPath = join(dir, `${basename(a.path)}.${stampOf(ctx.nowMs)}.bak`);
-        await writeFileAtomic(backupPath, now, 0o600, homeOfStateDir(ctx.stateDir));
-      }
-      await writeFileAtomic(a.path, a.after, a.mode, rootFor(a.path, rootsOf(ctx)), unsyncedDirs);
-      ctx.state.written[a.path] = sha256Hex(a.after);
-      if (a.role === 'env' && a.agent !== null) {
-        const socket = envSocket(a.after);
-        if (socket !== null) recordSocket(ctx, a.agent, socket);
-      }
-      return backupPath === undefined ? {} : { backupPath };
-    }
-    case 'archive-file': {
-      const roots = rootsOf(ctx);
-      const exists = await lstat(a.path).then(
-        () => true,
-        () => false,
-      );
-      if (!exists) return {};
-      // Neither the file nor the archive may be (or lie behind) a link: a rename or copy would go through it.
-      refuseLinks([
-        ...(await findLinks(rootFor(a.path, roots), [a.path])),
-        ...(await findLinks(rootFor(a.to, roots), [a.to])),
-      ]);
-      await mkdirNoFollow(rootFor(a.to, roots), dirname(a.to));
-      try {
-        await rename(a.path, a.to);
-      } catch (error) {
-        // The unit dir and the Mosaic home may be on different filesystems: copy, then remove the original.
-        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw storageError(error, a.to);
-        const r = await readNoFollow(a.path);
-        if (r.kind === 'link') refuseLinks([r.link]);
-        if (r.kind !== 'file') throw new Error(`${a.path} is not a regular file`);
-        await writeFileAtomic(a.to, r.content, r.mode, rootFor(a.to, roots));
-        await rm(a.path);
-      }
-      delete ctx.state.written[a.path];
-      // A pruned agent's env file is archived only after its session was ended (or never found): forget its sockets.
-      if (a.agent !== null && a.path.endsWith('.env')) forgetSockets(ctx, a.agent);
+    case 'write-file':
+      return writeFileAction(a, ctx, unsyncedDirs);
+    case 'archive-file':
+      await archiveFileAction(a, ctx);
       return {};
-    }
     case 'daemon-reload':
       await ctx.runner.run(['systemctl', '--user', 'daemon-reload'], {
         kind: 'mutate',
         timeoutMs: SYSTEMCTL_TIMEOUT_MS,
       });
       return {};
-    case 'kill-session': {
-      if (!(await stillOwned(a, ctx))) {
-        if (a.agent !== null) forgetSockets(ctx, a.agent, a.socketName);
-        return {};
-      }
-      if (a.graceful !== undefined) {
-        // The runtime's own exit first (its stop script); whatever is left is killed below as always.
-        await ctx.runner.run([a.graceful.script, a.session], {
-          kind: 'mutate',
-          reject: false,
-          timeoutMs: 40_000,
-          env: { ...a.graceful.env, TMUX: undefined },
-        });
-      }
-      const r = await ctx.runner.run(
-        ['tmux', ...socketArgs(a.socketName), 'kill-session', '-t', exactSession(a.session)],
-        {
-          kind: 'mutate',
-          reject: false,
-          // Run from inside a tmux pane, $TMUX names the enclosing server and a plain `tmux` (the default socket)
-          // would kill a session of that name there: only the socket rule may pick the server.
-          env: { TMUX: undefined },
-        },
-      );
-      // Already gone is what we wanted.
-      if (r.exitCode !== 0 && !/can't find session|no server running|error connecting/i.test(r.stderr)) {
-        throw new Error(`tmux kill-session failed: ${r.stderr.trim()}`);
-      }
-      if (a.agent !== null) forgetSockets(ctx, a.agent, a.socketName);
+    case 'kill-session':
+      await killSessionAction(a, ctx);
       return {};
-    }
     case 'enable':
     case 'disable':
     case 'start':

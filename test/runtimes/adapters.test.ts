@@ -45,8 +45,8 @@ describe('runtime adapters', () => {
     ]);
   });
 
-  it('only opencode needs environment for its integration', () => {
+  it('only codex (its ready signal) and opencode (its plugins) need environment for their integration', () => {
     const withEnv = Object.values(BUILTIN).filter((s) => Object.keys(integrationEnv(s, '/t')).length > 0);
-    expect(withEnv.map((s) => s.name)).toEqual(['opencode']);
+    expect(withEnv.map((s) => s.name)).toEqual(['codex', 'opencode']);
   });
 });
