@@ -27,6 +27,7 @@ import {
   type FoundLink,
 } from './safe-path.js';
 import { statePath, writeState } from './state.js';
+import { runWorkspaceAction } from './workspace.js';
 
 export interface ApplyContext {
   runner: Runner;
@@ -85,6 +86,14 @@ function pastTense(a: Action): string {
       return `respawned ${a.agent} (${a.reason})`;
     case 'kill-session':
       return `killed session ${target}`;
+    case 'worktree-add':
+      return `added worktree ${a.path}`;
+    case 'worktree-lock':
+      return `locked worktree ${a.path}`;
+    case 'worktree-move':
+      return `moved worktree ${a.path} to ${a.to}`;
+    case 'worktree-remove':
+      return `removed worktree ${a.path}`;
     default:
       return assertNever(a, 'action');
   }
@@ -238,7 +247,7 @@ async function runSingle(
   a: Action,
   ctx: ApplyContext,
   unsyncedDirs: Set<string>,
-): Promise<{ backupPath?: string }> {
+): Promise<{ backupPath?: string; message?: string }> {
   switch (a.kind) {
     case 'write-file': {
       // Check before acting: the file must still be what the plan saw, or we would overwrite an edit made since.
@@ -335,6 +344,11 @@ async function runSingle(
     case 'respawn':
       await systemctl(ctx, a.kind === 'respawn' ? 'restart' : a.kind, [unitOf(a)], isSelf(a));
       return {};
+    case 'worktree-add':
+    case 'worktree-lock':
+    case 'worktree-move':
+    case 'worktree-remove':
+      return { message: await runWorkspaceAction(a, ctx.runner, ctx.state) };
     default:
       return assertNever(a, 'action');
   }

@@ -47,6 +47,7 @@ import {
 import { contentSha256, observedDigest, sha256 } from './digest.js';
 import { agentStatus, isLocalAgent, type AgentStatus } from './health.js';
 import { hasSession, livePane, sessionPanes } from './lookup.js';
+import { decideWorkspaces } from './deciders/workspaces.js';
 
 export interface PlanInput {
   desired: DesiredFleet;
@@ -204,6 +205,9 @@ export function plan(input: PlanInput): Plan {
   const holderChanged = unitFileChanged(HOLDER_UNIT);
 
   const actions: Action[] = [...files];
+  // Worktrees before any unit action: an agent's first start needs its working directory (docs/workspaces.md).
+  const workspaces = decideWorkspaces(desired, observed, input.prune);
+  actions.push(...workspaces.prepare);
 
   // 2. One daemon-reload, only when systemd's view of unit files is out of date.
   if (files.some((f) => f.role === 'unit' && f.before !== f.after)) {
@@ -625,14 +629,14 @@ export function plan(input: PlanInput): Plan {
       }
     }
   }
-  actions.push(...stops, ...disables, ...kills, ...archives);
+  actions.push(...stops, ...disables, ...kills, ...archives, ...workspaces.removals);
 
   // Unit files moved aside: systemd must forget them too (one more reload, after the removals).
   if (actions.some((a) => a.kind === 'archive-file' && a.path.startsWith(`${ctx.unitDir}/`))) {
     actions.push({ kind: 'daemon-reload', reason: 'unit files removed' });
   }
 
-  const warnings: string[] = [...leftAlone];
+  const warnings: string[] = [...leftAlone, ...workspaces.warnings];
   for (const agent of wanted) {
     // The session script refuses to guess a directory; say why the start will fail before it does.
     if (observed.dirs?.[agent.workingDirectory] === false) {
@@ -668,6 +672,7 @@ export function plan(input: PlanInput): Plan {
     deferredRestarts,
     restartPending,
     backoffResets: [...backoffResets].sort(),
+    ...(Object.keys(workspaces.worktrees).length > 0 ? { worktrees: workspaces.worktrees } : {}),
     patch,
     summary: summarize(actions),
   };
@@ -823,6 +828,16 @@ export function summarize(actions: readonly Action[]): PlanSummary {
       case 'daemon-reload':
         s.other++;
         break;
+      case 'worktree-add':
+        s.add++;
+        break;
+      case 'worktree-lock':
+      case 'worktree-move':
+        s.change++;
+        break;
+      case 'worktree-remove':
+        s.remove++;
+        break;
       default:
         assertNever(a, 'action');
     }
@@ -923,6 +938,12 @@ function statePatch(
         break;
       case 'kill-session':
         delete after.sessions[sessionKey(a.socketName, a.session)];
+        break;
+      case 'worktree-add':
+      case 'worktree-lock':
+      case 'worktree-move':
+      case 'worktree-remove':
+        // Worktrees are not in this projection of units, sessions and files: the actions say what changes.
         break;
       default:
         assertNever(a, 'action');
