@@ -39,6 +39,8 @@ export interface RemovalCandidate {
   safe: string[];
   /** With `prune_branches: merged`: the commit the branch must be merged into to be deleted too. */
   mergedInto: string | null;
+  /** The agent is pruned (its session is ended earlier in the same plan), not kept with a new workspace. */
+  pruned: boolean;
 }
 
 function sortedAgents(desired: DesiredFleet, observed: Observed): DesiredAgent[] {
@@ -173,6 +175,7 @@ export function removalCandidates(
       baseLabel: base,
       safe,
       mergedInto: pruneBranches ? now : null,
+      pruned: named === undefined,
     });
   }
   return out;
@@ -267,7 +270,8 @@ export function decideWorkspaces(
     const work = observed.workspaces.work[c.path];
     const kept = (detail: string) =>
       decision.warnings.push(`${c.agent}: worktree ${c.path} kept: ${detail} (${c.why})`);
-    if (runsIn(c.agent, c.path, observed)) {
+    // A pruned agent's session is ended before the removals; a kept agent may still work in its old worktree.
+    if (!c.pruned && runsIn(c.agent, c.path, observed)) {
       kept('the agent still runs in it; it is removed once the agent restarts elsewhere');
     } else if (work === undefined) {
       kept('its work was not looked at');
