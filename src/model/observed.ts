@@ -157,6 +157,20 @@ export interface WorktreeWork {
   error: string | null;
 }
 
+/** An agent's worktree as `fleet ps` shows it. */
+export interface WorkspaceStatus {
+  path: string;
+  /** The branch checked out there (null: detached, or no worktree). */
+  branch: string | null;
+  /** Whether git lists the worktree and its directory is there. */
+  present: boolean;
+  /** Uncommitted (tracked) and untracked files; null when unknown (no worktree, or git could not say). */
+  uncommitted: number | null;
+  untracked: number | null;
+  /** Why the rest is unknown, when it is. */
+  error: string | null;
+}
+
 export interface ObservedWorkspaces {
   /** By the repository path the manifests (or the state's records) give. */
   repos: Record<string, ObservedRepo>;

@@ -2,7 +2,7 @@
  * Whether a worktree holds work that removing it would lose, and how to say so (`3 uncommitted files, 2 commits
  * not in main`). Pure.
  */
-import type { WorktreeWork } from '../model/observed.js';
+import type { WorkspaceStatus, WorktreeWork } from '../model/observed.js';
 
 export function isClean(w: WorktreeWork): boolean {
   return w.error === null && w.uncommitted === 0 && w.untracked === 0 && w.unmerged === 0;
@@ -23,4 +23,10 @@ export function describeWork(w: WorktreeWork, base: string | null): string {
     parts.push(`${count(w.unmerged, 'commit', 'commits')} not in ${where}`);
   }
   return parts.length > 0 ? parts.join(', ') : 'clean';
+}
+
+/** Whether `fleet ps` calls it dirty: uncommitted or untracked files; null when unknown. */
+export function isDirty(s: WorkspaceStatus): boolean | null {
+  if (s.uncommitted === null || s.untracked === null) return null;
+  return s.uncommitted + s.untracked > 0;
 }

@@ -84,6 +84,43 @@ describeSandbox(
         const gits = second.commands.filter((c) => c.argv[0] === 'git');
         expect(gits.filter((c) => c.argv.includes('worktree'))).toHaveLength(1);
         expect(gits.length).toBeLessThanOrEqual(3);
+
+        // fleet diff: a committed and an uncommitted change, from the agent's worktree.
+        const wt = `${repo}.worktrees/a1`;
+        writeFileSync(join(wt, 'feature.txt'), 'committed line\n');
+        git(GIT, wt, 'add', 'feature.txt');
+        git(GIT, wt, 'commit', '-q', '-m', 'feature');
+        writeFileSync(join(wt, 'README.md'), 'hello\nuncommitted line\n');
+        writeFileSync(join(wt, 'scratch.txt'), 'new\n');
+        const diff = await fleet(sb, 'diff', 'a1');
+        expect(diff.code, diff.stderr).toBe(0);
+        expect(diff.stdout).toMatch(/## committed: 1 commit since the base[\s\S]*\+committed line/);
+        expect(diff.stdout).toMatch(/## uncommitted[\s\S]*\+uncommitted line/);
+        expect(diff.stdout).toMatch(/## untracked: 1 file\n  scratch\.txt/);
+        expect(diff.stdout).not.toMatch(/uncommitted line[\s\S]*## committed/);
+        expect(diff.mutating).toEqual([]);
+        const stat = await fleet(sb, 'diff', 'a1', '--stat');
+        expect(stat.stdout).toMatch(/feature\.txt \| 1 \+/);
+        expect(stat.stdout).toMatch(/README\.md +\| 1 \+/);
+        const none = await fleet(sb, 'diff', 'a2');
+        expect(none.stdout).toMatch(/## committed: 0 commits since the base\n\(none\)/);
+
+        // fleet ps: the branch, and whether the worktree is dirty.
+        const ps = await fleet(sb, 'ps', '--json');
+        expect(ps.code, ps.stderr).toBe(0);
+        const doc = JSON.parse(ps.stdout) as {
+          agents: {
+            name: string;
+            workspace: { branch: string; dirty: boolean; uncommitted_files: number };
+          }[];
+        };
+        const byName = Object.fromEntries(doc.agents.map((a) => [a.name, a.workspace]));
+        expect(byName.a1).toMatchObject({ branch: 'fleet/a1', dirty: true, uncommitted_files: 1 });
+        expect(byName.a2).toMatchObject({ branch: 'fleet/a2', dirty: false });
+        const table = await fleet(sb, 'ps');
+        expect(table.stdout).toMatch(/BRANCH/);
+        expect(table.stdout).toMatch(/fleet\/a1 dirty/);
+        expect(ps.mutating).toEqual([]);
       }));
 
     it('a worktree deleted by hand (rm -rf, git worktree prune) comes back with its branch and its commits', () =>
