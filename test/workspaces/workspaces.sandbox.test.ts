@@ -96,7 +96,7 @@ describeSandbox(
         expect(diff.code, diff.stderr).toBe(0);
         expect(diff.stdout).toMatch(/## committed: 1 commit since the base[\s\S]*\+committed line/);
         expect(diff.stdout).toMatch(/## uncommitted[\s\S]*\+uncommitted line/);
-        expect(diff.stdout).toMatch(/## untracked: 1 file\n  scratch\.txt/);
+        expect(diff.stdout).toMatch(/## untracked: 1 file\n {2}scratch\.txt/);
         expect(diff.stdout).not.toMatch(/uncommitted line[\s\S]*## committed/);
         expect(diff.mutating).toEqual([]);
         const stat = await fleet(sb, 'diff', 'a1', '--stat');
