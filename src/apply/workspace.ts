@@ -3,7 +3,8 @@
  * apply (or one after a crash) finds its work done and says so; none ever forces git past a worktree with work in
  * it: removal checks the worktree again right before, and git's own `worktree remove` refuses a dirty one too.
  */
-import { lstat } from '../fs-async.js';
+import { dirname } from 'node:path';
+import { lstat, mkdir } from '../fs-async.js';
 import { assertNever } from '../errors.js';
 import type { Runner, RunResult } from '../exec.js';
 import type { ReconcilerState } from '../model/observed.js';
@@ -158,8 +159,13 @@ export async function runWorkspaceAction(
       if (await exists(a.to)) throw new Error(`${a.to} exists; left alone`);
       const unlock = await git(runner, a.repo, ['worktree', 'unlock', a.path], 'mutate');
       if (unlock.exitCode !== 0 && !/not locked/i.test(unlock.stderr)) throw failed(unlock);
-      // A move keeps everything in the worktree, committed or not.
-      await mustRun(runner, a.repo, ['worktree', 'move', a.path, a.to]);
+      // A move keeps everything in the worktree, committed or not. git makes no parent directory for it.
+      await mkdir(dirname(a.to), { recursive: true });
+      const moved = await git(runner, a.repo, ['worktree', 'move', a.path, a.to], 'mutate');
+      if (moved.exitCode !== 0) {
+        await lock(runner, a.repo, a.path, a.lockReason).catch(() => false);
+        throw failed(moved);
+      }
       await lock(runner, a.repo, a.to, a.lockReason);
       const record = state.worktrees?.[a.path];
       if (record !== undefined && state.worktrees !== undefined) {

@@ -186,6 +186,63 @@ describeSandbox(
         await expectEmptyPlan(sb, 'after the prune', '--prune');
       }));
 
+    it('a changed path moves the worktree with its uncommitted work; a changed branch adds a new one and keeps the old while it holds work', () =>
+      inSandbox(async (sb) => {
+        const socket = uniqueSocket('fleet-ws');
+        const repo = makeRepo(GIT, join(sb.root, 'src', 'app'));
+        const immediate = (text: string) =>
+          text.replace('agents:', 'reconcile: {restart: {policy: immediate}}\nagents:');
+        await writeRoster(sb, immediate(roster(socket, ['m1'], () => `{repo: ${repo}}`)));
+        expect((await fleet(sb, 'reconcile')).code).toBe(0);
+        const old = `${repo}.worktrees/m1`;
+        writeFileSync(join(old, 'wip.txt'), 'work in progress\n');
+        const moved = join(sb.root, 'wt', 'm1');
+        await writeRoster(sb, immediate(roster(socket, ['m1'], () => `{repo: ${repo}, path: ${moved}}`)));
+        const r = await fleet(sb, 'reconcile');
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/worktree move/);
+        expect(existsSync(old)).toBe(false);
+        expect(readFileSync(join(moved, 'wip.txt'), 'utf8')).toBe('work in progress\n');
+        expect(listWorktrees(GIT, repo).find((w) => w.path === moved)).toEqual({
+          path: moved,
+          branch: 'fleet/m1',
+          locked: 'mosaic fleet: agent m1',
+        });
+        const pid = await waitFor('m1 restarted in its new worktree', async () => {
+          const p = await panePid(sb, socket, 'm1').catch(() => 0);
+          return p > 0 && readlinkSync(`/proc/${p}/cwd`) === moved ? p : null;
+        });
+        expect(pid).toBeGreaterThan(0);
+        await expectEmptyPlan(sb, 'after the move');
+
+        // Another branch: a new worktree; the old one holds wip.txt, so it is kept and the plan says why.
+        const second = join(sb.root, 'wt', 'm1-b');
+        await writeRoster(
+          sb,
+          immediate(roster(socket, ['m1'], () => `{repo: ${repo}, branch: other, path: ${second}}`)),
+        );
+        const b = await fleet(sb, 'reconcile');
+        expect(b.code, b.stdout + b.stderr).toBe(0);
+        expect(existsSync(join(second, 'README.md'))).toBe(true);
+        expect(readFileSync(join(moved, 'wip.txt'), 'utf8')).toBe('work in progress\n');
+        await waitFor('m1 restarted on its new branch', async () => {
+          const p = await panePid(sb, socket, 'm1').catch(() => 0);
+          return p > 0 && readlinkSync(`/proc/${p}/cwd`) === second;
+        });
+        const dry = await fleet(sb, 'reconcile', '--dry-run', '--detailed-exitcode');
+        expect(dry.code, dry.stdout).toBe(0);
+        expect(dry.stdout).toMatch(
+          /m1: worktree \S+wt\/m1 kept: 1 untracked file \(agent m1's workspace changed\)/,
+        );
+        // Once its work is committed and merged, the old worktree goes; its branch stays.
+        rmSync(join(moved, 'wip.txt'));
+        const c = await fleet(sb, 'reconcile');
+        expect(c.code, c.stdout + c.stderr).toBe(0);
+        expect(existsSync(moved)).toBe(false);
+        expect(git(GIT, repo, 'branch', '--list', 'fleet/m1').trim()).toBe('fleet/m1');
+        await expectEmptyPlan(sb, 'after the old worktree went');
+      }));
+
     it('bad input: not a repository, no such base, a path inside another worktree, a branch git refuses: one line each, nothing made', () =>
       inSandbox(async (sb) => {
         const socket = uniqueSocket('fleet-ws');

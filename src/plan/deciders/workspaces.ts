@@ -101,7 +101,7 @@ export function workspaceRefusals(desired: DesiredFleet, observed: Observed): st
       continue;
     }
     const other = repo.worktrees.find((w) => w.branch === ws.branch && w.exists);
-    if (other !== undefined && movedFrom(agent, repo) === undefined) {
+    if (other !== undefined && movedFrom(agent, repo, observed) === undefined) {
       out.push(`${who} branch ${ws.branch} is already checked out at ${other.path}`);
       continue;
     }
@@ -116,10 +116,16 @@ export function workspaceRefusals(desired: DesiredFleet, observed: Observed): st
 }
 
 /** The agent's own worktree elsewhere in the same repository on the same branch: moved, not made anew. */
-function movedFrom(agent: DesiredAgent, repo: ObservedRepo): ObservedWorktree | undefined {
+function movedFrom(
+  agent: DesiredAgent,
+  repo: ObservedRepo,
+  observed: Observed,
+): ObservedWorktree | undefined {
   const ws = workspaceOf(agent);
+  const owner = (w: ObservedWorktree) =>
+    agentOfLock(w.locked) ?? observed.state.worktrees?.[w.path]?.agent ?? null;
   return repo.worktrees.find(
-    (w) => w.path !== ws.path && w.exists && w.branch === ws.branch && agentOfLock(w.locked) === agent.name,
+    (w) => w.path !== ws.path && w.exists && w.branch === ws.branch && owner(w) === agent.name,
   );
 }
 
@@ -213,7 +219,7 @@ function prepareFor(agent: DesiredAgent, observed: Observed): WorkspaceAction | 
     if (here.locked !== null) return null;
     return { kind: 'worktree-lock', ...base, reason: 'not locked: a `git worktree prune` could drop it' };
   }
-  const from = movedFrom(agent, repo);
+  const from = movedFrom(agent, repo, observed);
   if (from !== undefined) {
     return {
       kind: 'worktree-move',
