@@ -69,8 +69,7 @@ export async function observeFor(
     {
       paths,
       sockets: desired.sockets.map((s) => s.socketName),
-      // A worktree is made by the plan itself before the agent starts: its absence holds nothing back.
-      dirs: desired.agents.filter((a) => a.workspace == null).map((a) => a.workingDirectory),
+      dirs: desired.agents.map((a) => a.workingDirectory),
       programs: runtimePrograms(desired, renderContext(paths), hostname()),
     },
     runner,

@@ -208,6 +208,9 @@ export function plan(input: PlanInput): Plan {
   // Worktrees before any unit action: an agent's first start needs its working directory (docs/workspaces.md).
   const workspaces = decideWorkspaces(desired, observed, input.prune);
   actions.push(...workspaces.prepare);
+  // A worktree this plan makes (or moves) is there before the agent starts: its absence holds nothing back.
+  const makesWorktree = (agent: string) =>
+    workspaces.prepare.some((a) => a.agent === agent && a.kind !== 'worktree-lock');
 
   // 2. One daemon-reload, only when systemd's view of unit files is out of date.
   if (files.some((f) => f.role === 'unit' && f.before !== f.after)) {
@@ -313,7 +316,7 @@ export function plan(input: PlanInput): Plan {
   const missing = new Map<string, string[]>();
   const cannotStart = (agent: DesiredAgent): string | null => {
     // The session script refuses to guess a directory: the start would fail (the warning below says so too).
-    if (observed.dirs?.[agent.workingDirectory] === false) {
+    if (observed.dirs?.[agent.workingDirectory] === false && !makesWorktree(agent.name)) {
       return `working directory ${agent.workingDirectory} does not exist`;
     }
     const program = runtimeProgram(agent, desired, ctx);
@@ -639,7 +642,7 @@ export function plan(input: PlanInput): Plan {
   const warnings: string[] = [...leftAlone, ...workspaces.warnings];
   for (const agent of wanted) {
     // The session script refuses to guess a directory; say why the start will fail before it does.
-    if (observed.dirs?.[agent.workingDirectory] === false) {
+    if (observed.dirs?.[agent.workingDirectory] === false && !makesWorktree(agent.name)) {
       warnings.push(
         `${agent.name}: working directory ${agent.workingDirectory} does not exist; its session cannot start until it does`,
       );

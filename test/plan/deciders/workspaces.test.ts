@@ -217,7 +217,10 @@ describe('workspaceRefusals', () => {
 describe('plan() with workspaces', () => {
   it("puts the worktree before the agent's start, and a second plan after it is made is quiet about it", () => {
     const desired = fleet([wsAgent('a1')]);
-    const p = planFor(desired, observedWith({}));
+    // Its working directory (the worktree) does not exist yet: the plan makes it, so the start is not held.
+    const p = planFor(desired, observedWith({}, { dirs: { [`${REPO}.worktrees/a1`]: false } }));
+    expect(p.held).toEqual([]);
+    expect(p.warnings.filter((w) => w.includes('does not exist'))).toEqual([]);
     const kinds = p.actions.map((a) => a.kind);
     expect(kinds.indexOf('worktree-add')).toBeGreaterThanOrEqual(0);
     expect(kinds.indexOf('worktree-add')).toBeLessThan(kinds.indexOf('start'));
