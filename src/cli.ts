@@ -273,6 +273,18 @@ export function buildCli(): Command {
     });
 
   program
+    .command('diff')
+    .description(
+      'what an agent changed in its worktree: commits since its base, and what is uncommitted (read-only)',
+    )
+    .argument('<agent>', 'the agent (it must have a workspace)')
+    .option('--stat', 'a summary per file instead of the patch', false)
+    .action(async (agent: string, _opts: unknown, cmd: Command) => {
+      const { diffCommand } = await import('./commands/diff.js');
+      process.exitCode = await diffCommand(agent, cmd.optsWithGlobals<GlobalOptions & { stat: boolean }>());
+    });
+
+  program
     .command('watch')
     .description(
       "look at an agent's pane live, read-only (a viewer session; detach with the tmux prefix, then d)",

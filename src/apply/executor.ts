@@ -15,6 +15,7 @@ import { statePath, writeState } from './state.js';
 import { recordSocket, rootsOf, type ActionResult, type ApplyContext, type ApplyResult } from './context.js';
 import { archiveFileAction, writeFileAction } from './files.js';
 import { killSessionAction } from './sessions.js';
+import { runWorkspaceAction } from './workspace.js';
 
 export type { ActionResult, ApplyContext, ApplyResult } from './context.js';
 
@@ -43,6 +44,14 @@ function pastTense(a: Action): string {
       return `respawned ${a.agent} (${a.reason})`;
     case 'kill-session':
       return `killed session ${target}`;
+    case 'worktree-add':
+      return `added worktree ${a.path}`;
+    case 'worktree-lock':
+      return `locked worktree ${a.path}`;
+    case 'worktree-move':
+      return `moved worktree ${a.path} to ${a.to}`;
+    case 'worktree-remove':
+      return `removed worktree ${a.path}`;
     default:
       return assertNever(a, 'action');
   }
@@ -134,7 +143,7 @@ async function runSingle(
   a: Action,
   ctx: ApplyContext,
   unsyncedDirs: Set<string>,
-): Promise<{ backupPath?: string }> {
+): Promise<{ backupPath?: string; message?: string }> {
   switch (a.kind) {
     case 'write-file':
       return writeFileAction(a, ctx, unsyncedDirs);
@@ -158,6 +167,11 @@ async function runSingle(
     case 'respawn':
       await systemctl(ctx, a.kind === 'respawn' ? 'restart' : a.kind, [unitOf(a)], isSelf(a));
       return {};
+    case 'worktree-add':
+    case 'worktree-lock':
+    case 'worktree-move':
+    case 'worktree-remove':
+      return { message: await runWorkspaceAction(a, ctx.runner, ctx.state) };
     default:
       return assertNever(a, 'action');
   }

@@ -16,6 +16,7 @@ import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
 import { hostname } from 'node:os';
+import { workspaceStatuses } from '../workspaces/status.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -38,14 +39,18 @@ export async function psReport(
     );
   }
   const ctx = { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
-  const observed = await observe(
-    {
-      paths,
-      sockets: desired.sockets.map((s) => s.socketName),
-      programs: runtimePrograms(desired, ctx, hostname()),
-    },
-    runner,
-  );
+  const [observed, workspaces] = await Promise.all([
+    observe(
+      {
+        paths,
+        sockets: desired.sockets.map((s) => s.socketName),
+        programs: runtimePrograms(desired, ctx, hostname()),
+      },
+      runner,
+    ),
+    // Only agents with a workspace cost anything here (docs/workspaces.md).
+    workspaceStatuses(desired, hostname(), runner),
+  ]);
   const agents = fleetStatus(desired, observed).filter((a) => only.size === 0 || only.has(a.agent));
   const orphans = findOrphans(desired, observed, ctx);
   return {
@@ -61,6 +66,7 @@ export async function psReport(
       (u) => !orphans.some((o) => o.session === u.session && o.socketName === u.socketName),
     ),
     problems: machineProblems(desired, observed, currentUser()),
+    ...(Object.keys(workspaces).length > 0 ? { workspaces } : {}),
   };
 }
 

@@ -46,7 +46,11 @@ export async function converge(
 ): Promise<ApplyResult | null> {
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
   await sweepTemps(s);
-  if (s.plan.backoffResets.length > 0 || restartPendingChanged(s.observed, s.plan))
+  if (
+    s.plan.backoffResets.length > 0 ||
+    restartPendingChanged(s.observed, s.plan) ||
+    worktreesChanged(s.observed, s.plan)
+  )
     await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
 }
@@ -58,7 +62,14 @@ export function stateAfterResets(observed: Observed, plan: Plan): Observed['stat
   // Since when each deferred restart waits (for max_defer and the plan's "since"); done ones are forgotten.
   if (Object.keys(plan.restartPending).length > 0) state.restartPending = { ...plan.restartPending };
   else delete state.restartPending;
+  // The fleet's worktrees (docs/workspaces.md): recorded from what git lists and the manifests ask for.
+  if (plan.worktrees !== undefined) state.worktrees = structuredClone(plan.worktrees);
+  else delete state.worktrees;
   return state;
+}
+
+function worktreesChanged(observed: Observed, plan: Plan): boolean {
+  return JSON.stringify(observed.state.worktrees ?? {}) !== JSON.stringify(plan.worktrees ?? {});
 }
 
 function restartPendingChanged(observed: Observed, plan: Plan): boolean {

@@ -14,6 +14,8 @@ import { refuseLinks } from '../base/safe-path.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadDesiredCached, type LoadedDesired } from '../manifest/cache.js';
 import type { DesiredFleet } from '../model/desired.js';
+import { removalCandidates, workspaceRefusals } from '../plan/deciders/workspaces.js';
+import { observeWorks, observeWorkspaces } from '../workspaces/observe.js';
 import type { Observed } from '../model/observed.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
@@ -129,6 +131,30 @@ export function planInput(
   };
 }
 
+/**
+ * The agents' git worktrees, into `observed` (docs/workspaces.md): the repositories first; bad input they show
+ * refuses the run before anything is made; then the work in the few worktrees the plan would remove.
+ */
+export async function observeWorkspacesFor(
+  desired: DesiredFleet,
+  observed: Observed,
+  prune: boolean,
+  runner: Runner,
+): Promise<void> {
+  const workspaces = await observeWorkspaces(desired, observed.state, observed.hostname, runner);
+  if (workspaces === undefined) return;
+  observed.workspaces = workspaces;
+  const refusals = workspaceRefusals(desired, observed);
+  if (refusals.length > 0) throw new UserError(refusals.join('\n'));
+  const candidates = removalCandidates(desired, observed, prune);
+  if (candidates.length > 0) {
+    workspaces.work = await observeWorks(
+      candidates.map((c) => ({ path: c.path, safe: c.safe })),
+      runner,
+    );
+  }
+}
+
 /** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
 export async function planFor(
   desired: DesiredFleet,
@@ -139,6 +165,7 @@ export async function planFor(
   // The package's own files are read while observation's commands run.
   const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
   requireTools(observed);
+  await observeWorkspacesFor(desired, observed, prune, runner);
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
   return { paths, runner, desired, observed, plan };
 }

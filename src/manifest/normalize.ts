@@ -16,6 +16,7 @@ import type {
 } from '../model/desired.js';
 import { builtinRuntimes, plainRuntime } from '../runtimes/index.js';
 import type { RawHeartbeat, RawRoster } from './types.js';
+import { mergedWorkspace, resolveWorkspace } from './workspace.js';
 
 export interface ManifestInput {
   /** The file as the operator named it. */
@@ -122,15 +123,23 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
       sockets.set(`${socketName}\u0000${holderSession}`, { socketName, holderSession });
+      // An agent with a workspace works in its worktree (docs/workspaces.md).
+      const workspace = resolveWorkspace(
+        a.name,
+        mergedWorkspace(roster.defaults?.workspace, a.workspace),
+        ctx.userHome,
+      );
       agents.push({
         name: a.name,
         runtime: a.runtime,
         class: a.class ?? null,
         modelHint: a.model_hint ?? null,
-        workingDirectory: expandHome(
-          a.working_directory === undefined ? fileWorkdir : (a.working_directory ?? '~'),
-          ctx.userHome,
-        ),
+        workingDirectory:
+          workspace?.path ??
+          expandHome(
+            a.working_directory === undefined ? fileWorkdir : (a.working_directory ?? '~'),
+            ctx.userHome,
+          ),
         command: a.command ?? null,
         host: a.host ?? null,
         enabled: a.enabled ?? true,
@@ -140,6 +149,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         heartbeat: heartbeatPolicy(fileHeartbeat, a.heartbeat),
         resume: a.resume ?? null,
         restartPolicy: a.restart_policy ?? null,
+        ...(workspace !== null ? { workspace } : {}),
         source: agentRefs[i] ?? { file, line: 1, col: 1 },
       });
     });

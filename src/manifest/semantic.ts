@@ -10,6 +10,7 @@ import type { Diagnostic } from '../errors.js';
 import type { SourceRef } from '../model/desired.js';
 import { diagnosticAt, displayPath, locate, type ParsedManifest, type PathSegment } from './parse.js';
 import { BUILTIN_RUNTIME_NAMES } from '../runtimes/index.js';
+import { checkWorkspaces, WorkspaceSites } from './semantic-workspace.js';
 
 /** Agent and runtime names become unit instances (`mosaic-agent@NAME.service`), file names and tmux sessions. */
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -25,7 +26,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 type Rec = Record<string, unknown>;
 
-function isRec(x: unknown): x is Rec {
+export function isRec(x: unknown): x is Rec {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
@@ -33,7 +34,7 @@ function str(x: unknown): string | undefined {
   return typeof x === 'string' ? x : undefined;
 }
 
-function fmtRef(ref: SourceRef): string {
+export function fmtRef(ref: SourceRef): string {
   return `${ref.file}:${ref.line}:${ref.col}`;
 }
 
@@ -67,7 +68,7 @@ function nameProblem(name: string, pattern: RegExp, firstChars: string): string 
 const NAME_RULE =
   'names become systemd unit instances, file names and tmux session names: use letters, digits, _ and -';
 
-class Collector {
+export class Collector {
   readonly diagnostics: Diagnostic[] = [];
   constructor(readonly parsed: ParsedManifest) {}
   at(path: readonly PathSegment[], message: string, which: 'key' | 'value' = 'value'): void {
@@ -102,7 +103,7 @@ function checkControlCharacters(c: Collector, value: unknown, path: PathSegment[
 }
 
 /** Plain values (not `command`) must not carry shell metacharacters. Control characters are reported elsewhere. */
-function checkPlain(c: Collector, value: unknown, path: PathSegment[]): boolean {
+export function checkPlain(c: Collector, value: unknown, path: PathSegment[]): boolean {
   const s = str(value);
   if (s === undefined || CONTROL.test(s)) return false;
   const meta = SHELL_META.exec(s)?.[0];
@@ -138,7 +139,7 @@ function checkName(
   return true;
 }
 
-function checkWorkingDirectory(c: Collector, value: unknown, path: PathSegment[]): void {
+export function checkWorkingDirectory(c: Collector, value: unknown, path: PathSegment[]): void {
   if (!checkPlain(c, value, path)) return;
   const s = value as string;
   if (s.startsWith('/') || s === '~' || s.startsWith('~/')) return;
@@ -222,6 +223,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
   let reconcileAt: SourceRef | undefined;
   const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
   const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
+  const workspaceSites = new WorkspaceSites();
 
   for (const parsed of manifests) {
     if (parsed.data === undefined || !isRec(parsed.data)) continue;
@@ -311,6 +313,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
         checkWorkingDirectory(c, agent.working_directory, p('working_directory'));
       });
     }
+    checkWorkspaces(c, data, workspaceSites);
     out.push(...c.diagnostics);
   }
 

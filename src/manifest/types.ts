@@ -24,6 +24,14 @@ export interface RawRuntime {
   description?: string;
 }
 
+export interface RawWorkspace {
+  repo?: string;
+  branch?: string;
+  base?: string;
+  path?: string;
+  prune_branches?: 'merged' | 'never';
+}
+
 export interface RawAgent {
   name: string;
   runtime: string;
@@ -37,6 +45,8 @@ export interface RawAgent {
   heartbeat?: RawHeartbeat;
   resume?: boolean;
   restart_policy?: 'when-idle' | 'immediate' | 'manual';
+  /** null: explicitly none (opting out of the file's `defaults.workspace`). */
+  workspace?: RawWorkspace | null;
   description?: string;
 }
 
@@ -50,7 +60,7 @@ export interface RawRoster {
     holder_session?: string;
     holderSession?: string;
   };
-  defaults?: { working_directory?: string | null; heartbeat?: RawHeartbeat };
+  defaults?: { working_directory?: string | null; heartbeat?: RawHeartbeat; workspace?: RawWorkspace | null };
   runtimes?: Record<string, RawRuntime>;
   reconcile?: {
     mode?: 'none' | 'timer' | 'watch';

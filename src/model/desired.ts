@@ -66,6 +66,22 @@ export interface HeartbeatPolicy {
   respawnOnStale: boolean;
 }
 
+/**
+ * A git worktree of its own for an agent (docs/workspaces.md): the agent's working directory. Paths absolute.
+ */
+export interface DesiredWorkspace {
+  /** The repository (its main working tree, or any directory git finds the repository from). */
+  repo: string;
+  /** The agent's branch (default `fleet/<agent>`); an existing branch is reused, never reset. */
+  branch: string;
+  /** Where a new branch starts; null = the repository's HEAD when the worktree is first made. */
+  base: string | null;
+  /** The worktree (default `<repo>.worktrees/<agent>`). */
+  path: string;
+  /** `merged`: when the worktree is removed, its branch goes too if it is merged; null = branches are kept. */
+  pruneBranches: 'merged' | null;
+}
+
 export interface DesiredAgent {
   name: string;
   runtime: string;
@@ -89,6 +105,8 @@ export interface DesiredAgent {
   resume: boolean | null;
   /** The agent's override of the fleet's restart policy; null = the fleet's. */
   restartPolicy?: RestartPolicyName | null;
+  /** Its own git worktree, which is then its working directory; absent/null = none. */
+  workspace?: DesiredWorkspace | null;
   source: SourceRef;
 }
 

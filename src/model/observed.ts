@@ -117,6 +117,80 @@ export interface BackoffEntry {
   nextAttemptMs: number;
 }
 
+/** One entry of `git worktree list --porcelain`. */
+export interface ObservedWorktree {
+  path: string;
+  /** The commit checked out; null for a bare repository. */
+  head: string | null;
+  /** The branch's short name (`fleet/a`); null when detached or bare. */
+  branch: string | null;
+  /** The lock's reason ('' when locked without one); null when not locked. */
+  locked: string | null;
+  /** Whether the directory is there (a locked worktree deleted by hand stays listed, its directory gone). */
+  exists: boolean;
+}
+
+/** A repository some agent's workspace names: one `git worktree list` and two small questions, per repository. */
+export interface ObservedRepo {
+  repo: string;
+  /** One line when git cannot read it (not a git repository, git missing); then nothing else is known. */
+  error: string | null;
+  /** The main worktree first, as git lists them. */
+  worktrees: ObservedWorktree[];
+  /** Revisions asked about (`HEAD`, bases, `refs/heads/<branch>`) -> the commit; null when there is none. */
+  commits: Record<string, string | null>;
+  /** Per branch, the base commit recorded when the fleet made its worktree (`branch.<b>.mosaicfleetbase`). */
+  recordedBases: Record<string, string>;
+}
+
+/** What may be lost with a worktree: asked only about the few the plan would remove. */
+export interface WorktreeWork {
+  path: string;
+  /** Tracked files changed (staged or not), or conflicted. */
+  uncommitted: number;
+  untracked: number;
+  /** Commits on its HEAD in neither the base(s) nor the branch's upstream. */
+  unmerged: number;
+  /** The branch's upstream (`origin/x`); null when it has none. */
+  upstream: string | null;
+  /** One line when git could not say (then it counts as not clean). */
+  error: string | null;
+}
+
+/** An agent's worktree as `fleet ps` shows it. */
+export interface WorkspaceStatus {
+  path: string;
+  /** The branch checked out there (null: detached, or no worktree). */
+  branch: string | null;
+  /** Whether git lists the worktree and its directory is there. */
+  present: boolean;
+  /** Uncommitted (tracked) and untracked files; null when unknown (no worktree, or git could not say). */
+  uncommitted: number | null;
+  untracked: number | null;
+  /** Why the rest is unknown, when it is. */
+  error: string | null;
+}
+
+export interface ObservedWorkspaces {
+  /** By the repository path the manifests (or the state's records) give. */
+  repos: Record<string, ObservedRepo>;
+  /** What stands at each desired worktree path that git does not list: absent, or something else. */
+  paths: Record<string, 'absent' | 'present'>;
+  /** By worktree path: the work in the worktrees the plan would remove (the second, narrow pass). */
+  work: Record<string, WorktreeWork>;
+}
+
+/** A worktree the fleet made, remembered so a pruned agent's worktree is still found (and its repository asked). */
+export interface WorktreeRecord {
+  agent: string;
+  repo: string;
+  branch: string;
+  /** The manifest's base (`main`) when it named one: what "not in base" is judged against, and named. */
+  base?: string;
+  /** The manifest's `prune_branches: merged`, remembered for when the agent is pruned. */
+  pruneBranches?: 'merged';
+}
+
 export interface ReconcilerState {
   version: 1;
   /** sha256 of the bytes the reconciler last wrote, per absolute path: tells operator edits apart. */
@@ -132,6 +206,8 @@ export interface ReconcilerState {
    * Only the "since" is remembered: whether a restart is needed at all is derived from observation every time.
    */
   restartPending?: Record<string, number>;
+  /** The worktrees the fleet made for its agents, by worktree path (docs/workspaces.md). */
+  worktrees?: Record<string, WorktreeRecord>;
 }
 
 /** A temp file one of the fleet's writers makes next to its target (see src/base/temp-files.ts for the names). */
@@ -187,5 +263,7 @@ export interface Observed {
   programs?: Record<string, ResolvedProgram>;
   /** Whether each directory the caller asked about (agents' working directories) exists; absent = not asked. */
   dirs?: Record<string, boolean>;
+  /** Git worktrees of the agents' workspaces; absent when no agent has one and none is recorded. */
+  workspaces?: ObservedWorkspaces;
   state: ReconcilerState;
 }

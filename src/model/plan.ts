@@ -3,6 +3,7 @@
  * reasons are for people and never steer what is done.
  */
 import type { Operation } from 'fast-json-patch';
+import type { WorktreeRecord } from './observed.js';
 
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -79,8 +80,71 @@ export interface ArchiveFileAction extends Base {
   to: string;
 }
 
+/**
+ * Make an agent's git worktree (docs/workspaces.md): a new branch from `startPoint`, or the existing branch as
+ * it is (never reset). Locked at once with the fleet's reason.
+ */
+export interface WorktreeAddAction extends Base {
+  kind: 'worktree-add';
+  agent: string;
+  repo: string;
+  path: string;
+  branch: string;
+  /** The commit a new branch starts from; null = the branch exists and is checked out as it is. */
+  startPoint: string | null;
+  /** Recorded as the branch's base (git config `branch.<b>.mosaicfleetbase`) when no base is recorded yet. */
+  recordBase: string | null;
+  /** git still lists this (locked) worktree but its directory was deleted by hand: added again over that entry. */
+  stale: boolean;
+  lockReason: string;
+}
+
+/** Lock an agent's worktree with git's own lock, so a `git worktree prune` by hand leaves it alone. */
+export interface WorktreeLockAction extends Base {
+  kind: 'worktree-lock';
+  agent: string;
+  repo: string;
+  path: string;
+  lockReason: string;
+}
+
+/** Move an agent's worktree to the path the manifest now gives (same repository and branch): nothing is lost. */
+export interface WorktreeMoveAction extends Base {
+  kind: 'worktree-move';
+  agent: string;
+  repo: string;
+  path: string;
+  to: string;
+  lockReason: string;
+}
+
+/**
+ * Remove a worktree the fleet made (its agent pruned, or its workspace changed), planned only when it was clean;
+ * checked again right before: no uncommitted or untracked file, no commit outside `safe` and the upstream.
+ */
+export interface WorktreeRemoveAction extends Base {
+  kind: 'worktree-remove';
+  agent: string;
+  repo: string;
+  path: string;
+  branch: string | null;
+  /** Commits whose history is safe: the base (recorded, and as the manifest names it now). */
+  safe: string[];
+  /** `prune_branches: merged`: the branch is deleted too when its tip is in this commit's history. */
+  deleteBranchIfMergedInto: string | null;
+}
+
+export type WorkspaceAction =
+  WorktreeAddAction | WorktreeLockAction | WorktreeMoveAction | WorktreeRemoveAction;
+
 export type Action =
-  WriteFileAction | DaemonReloadAction | UnitAction | RespawnAction | KillSessionAction | ArchiveFileAction;
+  | WriteFileAction
+  | DaemonReloadAction
+  | UnitAction
+  | RespawnAction
+  | KillSessionAction
+  | ArchiveFileAction
+  | WorkspaceAction;
 
 export type ActionKind = Action['kind'];
 
@@ -185,6 +249,8 @@ export interface Plan {
   restartPending: Record<string, number>;
   /** Agents whose back-off record is over (healthy long enough, or gone): dropped from the state file. */
   backoffResets: string[];
+  /** The state file's record of the fleet's worktrees after this plan (by path); absent = none. */
+  worktrees?: Record<string, WorktreeRecord>;
   /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */
   patch: Operation[];
   summary: PlanSummary;

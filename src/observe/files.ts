@@ -11,7 +11,13 @@ import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join, relative } from 'node:path';
 import { findLinkSync, readNoFollowSync } from '../base/safe-path.js';
 import { heartbeatAgent, heartbeatKeys, heartbeatTs } from '../base/heartbeat.js';
-import type { BackoffEntry, ObservedFile, ObservedHeartbeat, ReconcilerState } from '../model/observed.js';
+import type {
+  BackoffEntry,
+  ObservedFile,
+  ObservedHeartbeat,
+  ReconcilerState,
+  WorktreeRecord,
+} from '../model/observed.js';
 
 /**
  * A managed file, never read through a link: a link at the file (or, with `root`, at a directory between `root`
@@ -192,6 +198,7 @@ export function parseState(text: string | null): ReconcilerState {
     backoff?: unknown;
     sessionSockets?: unknown;
     restartPending?: unknown;
+    worktrees?: unknown;
   };
   const state = emptyState();
   if (typeof d.written === 'object' && d.written !== null) {
@@ -213,7 +220,26 @@ export function parseState(text: string | null): ReconcilerState {
       if (typeof v === 'number' && Number.isFinite(v)) pending[k] = v;
     if (Object.keys(pending).length > 0) state.restartPending = pending;
   }
+  const worktrees = parseWorktreeRecords(d.worktrees);
+  if (worktrees !== null) state.worktrees = worktrees;
   return state;
+}
+
+function parseWorktreeRecords(value: unknown): Record<string, WorktreeRecord> | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const out: Record<string, WorktreeRecord> = {};
+  for (const [path, v] of Object.entries(value as Record<string, unknown>)) {
+    const r = v as Partial<Record<keyof WorktreeRecord, unknown>> | null;
+    if (typeof r?.agent === 'string' && typeof r.repo === 'string' && typeof r.branch === 'string')
+      out[path] = {
+        agent: r.agent,
+        repo: r.repo,
+        branch: r.branch,
+        ...(typeof r.base === 'string' ? { base: r.base } : {}),
+        ...(r.pruneBranches === 'merged' ? { pruneBranches: 'merged' as const } : {}),
+      };
+  }
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 /** The state file of `stateDir`, parsed (parseState). */

@@ -70,6 +70,13 @@ export function actionsDigest(actions: readonly Action[]): string {
             return [a.kind, a.unit];
           case 'kill-session':
             return [a.kind, a.socketName, a.session];
+          case 'worktree-add':
+            return [a.kind, a.repo, a.path, a.branch, a.startPoint, a.stale];
+          case 'worktree-lock':
+          case 'worktree-remove':
+            return [a.kind, a.repo, a.path];
+          case 'worktree-move':
+            return [a.kind, a.repo, a.path, a.to];
           default:
             return assertNever(a, 'action');
         }

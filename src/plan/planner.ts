@@ -19,6 +19,7 @@ import { decideRemovals, staleBackoff } from './deciders/removals.js';
 import { statePatch, summarize } from './deciders/state.js';
 import { decideUnits } from './deciders/units.js';
 import { decideWarnings } from './deciders/warnings.js';
+import { decideWorkspaces } from './deciders/workspaces.js';
 
 export type { PlanInput } from './deciders/input.js';
 export { socketLabel } from './deciders/input.js';
@@ -33,22 +34,28 @@ export function plan(input: PlanInput): Plan {
   // Each decider in dependency order; later ones read what earlier ones decided, nothing else is shared.
   const files = decideFiles(input, scope);
   const env = decideEnvFiles(input, scope);
+  const workspaces = decideWorkspaces(input.desired, observed, input.prune);
   const units = decideUnits(input, scope, files);
-  const agents = decideAgents(input, scope, { env, files });
+  const agents = decideAgents(input, scope, { env, files, madeDirs: workspaces.madeDirs });
   const removals = decideRemovals(input, scope);
-  // Future deciders (budgets, workspaces, alerts, ownership) plug in here, one line each.
+  // Future deciders (budgets, alerts, ownership) plug in here, one line each.
 
   const actions: Action[] = [
     ...files.actions,
     ...env.actions,
+    // Worktrees before any unit action: an agent's first start needs its working directory.
+    ...workspaces.prepare,
     ...units,
     ...agents.actions,
     ...removals.actions,
+    // Last: a worktree is removed only after the session working in it has ended.
+    ...workspaces.removals,
   ];
   const warnings = decideWarnings(input, scope, {
     leftAlone: removals.leftAlone,
     blocked: agents.blocked,
     acting: actions.length > 0,
+    madeDirs: workspaces.madeDirs,
   });
   return {
     formatVersion: PLAN_FORMAT_VERSION,
@@ -56,13 +63,14 @@ export function plan(input: PlanInput): Plan {
     actions,
     orphans: removals.orphans,
     skipped: scope.skipped,
-    warnings,
+    warnings: [...warnings, ...workspaces.warnings],
     deferred: agents.deferred,
     held: agents.held,
     notRunning: agents.notRunning,
     deferredRestarts: agents.deferredRestarts,
     restartPending: agents.restartPending,
     backoffResets: [...agents.backoffResets, ...staleBackoff(input, scope)].sort(),
+    ...(Object.keys(workspaces.worktrees).length > 0 ? { worktrees: workspaces.worktrees } : {}),
     patch: statePatch(observed, actions, scope.localFleet.sockets),
     summary: summarize(actions),
   };

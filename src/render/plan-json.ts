@@ -3,6 +3,7 @@
  */
 import type { Plan } from '../model/plan.js';
 import { actionTarget, fileDiff, isDisruptive } from './plan-text.js';
+import { workspaceFields } from './plan-workspace.js';
 
 export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -31,6 +32,7 @@ export function planToJson(plan: Plan, extra: Record<string, unknown> = {}): Rec
           }
         : {}),
       ...(a.kind === 'archive-file' ? { to: a.to } : {}),
+      ...workspaceFields(a),
     })),
     orphans: plan.orphans.map((o) => ({
       agent: o.agent,

@@ -43,7 +43,13 @@ export function marker(a: Action): { sign: string; code: Code } {
     case 'disable':
     case 'kill-session':
     case 'archive-file':
+    case 'worktree-remove':
       return { sign: '-', code: 'red' };
+    case 'worktree-add':
+      return { sign: '+', code: 'green' };
+    case 'worktree-lock':
+    case 'worktree-move':
+      return { sign: '~', code: 'yellow' };
     default:
       return assertNever(a, 'action');
   }
@@ -66,6 +72,11 @@ export function actionTarget(a: Action): string {
     case 'respawn':
     case 'kill-session':
       return `${a.socketName === '' ? '(default socket)' : a.socketName}:${a.session}`;
+    case 'worktree-add':
+    case 'worktree-lock':
+    case 'worktree-move':
+    case 'worktree-remove':
+      return a.path;
     default:
       return assertNever(a, 'action');
   }
@@ -75,6 +86,7 @@ export function actionVerb(a: Action): string {
   if (a.kind === 'write-file') return a.before === null ? 'create' : 'update';
   if (a.kind === 'archive-file') return 'archive';
   if (a.kind === 'kill-session') return 'kill session';
+  if (a.kind.startsWith('worktree-')) return a.kind.replace('-', ' ');
   return a.kind;
 }
 
@@ -275,7 +287,7 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     if (a.kind === 'write-file') {
       if (!showsDiff(a, style)) continue;
       out.push(indent(colorDiff(style, fileDiff(a.path, a.before, a.after))));
-    } else if (a.kind === 'archive-file') {
+    } else if (a.kind === 'archive-file' || a.kind === 'worktree-move') {
       out.push(indent(`moved to ${a.to}`));
     }
   }

@@ -3,6 +3,8 @@
  * returns text. Whether to colour is decided by the caller (a TTY without NO_COLOR).
  */
 import { assertNever } from '../errors.js';
+import type { WorkspaceStatus } from '../model/observed.js';
+import { isDirty } from '../workspaces/work.js';
 import type {
   AgentState,
   AgentStatus,
@@ -16,6 +18,29 @@ import type { Orphan } from '../model/plan.js';
 /** 2: agents gained `state` (the runtime's own busy / idle / waiting report). */
 export const PS_FORMAT_VERSION = 2;
 
+/** The worktree cell: its branch, `*` when it holds uncommitted or untracked files; `-` without a workspace. */
+function branchCell(s: WorkspaceStatus | undefined): Cell {
+  if (s === undefined) return { text: '-', style: 'dim' };
+  if (!s.present) return { text: 'no worktree', style: 'yellow' };
+  const dirty = isDirty(s);
+  const name = s.branch ?? '(detached)';
+  if (dirty === null) return { text: `${name}?`, style: 'yellow' };
+  return dirty ? { text: `${name} dirty`, style: 'yellow' } : { text: name };
+}
+
+function workspaceJson(s: WorkspaceStatus | undefined): unknown {
+  if (s === undefined) return null;
+  return {
+    path: s.path,
+    branch: s.branch,
+    present: s.present,
+    dirty: isDirty(s),
+    uncommitted_files: s.uncommitted,
+    untracked_files: s.untracked,
+    error: s.error,
+  };
+}
+
 export interface PsReport {
   nowMs: number;
   host: string;
@@ -26,6 +51,8 @@ export interface PsReport {
   /** Agents of ours no manifest names: a unit, an env file or a recorded session (`reconcile --prune` removes them). */
   orphans?: Orphan[];
   problems: Problem[];
+  /** Per agent with a workspace: its worktree's branch and whether it is dirty (docs/workspaces.md). */
+  workspaces?: Record<string, WorkspaceStatus>;
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -187,7 +214,7 @@ function flagCell(a: AgentStatus, paint: Paint): string {
   return paint('ok', 'green');
 }
 
-const HEADERS = [
+const BASE_HEADERS = [
   'AGENT',
   'UNIT',
   'SESSION',
@@ -207,7 +234,14 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
   if (report.agents.length === 0) {
     lines.push(`No agents in the manifests (${report.sources.join(', ') || 'none found'}).`);
   } else {
-    const rows = report.agents.map(row);
+    // The BRANCH column only in a fleet with workspaces, before FLAGS.
+    const ws = report.workspaces;
+    const HEADERS = ws === undefined ? BASE_HEADERS : [...BASE_HEADERS.slice(0, -1), 'BRANCH', 'FLAGS'];
+    const rows = report.agents.map((a) => {
+      const r = row(a);
+      if (ws !== undefined) r.splice(r.length - 1, 0, branchCell(ws[a.agent]));
+      return r;
+    });
     const flagTexts = report.agents.map((a) => flagCell(a, (t) => t));
     rows.forEach((r, i) => {
       const last = r[r.length - 1];
@@ -341,6 +375,7 @@ export function psToJson(report: PsReport): unknown {
               due: s.backoff.due,
             },
       flags: s.flags,
+      ...(report.workspaces !== undefined ? { workspace: workspaceJson(report.workspaces[s.agent]) } : {}),
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
     orphans: (report.orphans ?? []).map((o) => ({

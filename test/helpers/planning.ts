@@ -175,6 +175,11 @@ export function applyInMemory(desired: DesiredFleet, observed: Observed, p: Plan
       case 'kill-session':
         b.withoutSession(a.socketName, a.session);
         break;
+      case 'worktree-add':
+      case 'worktree-lock':
+      case 'worktree-move':
+      case 'worktree-remove':
+        break;
       default: {
         const never: never = a;
         throw new Error(`unexpected action ${JSON.stringify(never)}`);

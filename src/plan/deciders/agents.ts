@@ -32,6 +32,8 @@ import { startBlocker, type BlockedStart, type StartBlock } from './start-check.
 export interface AgentsBasis {
   env: EnvDecision;
   files: FilesDecision;
+  /** Working directories the plan makes before any start (the agents' worktrees). */
+  madeDirs: ReadonlySet<string>;
 }
 
 export interface AgentsDecision {
@@ -119,7 +121,14 @@ function decideAgent(
   const { desired, observed, ctx } = input;
   const unit = agentUnitName(agent.name);
   const status = agentStatus(agent, observed, desired.runtimes[agent.runtime]);
-  const block = startBlocker(agent, desired, observed, ctx, basis.env.rendered.get(agent.name));
+  const block = startBlocker(
+    agent,
+    desired,
+    observed,
+    ctx,
+    basis.env.rendered.get(agent.name),
+    basis.madeDirs,
+  );
   const held = (action: HeldAction['action'], need: string, down: boolean): Outcome | null =>
     block === null
       ? null

@@ -30,9 +30,11 @@ export function startBlocker(
   observed: Observed,
   ctx: RenderContext,
   env: ReadonlyMap<string, string> | undefined,
+  madeDirs: ReadonlySet<string> = new Set(),
 ): StartBlock | null {
-  // The session script refuses to guess a directory: the start would fail.
-  if (observed.dirs?.[agent.workingDirectory] === false) {
+  // The session script refuses to guess a directory: the start would fail, unless this plan makes it first (the
+  // agent's worktree, added before any unit action).
+  if (observed.dirs?.[agent.workingDirectory] === false && !madeDirs.has(agent.workingDirectory)) {
     return {
       cause: 'workdir',
       directory: agent.workingDirectory,

@@ -35,6 +35,16 @@ export function summarize(actions: readonly Action[]): PlanSummary {
       case 'daemon-reload':
         s.other++;
         break;
+      case 'worktree-add':
+        s.add++;
+        break;
+      case 'worktree-lock':
+      case 'worktree-move':
+        s.change++;
+        break;
+      case 'worktree-remove':
+        s.remove++;
+        break;
       default:
         assertNever(a, 'action');
     }
@@ -103,6 +113,12 @@ export function statePatch(
         delete after.files[a.path];
         break;
       case 'daemon-reload':
+        break;
+      case 'worktree-add':
+      case 'worktree-lock':
+      case 'worktree-move':
+      case 'worktree-remove':
+        // Worktrees are not in this projection of units, sessions and files: the actions say what changes.
         break;
       case 'enable':
         unit(a.unit).enabled = true;

@@ -12,6 +12,8 @@ export interface WarningsBasis {
   blocked: readonly BlockedStart[];
   /** Whether the plan has anything to do. */
   acting: boolean;
+  /** Working directories the plan makes (the agents' worktrees). */
+  madeDirs: ReadonlySet<string>;
 }
 
 export function decideWarnings(input: PlanInput, scope: Scope, basis: WarningsBasis): string[] {
@@ -19,7 +21,7 @@ export function decideWarnings(input: PlanInput, scope: Scope, basis: WarningsBa
   const warnings: string[] = [...basis.leftAlone];
   for (const agent of scope.wanted) {
     // The session script refuses to guess a directory; say why the start will fail before it does.
-    if (observed.dirs?.[agent.workingDirectory] === false) {
+    if (observed.dirs?.[agent.workingDirectory] === false && !basis.madeDirs.has(agent.workingDirectory)) {
       warnings.push(
         `${agent.name}: working directory ${agent.workingDirectory} does not exist; its session cannot start until it does`,
       );

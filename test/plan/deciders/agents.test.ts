@@ -40,7 +40,11 @@ function team(
 function decide(desired: DesiredFleet, o: Observed): AgentsDecision {
   const input = planInputFor(desired, o);
   const scope = scopeOf(desired, o);
-  return decideAgents(input, scope, { env: decideEnvFiles(input, scope), files: decideFiles(input, scope) });
+  return decideAgents(input, scope, {
+    env: decideEnvFiles(input, scope),
+    files: decideFiles(input, scope),
+    madeDirs: new Set(),
+  });
 }
 
 const acts = (d: AgentsDecision) => d.actions.map((a) => `${a.kind} ${actionTarget(a)}`);

@@ -15,6 +15,7 @@ function warnings(basis: Partial<WarningsBasis>, linger: boolean | null = true):
     leftAlone: [],
     blocked: [],
     acting: false,
+    madeDirs: new Set(),
     ...basis,
   });
 }
