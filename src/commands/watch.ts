@@ -7,29 +7,29 @@
  * One log line per event and per action (JSON lines with --json), fit for journald. SIGINT/SIGTERM let the
  * cycle in flight finish, then exit 0.
  */
-import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
-import { watch, type FSWatcher } from 'chokidar';
-import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
-import { stat } from '../fs-async.js';
-import { basename, join } from 'node:path';
 import type { ReconcileOptions } from '../options.js';
 import { ExitNow, formatDiagnostic, ManifestError, UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import { loadDesired } from '../manifest/load.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { hostContext, resolvePaths } from '../paths.js';
-import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { acquireLock } from '../apply/lock.js';
-import { readNoFollowSync } from '../base/safe-path.js';
 import { converge } from '../engine/converge.js';
 import { planFor } from '../engine/session.js';
 import { nextWakeMs } from '../engine/wake.js';
 import { addSessions, stillDown } from '../engine/suspects.js';
 import { realTimers, WatchScheduler, type Fields } from '../engine/scheduler.js';
 import { watchTmuxEvents } from '../observe/tmux-events.js';
-import { watchUnitEvents } from '../observe/unit-events.js';
+import {
+  HeartbeatNews,
+  logPlan,
+  logResult,
+  manifestSource,
+  unitSource,
+  untilStopped,
+  type Log,
+} from './watch-sources.js';
 
-const DEBOUNCE_MS = 300;
 /** Events come in bursts (a killed session: the session, then its window): one cycle for the burst. */
 const EVENT_COALESCE_MS = 20;
 /** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
@@ -37,7 +37,7 @@ const LOCK_WAIT_MS = 5_000;
 /** A cycle that found the lock held after LOCK_WAIT_MS tries again this much later. */
 const LOCK_RETRY_MS = 1_000;
 
-function logger(json: boolean) {
+function logger(json: boolean): Log {
   return (event: string, fields: Fields = {}, text?: string): void => {
     const ts = new Date().toISOString();
     if (json) {
@@ -50,21 +50,6 @@ function logger(json: boolean) {
       .join(' ');
     process.stdout.write(`${ts} ${text ?? event}${extra ? ` ${extra}` : ''}\n`);
   };
-}
-
-/**
- * A heartbeat's state and since (what can change a restart decision); null when unreadable or when it says no
- * state (a writer caught between truncating and writing: not news).
- */
-function beatState(file: string): string | null {
-  try {
-    const r = readNoFollowSync(file);
-    if (r.kind !== 'file') return null;
-    const said = heartbeatState(r.content);
-    return said === null ? null : `${said.state}\n${said.since ?? ''}`;
-  } catch {
-    return null;
-  }
 }
 
 export async function watchCommand(o: ReconcileOptions): Promise<number> {
@@ -97,8 +82,6 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }
   };
 
-  let stopping = false;
-  let waitingForIdle = new Set<string>();
   const scheduler = new WatchScheduler({
     cycle: (why) => cycle(why),
     stillDown: (subjects) => stillDown(subjects, runner),
@@ -108,34 +91,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     resyncMs: intervalS * 1000,
   });
 
-  let runWatcher: DirWatcher | null = null;
-  /** What each waiting agent's heartbeat last said (its `state` and `since` lines). */
-  const beatSeen = new Map<string, string>();
-  /** Heartbeats: only an agent whose restart waits for it to go idle is news (a busy agent's every beat is not). */
-  const watchRunDir = (): void => {
-    if (runWatcher !== null || stopping) return;
-    try {
-      runWatcher = watchDir(paths.runDir, (_event, file) => {
-        const name = typeof file === 'string' ? heartbeatAgent(file) : null;
-        if (name === null || !waitingForIdle.has(name)) return;
-        // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
-        const said = beatState(join(paths.runDir, heartbeatFileName(name)));
-        if (said === null || beatSeen.get(name) === said) return;
-        beatSeen.set(name, said);
-        scheduler.event('heartbeat', { agent: name });
-      });
-      runWatcher.on('error', () => {
-        runWatcher?.close();
-        runWatcher = null;
-      });
-    } catch {
-      // No run directory yet (no agent started): tried again after each cycle; the timer covers it meanwhile.
-    }
-  };
-  const unwatchRunDir = (): void => {
-    runWatcher?.close();
-    runWatcher = null;
-  };
+  const news = new HeartbeatNews(paths.runDir, (agent) => scheduler.event('heartbeat', { agent }));
 
   const tmuxEvents = watchTmuxEvents({
     mosaicHome: paths.mosaicHome,
@@ -167,52 +123,12 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }
     try {
       const s = await planFor(desired, paths, o.prune, runner);
-      log('plan', {
-        trigger: why,
-        actions: s.plan.actions.length,
-        deferred: s.plan.deferred.length,
-        orphans: s.plan.orphans.length,
-      });
-      for (const a of s.plan.actions) {
-        log(
-          'planned',
-          { kind: a.kind, target: actionTarget(a), reason: a.reason },
-          `plan: ${actionVerb(a)} ${actionTarget(a)}`,
-        );
-      }
-      for (const d of s.plan.deferred) {
-        log('deferred', {
-          agent: d.agent,
-          reason: d.reason,
-          next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
-        });
-      }
+      logPlan(log, s, why);
       // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
-      waitingForIdle = new Set(s.plan.deferredRestarts.map((d) => d.agent));
-      for (const d of s.plan.deferredRestarts) {
-        log('restart-deferred', {
-          agent: d.agent,
-          need: d.need,
-          reason: d.reason,
-          since: new Date(d.sinceMs).toISOString(),
-        });
-        const said = beatState(join(paths.runDir, heartbeatFileName(d.agent)));
-        if (said !== null) beatSeen.set(d.agent, said);
-      }
-      for (const name of beatSeen.keys()) if (!waitingForIdle.has(name)) beatSeen.delete(name);
-      // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
-      if (waitingForIdle.size > 0) watchRunDir();
-      else unwatchRunDir();
+      news.waitFor(s.plan.deferredRestarts.map((d) => d.agent));
       scheduler.wakeAt(nextWakeMs(s));
       const result = await converge(s, command);
-      for (const r of result?.results ?? []) {
-        log(
-          'action',
-          { kind: r.action.kind, target: actionTarget(r.action), outcome: r.outcome, error: r.error },
-          r.message,
-        );
-      }
-      if (result !== null) log('applied', { ok: result.ok });
+      logResult(log, result);
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
@@ -228,26 +144,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     }
   };
 
-  let unitConnects = 0;
-  const unitEvents = watchUnitEvents(
-    process.env,
-    (e) => {
-      // A unit that went down is news; the passing states of a start or stop (ours, mostly) settle within
-      // milliseconds into one that is, and 'active' is what a cycle makes, not a death.
-      // The timer's oneshot run ending is routine.
-      if (e.unit === 'mosaic-fleet-reconcile.service') return;
-      if (e.activeState === 'inactive' || e.activeState === 'failed')
-        scheduler.suspect('unit-changed', { unit: e.unit, state: e.activeState }, (s) => s.units.add(e.unit));
-    },
-    (error) => log('unit-events', { status: 'retrying', error: error.message }),
-    {
-      onConnected: (t) => {
-        log('unit-events', { status: 'connected', via: t.kind });
-        // Changes while the connection was down were missed: converge once.
-        if (++unitConnects > 1) scheduler.event('unit-events-reconnected', {});
-      },
-    },
-  );
+  const unitEvents = unitSource(scheduler, log);
 
   await load('start');
   const followSockets = (): void => {
@@ -255,65 +152,24 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     if (d !== null) tmuxEvents.setSockets(d.sockets);
   };
   followSockets();
-  const isDir = await stat(paths.manifests).then(
-    (st) => st.isDirectory(),
-    () => false,
-  );
-  let debounce: NodeJS.Timeout | null = null;
-  const watcher: FSWatcher = watch(paths.manifests, {
-    ignoreInitial: true,
-    depth: 0,
-    // Editors save by rename; wait until the file stops changing before reading it.
-    awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
-    ignored: (p, st) => isDir && st?.isFile() === true && !/\.ya?ml$/.test(p),
-  });
-  watcher.on('all', (event, file) => {
-    if (isDir && file !== paths.manifests && !/\.ya?ml$/.test(file)) return;
-    log('manifest-event', { event, file: basename(file) });
-    if (debounce) clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      debounce = null;
+  const manifests = await manifestSource(
+    paths.manifests,
+    log,
+    () =>
       void load('edit').then(() => {
         followSockets();
         scheduler.trigger('manifest-change');
-      });
-    }, DEBOUNCE_MS);
-  });
-  watcher.on('error', (error) =>
-    log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
+      }),
   );
 
   const resync = setInterval(() => scheduler.trigger('resync'), intervalS * 1000);
   log('watching', { manifests: paths.manifests, interval_s: intervalS });
   scheduler.trigger('start');
 
-  // The first signal: finish the cycle in flight, then exit 0. A second: the operator insists, leave now with 1
-  // (main exits; the next run converges from wherever this stopped).
-  let forced: (code: number) => void = () => undefined;
-  const insisted = new Promise<number>((resolve) => (forced = resolve));
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log('forced-exit', { signal });
-        forced(1);
-        return;
-      }
-      stopping = true;
-      scheduler.stop();
-      log('stopping', { signal }, `${signal}: finishing the cycle in flight, then exiting`);
-      resolve();
-    };
-    // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other listener remains,
-    // which would kill us in the middle of the cycle we promised to finish.
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const { insisted } = await untilStopped(log, () => scheduler.stop());
   clearInterval(resync);
-  if (debounce) clearTimeout(debounce);
-  // Assigned from callbacks; read through a function so the type is not narrowed to null here.
-  const runDirWatcher = (): DirWatcher | null => runWatcher;
-  runDirWatcher()?.close();
-  const finished = Promise.all([watcher.close(), tmuxEvents.close(), unitEvents.close()]).then(() =>
+  news.close();
+  const finished = Promise.all([manifests.close(), tmuxEvents.close(), unitEvents.close()]).then(() =>
     scheduler.idle(),
   );
   const code = await Promise.race([finished.then(() => 0), insisted]);

@@ -1,0 +1,224 @@
+/**
+ * What wakes watch mode besides tmux (src/commands/watch.ts wires them to the scheduler, src/engine/scheduler.ts):
+ * heartbeats of agents whose restart waits for them to go idle, the systemd user manager's unit signals, saved
+ * manifests; and the log lines of a cycle.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
+import { basename, join } from 'node:path';
+import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
+import { readNoFollowSync } from '../base/safe-path.js';
+import type { ApplyResult } from '../apply/executor.js';
+import type { Fields, WatchScheduler } from '../engine/scheduler.js';
+import type { Session } from '../engine/session.js';
+import { stat } from '../fs-async.js';
+import { watchUnitEvents } from '../observe/unit-events.js';
+import { actionTarget, actionVerb } from '../render/plan-text.js';
+
+export type Log = (event: string, fields?: Fields, text?: string) => void;
+
+const DEBOUNCE_MS = 300;
+
+/**
+ * A heartbeat's state and since (what can change a restart decision); null when unreadable or when it says no
+ * state (a writer caught between truncating and writing: not news).
+ */
+function beatState(file: string): string | null {
+  try {
+    const r = readNoFollowSync(file);
+    if (r.kind !== 'file') return null;
+    const said = heartbeatState(r.content);
+    return said === null ? null : `${said.state}\n${said.since ?? ''}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Heartbeats: only an agent whose restart waits for it to go idle is news (a busy agent's every beat is not). */
+export class HeartbeatNews {
+  private watcher: DirWatcher | null = null;
+  private waiting = new Set<string>();
+  /** What each waiting agent's heartbeat last said (its state and since). */
+  private readonly seen = new Map<string, string>();
+  private closed = false;
+
+  constructor(
+    private readonly runDir: string,
+    private readonly onNews: (agent: string) => void,
+  ) {}
+
+  /** The agents to listen to now (after each cycle's plan). */
+  waitFor(agents: readonly string[]): void {
+    this.waiting = new Set(agents);
+    for (const agent of agents) {
+      const said = beatState(join(this.runDir, heartbeatFileName(agent)));
+      if (said !== null) this.seen.set(agent, said);
+    }
+    for (const name of this.seen.keys()) if (!this.waiting.has(name)) this.seen.delete(name);
+    // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
+    if (this.waiting.size > 0) this.watch();
+    else this.unwatch();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unwatch();
+  }
+
+  private watch(): void {
+    if (this.watcher !== null || this.closed) return;
+    try {
+      this.watcher = watchDir(this.runDir, (_event, file) => {
+        const name = typeof file === 'string' ? heartbeatAgent(file) : null;
+        if (name === null || !this.waiting.has(name)) return;
+        // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
+        const said = beatState(join(this.runDir, heartbeatFileName(name)));
+        if (said === null || this.seen.get(name) === said) return;
+        this.seen.set(name, said);
+        this.onNews(name);
+      });
+      this.watcher.on('error', () => this.unwatch());
+    } catch {
+      // No run directory yet (no agent started): tried again after each cycle; the timer covers it meanwhile.
+    }
+  }
+
+  private unwatch(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+}
+
+/** The systemd user manager's signals for our units: a unit that went down is a suspect. */
+export function unitSource(scheduler: WatchScheduler, log: Log): { close(): Promise<void> } {
+  let connects = 0;
+  return watchUnitEvents(
+    process.env,
+    (e) => {
+      // A unit that went down is news; the passing states of a start or stop (ours, mostly) settle within
+      // milliseconds into one that is, and 'active' is what a cycle makes, not a death.
+      // The timer's oneshot run ending is routine.
+      if (e.unit === 'mosaic-fleet-reconcile.service') return;
+      if (e.activeState === 'inactive' || e.activeState === 'failed')
+        scheduler.suspect('unit-changed', { unit: e.unit, state: e.activeState }, (s) => s.units.add(e.unit));
+    },
+    (error) => log('unit-events', { status: 'retrying', error: error.message }),
+    {
+      onConnected: (t) => {
+        log('unit-events', { status: 'connected', via: t.kind });
+        // Changes while the connection was down were missed: converge once.
+        if (++connects > 1) scheduler.event('unit-events-reconnected', {});
+      },
+    },
+  );
+}
+
+/** A saved manifest (file, or a YAML file in the directory), debounced: `onChange` once the saving is over. */
+export async function manifestSource(
+  manifests: string,
+  log: Log,
+  onChange: () => void,
+): Promise<{ close(): Promise<void> }> {
+  const isDir = await stat(manifests).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  let debounce: NodeJS.Timeout | null = null;
+  const watcher: FSWatcher = watch(manifests, {
+    ignoreInitial: true,
+    depth: 0,
+    // Editors save by rename; wait until the file stops changing before reading it.
+    awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
+    ignored: (p, st) => isDir && st?.isFile() === true && !/\.ya?ml$/.test(p),
+  });
+  watcher.on('all', (event, file) => {
+    if (isDir && file !== manifests && !/\.ya?ml$/.test(file)) return;
+    log('manifest-event', { event, file: basename(file) });
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      debounce = null;
+      onChange();
+    }, DEBOUNCE_MS);
+  });
+  watcher.on('error', (error) =>
+    log('watch-error', { error: error instanceof Error ? error.message : String(error) }),
+  );
+  return {
+    close: () => {
+      if (debounce) clearTimeout(debounce);
+      return watcher.close();
+    },
+  };
+}
+
+/** A cycle's plan, one line per action and per deferral. */
+export function logPlan(log: Log, s: Session, why: string): void {
+  log('plan', {
+    trigger: why,
+    actions: s.plan.actions.length,
+    deferred: s.plan.deferred.length,
+    orphans: s.plan.orphans.length,
+  });
+  for (const a of s.plan.actions) {
+    log(
+      'planned',
+      { kind: a.kind, target: actionTarget(a), reason: a.reason },
+      `plan: ${actionVerb(a)} ${actionTarget(a)}`,
+    );
+  }
+  for (const d of s.plan.deferred) {
+    log('deferred', {
+      agent: d.agent,
+      reason: d.reason,
+      next_attempt_at: new Date(d.nextAttemptMs).toISOString(),
+    });
+  }
+  for (const d of s.plan.deferredRestarts) {
+    log('restart-deferred', {
+      agent: d.agent,
+      need: d.need,
+      reason: d.reason,
+      since: new Date(d.sinceMs).toISOString(),
+    });
+  }
+}
+
+/** What a cycle's apply did, one line per action. */
+export function logResult(log: Log, result: ApplyResult | null): void {
+  for (const r of result?.results ?? []) {
+    log(
+      'action',
+      { kind: r.action.kind, target: actionTarget(r.action), outcome: r.outcome, error: r.error },
+      r.message,
+    );
+  }
+  if (result !== null) log('applied', { ok: result.ok });
+}
+
+/**
+ * Resolves at the first SIGINT/SIGTERM (after `onStop`): finish the cycle in flight, then exit 0. `insisted`
+ * settles at a second one: the operator insists, leave now with 1 (the next run converges from there).
+ */
+export async function untilStopped(log: Log, onStop: () => void): Promise<{ insisted: Promise<number> }> {
+  let forced: (code: number) => void = () => undefined;
+  const insisted = new Promise<number>((resolve) => (forced = resolve));
+  let stopping = false;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log('forced-exit', { signal });
+        forced(1);
+        return;
+      }
+      stopping = true;
+      onStop();
+      log('stopping', { signal }, `${signal}: finishing the cycle in flight, then exiting`);
+      resolve();
+    };
+    // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other listener remains,
+    // which would kill us in the middle of the cycle we promised to finish.
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return { insisted };
+}
