@@ -14,7 +14,7 @@ function readAll(reader: UsageReader, lines: string[]): UsageResult[] {
 describe('usage readers: each runtime’s record in one meaning', () => {
   it('claude: Anthropic usage is ours already; thinking tokens are the reasoning part of output', () => {
     const [line] = claudeLines(1);
-    const v = JSON.parse(line as string) as { message: { usage: Record<string, unknown> } };
+    const v = JSON.parse(line) as { message: { usage: Record<string, unknown> } };
     v.message.usage.output_tokens_details = { thinking_tokens: 40 };
     expect(claudeUsage(v, {})).toEqual({
       kind: 'usage',
@@ -69,11 +69,11 @@ describe('usage readers: each runtime’s record in one meaning', () => {
 
   it('hostile counts (negative, huge, fractional, strings) make a record invalid, never a negative total', () => {
     for (const bad of [-1, 1e300, 1.5, '12', Number.MAX_SAFE_INTEGER]) {
-      const v = JSON.parse(claudeLines(1)[0] as string) as { message: { usage: Record<string, unknown> } };
+      const v = JSON.parse(claudeLines(1)[0]) as { message: { usage: Record<string, unknown> } };
       v.message.usage.input_tokens = bad;
       expect(claudeUsage(v, {}).kind, String(bad)).toBe('invalid');
     }
-    const codex = JSON.parse(codexLines(1)[1] as string) as { payload: { usage: Record<string, unknown> } };
+    const codex = JSON.parse(codexLines(1)[1]) as { payload: { usage: Record<string, unknown> } };
     codex.payload.usage.cached_input_tokens = 10_000_000;
     expect(codexUsage(codex, {}).kind).toBe('invalid');
     expect(
