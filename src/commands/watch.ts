@@ -244,7 +244,9 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       if (waitingForIdle.size > 0) watchRunDir();
       else unwatchRunDir();
       scheduleWake(nextWakeMs(s));
-      const result = await converge(s, command);
+      const result = await converge(s, command, {
+        onWarning: (line) => log('spend-warning', { warning: line }, line),
+      });
       for (const r of result?.results ?? []) {
         log(
           'action',

@@ -30,7 +30,7 @@ describe('pricing', () => {
     });
     try {
       expect((await loadDesired([join(m.dir, 'ok.yaml')], CTX)).pricing).toBeUndefined();
-      const r = await checkManifests([join(m.dir, 'bad.yaml')], CTX);
+      const r = await checkManifests([join(m.dir, 'bad.yaml')]);
       expect(r.diagnostics.map((d) => `${d.line}: ${d.message}`)).toEqual([
         '3: pricing.m1 is missing the required key "cache_read"',
         '3: pricing.m1 is missing the required key "cache_write"',
