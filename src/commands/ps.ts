@@ -16,6 +16,8 @@ import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
 import { hostname } from 'node:os';
+import { readLedger } from '../spend/store.js';
+import { windowTotals } from '../spend/report.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -61,8 +63,16 @@ export async function psReport(
       (u) => !orphans.some((o) => o.session === u.session && o.socketName === u.socketName),
     ),
     problems: machineProblems(desired, observed, currentUser()),
+    // As last metered (by reconcile or `fleet spend`): ps stays read-only and takes no lock.
+    spend: {
+      window: PS_SPEND_WINDOW,
+      tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
+    },
   };
 }
+
+/** The window of the SPEND column. */
+const PS_SPEND_WINDOW = '1d';
 
 /**
  * The manifests are invalid: say so, and still show what of this fleet runs (every agent with a unit, an env file

@@ -3,6 +3,7 @@
  * returns text. Whether to colour is decided by the caller (a TTY without NO_COLOR).
  */
 import { assertNever } from '../errors.js';
+import { shortTokens } from './spend.js';
 import type {
   AgentState,
   AgentStatus,
@@ -26,6 +27,8 @@ export interface PsReport {
   /** Agents of ours no manifest names: a unit, an env file or a recorded session (`reconcile --prune` removes them). */
   orphans?: Orphan[];
   problems: Problem[];
+  /** Tokens each agent spent in `window`, from the spend ledger as last metered (docs/spend.md); absent: not read. */
+  spend?: { window: string; tokens: Record<string, number> };
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -146,7 +149,7 @@ interface Cell {
   style?: Style;
 }
 
-function row(s: AgentStatus): Cell[] {
+function row(s: AgentStatus, spend?: PsReport['spend']): Cell[] {
   const unitState =
     s.unitActiveState === '' && s.unitFileState === null
       ? '-'
@@ -175,6 +178,7 @@ function row(s: AgentStatus): Cell[] {
     hb,
     { text: s.tenantId ?? '-' },
     { text: s.host ?? '-' },
+    { text: spendCell(s.agent, spend) },
     { text: '' }, // flags: painted per flag below
   ];
 }
@@ -198,8 +202,15 @@ const HEADERS = [
   'HB',
   'TENANT',
   'HOST',
+  'SPEND',
   'FLAGS',
 ];
+
+/** The agent's tokens in the report's spend window, short (`12.3k`); `-` when none were metered. */
+function spendCell(agent: string, spend: PsReport['spend']): string {
+  const n = spend?.tokens[agent];
+  return n === undefined || n === 0 ? '-' : shortTokens(n);
+}
 
 export function renderPsTable(report: PsReport, opts: { color: boolean }): string {
   const paint = painter(opts.color);
@@ -207,7 +218,7 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
   if (report.agents.length === 0) {
     lines.push(`No agents in the manifests (${report.sources.join(', ') || 'none found'}).`);
   } else {
-    const rows = report.agents.map(row);
+    const rows = report.agents.map((a) => row(a, report.spend));
     const flagTexts = report.agents.map((a) => flagCell(a, (t) => t));
     rows.forEach((r, i) => {
       const last = r[r.length - 1];
@@ -340,6 +351,9 @@ export function psToJson(report: PsReport): unknown {
               next_attempt_at: new Date(s.backoff.nextAttemptMs).toISOString(),
               due: s.backoff.due,
             },
+      ...(report.spend === undefined
+        ? {}
+        : { spend: { window: report.spend.window, tokens: report.spend.tokens[s.agent] ?? 0 } }),
       flags: s.flags,
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),

@@ -163,3 +163,16 @@ function groupKey(by: SpendGrouping, e: LedgerEntry, tenant: string | null): str
     }
   }
 }
+
+/** Total tokens per agent over a window (the SPEND column of `fleet ps`). */
+export function windowTotals(
+  entries: readonly LedgerEntry[],
+  nowMs: number,
+  window: SpendWindow,
+): Record<string, number> {
+  const span = windowMs(window);
+  const sinceMs = span === null ? null : nowMs - span;
+  const out: Record<string, number> = {};
+  for (const e of entries) if (inWindow(e, sinceMs)) out[e.agent] = (out[e.agent] ?? 0) + totalOf(e.tokens);
+  return out;
+}
