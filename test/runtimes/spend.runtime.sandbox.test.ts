@@ -32,9 +32,15 @@ function agentOf(r: RecordedRequest): string | null {
   return null;
 }
 
-/** Side calls no record shows (DOMAIN.md section 10): Codex's and opencode's session-title generation. */
+/**
+ * Side calls no record shows (DOMAIN.md section 10): Codex's and opencode's session-title generation, the only
+ * calls of theirs that offer the model no tools and ask for a title.
+ */
 function isTitleCall(r: RecordedRequest): boolean {
-  return /title/i.test(JSON.stringify(r.body)) && agentOf(r) !== 'cc0' && agentOf(r) !== 'pi0';
+  const agent = agentOf(r);
+  if (agent !== 'cx0' && agent !== 'oc0') return false;
+  const body = r.body as { tools?: unknown[] } | null;
+  return (body?.tools ?? []).length === 0 && /title/i.test(JSON.stringify(r.body));
 }
 
 /** The server's reference: per agent, the sum of the usage it reported for the calls the runtimes record. */
@@ -98,7 +104,7 @@ async function expectSpendMatches(b: Bed, what: string): Promise<Record<string, 
 async function prompt(b: Bed, agent: string, text: string): Promise<void> {
   const since = Date.now();
   // opencode's TUI takes keys only once its first-start install is done: type until the server gets the prompt.
-  for (let attempt = 0; attempt < 6; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) {
     await b.type(agent, text);
     const got = await b.server
       .waitFor((r) => r.atMs >= since && r.text.includes(text), 20_000)

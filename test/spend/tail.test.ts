@@ -27,11 +27,11 @@ const callTotal = (n: number): number => {
 describe('tailFile: what was appended since the cursor, each reply once', () => {
   it('reads whole lines, leaves a partial last line for the next run, counts a multi-line reply once', () => {
     const [a, b] = claudeLines(1, 2);
-    writeFileSync(file, `${a}\n${(b).slice(0, 50)}`);
+    writeFileSync(file, `${a}\n${b.slice(0, 50)}`);
     const first = tailFile(file, undefined, claudeUsage);
     expect(sum(first)).toBe(callTotal(1));
     expect(first.cursor?.offset).toBe(Buffer.byteLength(`${a}\n`));
-    appendFileSync(file, `${(b).slice(50)}\n${claudeLines(2)[0]}\n`);
+    appendFileSync(file, `${b.slice(50)}\n${claudeLines(2)[0]}\n`);
     const second = tailFile(file, first.cursor as FileCursor, claudeUsage);
     // b is the same reply as a (same message.id): not counted again.
     expect(second.counted.map((c) => c.record.id)).toEqual(['msg_2']);
