@@ -34,7 +34,8 @@ export function eventsQuery(dbs: readonly { path: string; cursor: DbCursor | und
     const known =
       seqs.length === 0
         ? '-1'
-        : `COALESCE((SELECT s FROM (VALUES ${seqs.map(([a, s]) => `(${sqlString(a)}, ${Math.trunc(s)})`).join(', ')}) AS c(a, s) WHERE c.a = e.aggregate_id), -1)`;
+        : // SQLite names a VALUES list's columns column1, column2 (it has no `AS c(a, s)`).
+          `COALESCE((SELECT column2 FROM (VALUES ${seqs.map(([a, s]) => `(${sqlString(a)}, ${Math.trunc(s)})`).join(', ')}) WHERE column1 = e.aggregate_id), -1)`;
     return (
       `SELECT ${i} AS db, e.aggregate_id AS a, e.seq AS s, e.data AS d, ` +
       `(SELECT directory FROM d${i}.session WHERE id = COALESCE(json_extract(e.data, '$.sessionID'), ` +
