@@ -159,6 +159,22 @@ export function buildCli(): Command {
     });
 
   program
+    .command('spend')
+    .description("tokens each agent spent (metered from the runtimes' own records), with USD where priced")
+    .argument('[agent...]', 'only these agents (default: all)')
+    .option('--window <w>', 'time window: 5h, 1d, 7d, 30d or all', '1d')
+    .option('--by <key>', 'group rows by agent, model, runtime or tenant', 'agent')
+    .option('--json', 'one JSON document on stdout', false)
+    .addHelpText('after', '\nExample:\n  fleet spend --window 7d --by model   # a week of tokens per model')
+    .action(async (agents: string[], _opts: unknown, cmd: Command) => {
+      const { spendCommand } = await import('./commands/spend.js');
+      process.exitCode = await spendCommand({
+        ...cmd.optsWithGlobals<GlobalOptions & { json: boolean; window: string; by: string }>(),
+        agents,
+      });
+    });
+
+  program
     .command('history')
     .description(
       'what the reconciler and the operator verbs did: the journal, newest first, with who ran each',

@@ -17,6 +17,8 @@ import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
 import { hostname } from 'node:os';
 import { workspaceStatuses } from '../workspaces/status.js';
+import { readLedger } from '../spend/store.js';
+import { windowTotals } from '../spend/report.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -67,8 +69,16 @@ export async function psReport(
     ),
     problems: machineProblems(desired, observed, currentUser()),
     ...(Object.keys(workspaces).length > 0 ? { workspaces } : {}),
+    // As last metered (by reconcile or `fleet spend`): ps stays read-only and takes no lock.
+    spend: {
+      window: PS_SPEND_WINDOW,
+      tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
+    },
   };
 }
+
+/** The window of the SPEND column. */
+const PS_SPEND_WINDOW = '1d';
 
 /**
  * The manifests are invalid: say so, and still show what of this fleet runs (every agent with a unit, an env file

@@ -40,7 +40,8 @@ function printResult(r: ActionResult): void {
 
 /** The apply hooks for a run: progress lines in text mode, none with --json (the document says it all). */
 function hooksFor(json: boolean): ConvergeHooks {
-  return json ? {} : { onResult: printResult };
+  const onWarning = (line: string): void => void process.stderr.write(`fleet: ${line}\n`);
+  return json ? { onWarning } : { onResult: printResult, onWarning };
 }
 
 /** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */

@@ -127,7 +127,9 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
       news.waitFor(s.plan.deferredRestarts.map((d) => d.agent));
       scheduler.wakeAt(nextWakeMs(s));
-      const result = await converge(s, command);
+      const result = await converge(s, command, {
+        onWarning: (line) => log('spend-warning', { warning: line }, line),
+      });
       logResult(log, result);
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.

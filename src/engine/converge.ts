@@ -13,10 +13,13 @@ import type { Plan } from '../model/plan.js';
 import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
 import { writeJournal } from './agent-control.js';
+import { meterFleet } from './meter.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
   onResult?: (result: ActionResult) => void;
+  /** Called with each metering warning (a skipped usage record, src/spend/): once per record. */
+  onWarning?: (line: string) => void;
 }
 
 /** How many actions ended each way. */
@@ -44,6 +47,9 @@ export async function converge(
   command: string,
   hooks: ConvergeHooks = {},
 ): Promise<ApplyResult | null> {
+  // Spend is metered on every run, so the ledger stays current without anyone running `fleet spend`.
+  const metered = await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs);
+  for (const w of metered.warnings) hooks.onWarning?.(w);
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
   await sweepTemps(s);
   if (

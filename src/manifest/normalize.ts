@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import type {
+  ModelPrice,
   DesiredAgent,
   DesiredFleet,
   DesiredSocket,
@@ -66,6 +67,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const sockets = new Map<string, DesiredSocket>();
   const tenants = new Set<string>();
   let reconcile: ReconcileSettings = DEFAULT_RECONCILE;
+  const pricing: Record<string, ModelPrice> = {};
 
   for (const { roster, agentRefs, file } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
@@ -120,6 +122,16 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       };
     }
 
+    // All four prices are required (the schema): a guessed cache price would be a wrong dollar figure.
+    for (const [model, p] of Object.entries(roster.pricing ?? {})) {
+      pricing[model] = {
+        input: p.input,
+        output: p.output,
+        cache_read: p.cache_read,
+        cache_write: p.cache_write,
+      };
+    }
+
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
       sockets.set(`${socketName}\u0000${holderSession}`, { socketName, holderSession });
@@ -166,5 +178,6 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       (a, b) => compare(a.socketName, b.socketName) || compare(a.holderSession, b.holderSession),
     ),
     reconcile,
+    ...(Object.keys(pricing).length > 0 ? { pricing } : {}),
   };
 }

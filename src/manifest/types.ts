@@ -73,5 +73,7 @@ export interface RawRoster {
       max_defer_seconds?: number;
     };
   };
+  /** USD per million tokens, by model (docs/spend.md). */
+  pricing?: Record<string, { input: number; output: number; cache_read: number; cache_write: number }>;
   agents?: RawAgent[];
 }

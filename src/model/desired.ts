@@ -146,6 +146,14 @@ export interface DesiredSocket {
   holderSession: string;
 }
 
+/** What a model costs, in USD per million tokens of each kind (reasoning is billed as output). */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  cache_read: number;
+  cache_write: number;
+}
+
 export interface DesiredFleet {
   /** Manifest files that contributed, in load order. */
   sources: string[];
@@ -156,6 +164,8 @@ export interface DesiredFleet {
   /** Distinct sockets the agents use, sorted by socket name; each gets a holder session. */
   sockets: DesiredSocket[];
   reconcile: ReconcileSettings;
+  /** Prices by model (`pricing:`), absent when no manifest gives any. */
+  pricing?: Record<string, ModelPrice>;
 }
 
 /** Facts about this machine the desired model is resolved against (passed in: normalization does no I/O). */

@@ -5,6 +5,7 @@
 import { assertNever } from '../errors.js';
 import type { WorkspaceStatus } from '../model/observed.js';
 import { isDirty } from '../workspaces/work.js';
+import { shortTokens } from './spend.js';
 import type {
   AgentState,
   AgentStatus,
@@ -53,6 +54,8 @@ export interface PsReport {
   problems: Problem[];
   /** Per agent with a workspace: its worktree's branch and whether it is dirty (docs/workspaces.md). */
   workspaces?: Record<string, WorkspaceStatus>;
+  /** Tokens each agent spent in `window`, from the spend ledger as last metered (docs/spend.md); absent: not read. */
+  spend?: { window: string; tokens: Record<string, number> };
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -173,7 +176,7 @@ interface Cell {
   style?: Style;
 }
 
-function row(s: AgentStatus): Cell[] {
+function row(s: AgentStatus, spend?: PsReport['spend']): Cell[] {
   const unitState =
     s.unitActiveState === '' && s.unitFileState === null
       ? '-'
@@ -202,6 +205,7 @@ function row(s: AgentStatus): Cell[] {
     hb,
     { text: s.tenantId ?? '-' },
     { text: s.host ?? '-' },
+    { text: spendCell(s.agent, spend) },
     { text: '' }, // flags: painted per flag below
   ];
 }
@@ -225,8 +229,15 @@ const BASE_HEADERS = [
   'HB',
   'TENANT',
   'HOST',
+  'SPEND',
   'FLAGS',
 ];
+
+/** The agent's tokens in the report's spend window, short (`12.3k`); `-` when none were metered. */
+function spendCell(agent: string, spend: PsReport['spend']): string {
+  const n = spend?.tokens[agent];
+  return n === undefined || n === 0 ? '-' : shortTokens(n);
+}
 
 export function renderPsTable(report: PsReport, opts: { color: boolean }): string {
   const paint = painter(opts.color);
@@ -238,7 +249,7 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
     const ws = report.workspaces;
     const HEADERS = ws === undefined ? BASE_HEADERS : [...BASE_HEADERS.slice(0, -1), 'BRANCH', 'FLAGS'];
     const rows = report.agents.map((a) => {
-      const r = row(a);
+      const r = row(a, report.spend);
       if (ws !== undefined) r.splice(r.length - 1, 0, branchCell(ws[a.agent]));
       return r;
     });
@@ -374,6 +385,9 @@ export function psToJson(report: PsReport): unknown {
               next_attempt_at: new Date(s.backoff.nextAttemptMs).toISOString(),
               due: s.backoff.due,
             },
+      ...(report.spend === undefined
+        ? {}
+        : { spend: { window: report.spend.window, tokens: report.spend.tokens[s.agent] ?? 0 } }),
       flags: s.flags,
       ...(report.workspaces !== undefined ? { workspace: workspaceJson(report.workspaces[s.agent]) } : {}),
     })),

@@ -46,11 +46,11 @@ function report(): PsReport {
 describe('ps table', () => {
   it('shows one row per agent, drift reasons, unmanaged sessions and problems', () => {
     expect(renderPsTable(report(), { color: false })).toMatchInlineSnapshot(`
-      "AGENT      UNIT             SESSION  STATE  PID   COMMAND                             IDLE   HB           TENANT  HOST       FLAGS
-      canary-pi  active/disabled  yes      -      4343  python3 …/dogfood-agent.py          1h6m   3s healthy   acme    -          DRIFT,BOOT-ENABLE
-      coder0     active/enabled   dead(1)  -      -     bash                                5s     - malformed  acme    -          DEAD
-      far        -                remote   -      -     -                                   -      -            -       otherhost  -
-      lead       active/enabled   yes      -      4242  /usr/local/bin/claude --model opus  1m15s  3s healthy   acme    testhost   ok
+      "AGENT      UNIT             SESSION  STATE  PID   COMMAND                             IDLE   HB           TENANT  HOST       SPEND  FLAGS
+      canary-pi  active/disabled  yes      -      4343  python3 …/dogfood-agent.py          1h6m   3s healthy   acme    -          -      DRIFT,BOOT-ENABLE
+      coder0     active/enabled   dead(1)  -      -     bash                                5s     - malformed  acme    -          -      DEAD
+      far        -                remote   -      -     -                                   -      -            -       otherhost  -      -
+      lead       active/enabled   yes      -      4242  /usr/local/bin/claude --model opus  1m15s  3s healthy   acme    testhost   -      ok
 
       DRIFT canary-pi: pane runs 'python3 /home/op/.config/mosaic/fleet/dogfood-agent.py', the roster says 'pi'
 
@@ -186,5 +186,23 @@ describe('formatting helpers', () => {
       'bash …/stub-agent.sh --model x',
     );
     expect(shortCommand('x'.repeat(60), 10)).toBe(`${'x'.repeat(9)}…`);
+  });
+});
+
+describe('ps SPEND', () => {
+  it('shows each agent’s tokens in the window, short, and the same figures in JSON', () => {
+    const r = { ...report(), spend: { window: '1d', tokens: { lead: 123_456, coder0: 999 } } };
+    const lines = renderPsTable(r, { color: false }).split('\n');
+    const col = lines[0]?.indexOf('SPEND') ?? -1;
+    expect(col).toBeGreaterThan(0);
+    const spendOf = (name: string) =>
+      lines
+        .find((l) => l.startsWith(`${name} `))
+        ?.slice(col)
+        .split(/\s+/)[0];
+    expect([spendOf('lead'), spendOf('coder0'), spendOf('canary-pi')]).toEqual(['123k', '999', '-']);
+    const doc = JSON.parse(renderPsJson(r)) as { agents: { name: string; spend: unknown }[] };
+    expect(doc.agents.find((a) => a.name === 'lead')?.spend).toEqual({ window: '1d', tokens: 123_456 });
+    expect(doc.agents.find((a) => a.name === 'far')?.spend).toEqual({ window: '1d', tokens: 0 });
   });
 });

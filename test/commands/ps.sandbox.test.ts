@@ -111,7 +111,7 @@ describeSandbox('fleet ps on a real fleet', (sandbox) => {
     const text = renderPsTable(await report(), { color: false });
     const line = text.split('\n').find((l) => l.startsWith('healthy '));
     expect(line).toMatch(
-      /^healthy\s+active\/enabled\s+yes\s+-\s+\d+\s+bash …\/stub-agent\.sh\s.*\bhealthy\s+acme\s+\S+\s+ok$/,
+      /^healthy\s+active\/enabled\s+yes\s+-\s+\d+\s+bash …\/stub-agent\.sh\s.*\bhealthy\s+acme\s+\S+\s+-\s+ok$/,
     );
   });
 
