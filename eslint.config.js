@@ -42,7 +42,14 @@ export default tseslint.config(
   },
   {
     // The planner, the renderers and the manifest normalizer are pure: no filesystem, no processes, no clock.
-    files: ['src/plan/**/*.ts', 'src/render/**/*.ts', 'src/manifest/normalize.ts', 'src/model/**/*.ts'],
+    files: [
+      'src/plan/**/*.ts',
+      'src/render/**/*.ts',
+      'src/manifest/normalize.ts',
+      'src/model/**/*.ts',
+      'src/alerts/judge.ts',
+      'src/alerts/episodes.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

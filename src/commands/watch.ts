@@ -26,6 +26,7 @@ import { nextWakeMs } from '../engine/wake.js';
 import { addSessions, isEmpty, noSuspects, stillDown } from '../engine/suspects.js';
 import { watchTmuxEvents } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
+import { alertWakeMs, earliest, logAlerts, stateAlertAgents } from '../alerts/watch.js';
 
 const DEBOUNCE_MS = 300;
 /** Events come in bursts (a killed session: the session, then its window): one cycle for the burst. */
@@ -102,6 +103,8 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   let running: Promise<void> | null = null;
   let again = false;
   let waitingForIdle = new Set<string>();
+  /** Agents whose heartbeat's state changes are news: waiting for a restart, or covered by a state alert. */
+  let watchedBeats = new Set<string>();
   let wakeTimer: NodeJS.Timeout | null = null;
   let eventTimer: NodeJS.Timeout | null = null;
 
@@ -127,7 +130,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     try {
       runWatcher = watchDir(paths.runDir, (_event, file) => {
         const name = typeof file === 'string' && file.endsWith('.hb') ? file.slice(0, -'.hb'.length) : null;
-        if (name === null || !waitingForIdle.has(name)) return;
+        if (name === null || !watchedBeats.has(name)) return;
         // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
         const said = beatState(join(paths.runDir, `${name}.hb`));
         if (said === null || beatSeen.get(name) === said) return;
@@ -239,12 +242,26 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
         const said = beatState(join(paths.runDir, `${d.agent}.hb`));
         if (said !== null) beatSeen.set(d.agent, said);
       }
-      for (const name of beatSeen.keys()) if (!waitingForIdle.has(name)) beatSeen.delete(name);
+      // An agent entering or leaving `waiting` or `busy` is news to the alerts (src/alerts/watch.ts).
+      const alertBeats = stateAlertAgents(desired);
+      for (const name of alertBeats) {
+        const said = beatState(join(paths.runDir, `${name}.hb`));
+        if (said !== null) beatSeen.set(name, said);
+      }
+      watchedBeats = new Set([...waitingForIdle, ...alertBeats]);
+      for (const name of beatSeen.keys()) if (!watchedBeats.has(name)) beatSeen.delete(name);
       // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
-      if (waitingForIdle.size > 0) watchRunDir();
+      if (watchedBeats.size > 0) watchRunDir();
       else unwatchRunDir();
-      scheduleWake(nextWakeMs(s));
-      const result = await converge(s, command);
+      const planWake = nextWakeMs(s);
+      scheduleWake(planWake);
+      const result = await converge(s, command, {
+        onAlerts: (outcome, error) => {
+          logAlerts(log, outcome, error);
+          // A condition reaching its `after` (or a retry) wakes the watcher with no polling.
+          scheduleWake(earliest(planWake, alertWakeMs(outcome)));
+        },
+      });
       for (const r of result?.results ?? []) {
         log(
           'action',

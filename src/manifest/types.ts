@@ -63,5 +63,15 @@ export interface RawRoster {
       max_defer_seconds?: number;
     };
   };
+  alerts?: RawAlert[];
   agents?: RawAgent[];
+}
+
+export interface RawAlert {
+  name?: string;
+  when: ('waiting' | 'wedged' | 'crash-loop' | 'stale' | 'over-budget' | 'restart-deferred')[];
+  agents?: string[];
+  /** Seconds, or `90s` / `2m` / `1h`. */
+  after?: string | number;
+  send: { command?: string[]; webhook?: { url_env: string } };
 }
