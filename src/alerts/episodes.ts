@@ -71,7 +71,7 @@ export function stepEpisodes(
   const seen = new Set<string>();
   for (const j of judgments) {
     const k = key(j);
-    if (seen.has(k)) continue;
+    if (seen.has(k) || !rules.has(j.rule)) continue;
     seen.add(k);
     const before = openByKey.get(k);
     let ep: AlertEpisode;
