@@ -69,19 +69,19 @@ describe('judgeAlerts', () => {
       .build();
     expect(judge(a, old, [rule(['waiting'])])).toEqual([]);
     const stale = reporting(a, 'waiting', 500);
-    stale.heartbeats.c1!.ageSeconds = 600;
+    stale.heartbeats.c1.ageSeconds = 600;
     expect(judge(a, stale, [rule(['waiting'])])).toEqual([]);
   });
 
   it('wedged: busy with a record that has not changed counts from the later of the two', () => {
     const a = claude();
     const o = reporting(a, 'busy', 1000, 'transcript=/t/x.jsonl\n');
-    o.heartbeats.c1!.record = { path: '/t/x.jsonl', bytes: 10, mtimeMs: NOW_MS - 400_000 };
+    o.heartbeats.c1.record = { path: '/t/x.jsonl', bytes: 10, mtimeMs: NOW_MS - 400_000 };
     const [j] = judge(a, o, [rule(['wedged'])]);
     expect(j).toMatchObject({ condition: 'wedged', sinceMs: NOW_MS - 400_000, afterMs: 900_000 });
     expect(j?.detail).toContain('/t/x.jsonl (10 bytes)');
     // A record older than the busy period: the busy period's start counts.
-    o.heartbeats.c1!.record = { path: '/t/x.jsonl', bytes: 10, mtimeMs: NOW_MS - 5_000_000 };
+    o.heartbeats.c1.record = { path: '/t/x.jsonl', bytes: 10, mtimeMs: NOW_MS - 5_000_000 };
     expect(judge(a, o, [rule(['wedged'])])[0]?.sinceMs).toBe(NOW_MS - 1_000_000);
   });
 
@@ -89,7 +89,7 @@ describe('judgeAlerts', () => {
     const a = claude();
     expect(judge(a, reporting(a, 'busy', 5000), [rule(['wedged'])])).toEqual([]);
     const idle = reporting(a, 'idle', 5000);
-    idle.heartbeats.c1!.record = { path: '/t', bytes: 1, mtimeMs: 0 };
+    idle.heartbeats.c1.record = { path: '/t', bytes: 1, mtimeMs: 0 };
     expect(judge(a, idle, [rule(['wedged'])])).toEqual([]);
   });
 
@@ -119,7 +119,7 @@ describe('judgeAlerts', () => {
     const o = observedBuilder().healthyAgent(a).heartbeat('s', 100).build();
     const js = judge(a, o, [rule(['stale'])]);
     expect(js.map((j) => j.sinceMs)).toEqual([(NOW_SEC - 100 + 60) * 1000]);
-    o.systemd.units['mosaic-agent@s.service']!.activeState = 'inactive';
+    o.systemd.units['mosaic-agent@s.service'].activeState = 'inactive';
     expect(judge(a, o, [rule(['stale'])])).toEqual([]);
   });
 
