@@ -176,3 +176,27 @@ export function judgeAlerts(input: JudgeInput): Judgment[] {
   }
   return out;
 }
+
+/**
+ * For `fleet ps`: each agent busy with no progress in its record for at least its wedged threshold (the smallest
+ * `after` of the rules alerting on `wedged` for it, else the default), and for how many seconds, by name.
+ */
+export function wedgedAgents(
+  desired: DesiredFleet,
+  observed: Observed,
+  statuses: readonly AgentStatus[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const rules = (desired.alerts ?? []).filter((r) => r.when.includes('wedged'));
+  for (const agent of desired.agents) {
+    const st = statuses.find((s) => s.agent === agent.name);
+    if (st === undefined || !st.local || !st.wanted) continue;
+    const held = CHECKS.wedged(agent, st, { desired, observed });
+    if (held === null || held.sinceMs === null) continue;
+    const afters = rules.filter((r) => ruleCovers(r, agent.name)).map((r) => afterMsOf(r, 'wedged'));
+    const afterMs = afters.length > 0 ? Math.min(...afters) : DEFAULT_AFTER_SECONDS.wedged * 1000;
+    const forMs = observed.nowMs - held.sinceMs;
+    if (forMs >= afterMs) out[agent.name] = Math.floor(forMs / 1000);
+  }
+  return out;
+}

@@ -16,6 +16,7 @@ import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
 import { hostname } from 'node:os';
+import { wedgedAgents } from '../alerts/judge.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -61,6 +62,7 @@ export async function psReport(
       (u) => !orphans.some((o) => o.session === u.session && o.socketName === u.socketName),
     ),
     problems: machineProblems(desired, observed, currentUser()),
+    wedged: wedgedAgents(desired, observed, agents),
   };
 }
 

@@ -26,6 +26,8 @@ export interface PsReport {
   /** Agents of ours no manifest names: a unit, an env file or a recorded session (`reconcile --prune` removes them). */
   orphans?: Orphan[];
   problems: Problem[];
+  /** Agents busy without progress in their own record (src/alerts/judge.ts wedgedAgents): seconds, by name. */
+  wedged?: Record<string, number>;
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -180,8 +182,11 @@ function row(s: AgentStatus): Cell[] {
 }
 
 /** Flags, or what stands in for none: `ok`; `-` for another host's agent; `disabled` when the manifest says so. */
-function flagCell(a: AgentStatus, paint: Paint): string {
-  if (a.flags.length > 0) return a.flags.map((f) => paint(f, flagStyle(f))).join(',');
+function flagCell(a: AgentStatus, paint: Paint, wedged = false): string {
+  const flags = a.flags.map((f) => paint(f, flagStyle(f)));
+  // WEDGED is the alerts' judgment (busy, no progress in its record), shown with the health flags.
+  if (wedged) flags.push(paint('WEDGED', 'red'));
+  if (flags.length > 0) return flags.join(',');
   if (!a.local) return '-';
   if (!a.wanted) return paint('disabled', 'dim');
   return paint('ok', 'green');
@@ -208,7 +213,8 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
     lines.push(`No agents in the manifests (${report.sources.join(', ') || 'none found'}).`);
   } else {
     const rows = report.agents.map(row);
-    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t));
+    const isWedged = (a: AgentStatus): boolean => report.wedged?.[a.agent] !== undefined;
+    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t, isWedged(a)));
     rows.forEach((r, i) => {
       const last = r[r.length - 1];
       if (last !== undefined) last.text = flagTexts[i] ?? '';
@@ -221,7 +227,7 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       const agent = report.agents[i];
       const cells = r.map((cell, c) => {
         const isLast = c === r.length - 1;
-        if (isLast && agent !== undefined) return flagCell(agent, paint);
+        if (isLast && agent !== undefined) return flagCell(agent, paint, isWedged(agent));
         const padded = pad(cell.text, c, isLast);
         // Paint the text, then pad with plain spaces, so escape codes never count towards column widths.
         return cell.style === undefined
@@ -235,6 +241,12 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       lines.push('');
       for (const a of drifts) lines.push(`${paint('DRIFT', 'red')} ${a.agent}: ${a.driftReason}`);
     }
+    const wedged = Object.entries(report.wedged ?? {});
+    if (wedged.length > 0) lines.push('');
+    for (const [name, secs] of wedged)
+      lines.push(
+        `${paint('WEDGED', 'red')} ${name}: busy, and its own record has not changed for ${duration(secs)}`,
+      );
     // When the next respawn is due, so nobody wonders why a dead pane is left alone.
     const waiting = report.agents.filter((a) => a.flags.includes('BACKOFF') && a.backoff !== null);
     if (waiting.length > 0) {
@@ -341,6 +353,7 @@ export function psToJson(report: PsReport): unknown {
               due: s.backoff.due,
             },
       flags: s.flags,
+      wedged_seconds: report.wedged?.[s.agent] ?? null,
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
     orphans: (report.orphans ?? []).map((o) => ({
