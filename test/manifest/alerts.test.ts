@@ -74,7 +74,7 @@ describe('alerts in manifests', () => {
       /send/,
     ],
     ['no sink', '  - when: [waiting]\n    send: {}', 4, /send/],
-    ['a bad duration', '  - when: [waiting]\n    after: soon\n    send: {command: [x]}', 5, /after/],
+    ['a bad duration', '  - when: [waiting]\n    after: soon\n    send: {command: [x]}', 4, /after/],
     ['an unsafe variable name', '  - when: [waiting]\n    send: {webhook: {url_env: "A-B"}}', 4, /url_env/],
     ['an empty command', '  - when: [waiting]\n    send: {command: []}', 4, /command/],
     [
