@@ -55,3 +55,18 @@ export function logAlerts(log: Log, outcome: AlertsOutcome | null, error?: Error
     );
   }
 }
+
+/** For `fleet reconcile`'s text output: one line per delivery attempt of this run, or the step's error. */
+export function alertLines(outcome: AlertsOutcome | null, error?: Error): string[] {
+  if (error !== undefined) return [`\nAlerts: ${error.message.split('\n')[0] ?? ''}\n`];
+  const reports = (outcome?.deliveries ?? []).filter((d) => d.attempts > 0);
+  if (reports.length === 0) return [];
+  return [
+    '\nAlerts:\n',
+    ...reports.map((d) => {
+      const m = d.message;
+      const what = `${m.resolved ? 'resolved ' : ''}${m.condition} for ${m.agent} (rule ${m.rule}) to ${d.sink}`;
+      return d.result.ok ? `  sent ${what}\n` : `  ! could not send ${what}: ${d.result.message}\n`;
+    }),
+  ];
+}

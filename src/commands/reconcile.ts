@@ -23,6 +23,7 @@ import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../apply/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
+import { alertLines } from '../alerts/watch.js';
 import { loadFleet, makeSession, pending, planFor } from '../engine/session.js';
 import { rememberDesired } from '../manifest/cache.js';
 
@@ -40,7 +41,12 @@ function printResult(r: ActionResult): void {
 
 /** The apply hooks for a run: progress lines in text mode, none with --json (the document says it all). */
 function hooksFor(json: boolean): ConvergeHooks {
-  return json ? {} : { onResult: printResult };
+  return json
+    ? {}
+    : {
+        onResult: printResult,
+        onAlerts: (outcome, error) => process.stdout.write(alertLines(outcome, error).join('')),
+      };
 }
 
 /** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */
