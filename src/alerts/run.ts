@@ -70,9 +70,11 @@ function withResults(episodes: AlertEpisode[], reports: readonly DeliveryReport[
 
 export async function runAlerts(input: AlertsInput): Promise<AlertsOutcome> {
   const rules = input.desired.alerts ?? [];
+  // No rule and no episode when observed (episodes are written only under the lock this run holds): nothing to
+  // read, judge or send, so a fleet without alerts pays nothing for them.
+  if (rules.length === 0 && (input.observed.state.alerts ?? []).length === 0) return NOTHING;
   const state = await readState(input.stateDir);
   const before = state.alerts ?? [];
-  if (rules.length === 0 && before.length === 0) return NOTHING;
   const nowMs = input.observed.nowMs;
   const judgments = judgeAlerts({
     desired: input.desired,

