@@ -4,18 +4,27 @@
  * and one log line per delivery.
  */
 import type { DesiredFleet } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
 import { ruleCovers } from './judge.js';
 import type { AlertsOutcome } from './run.js';
 
 /** A deadline is acted on this long after it passes, so the judge sees it past, not on the edge. */
 const MARGIN_MS = 250;
 
-/** Agents covered by a rule on a condition their runtime's own state report starts (waiting, wedged). */
-export function stateAlertAgents(desired: DesiredFleet | null): Set<string> {
+/**
+ * Agents covered by a rule on a condition their runtime's own state report starts (waiting, wedged), and that
+ * report a state at all: their runtime speaks it, or their heartbeat carries one. Watching the run directory
+ * costs a wake-up per heartbeat write, so agents that can never be waiting or busy (a stub's bare `ts=`) add none.
+ */
+export function stateAlertAgents(desired: DesiredFleet | null, observed: Observed): Set<string> {
   const out = new Set<string>();
   const rules = (desired?.alerts ?? []).filter((r) => r.when.some((c) => c === 'waiting' || c === 'wedged'));
   if (rules.length === 0) return out;
-  for (const a of desired?.agents ?? []) if (rules.some((r) => ruleCovers(r, a.name))) out.add(a.name);
+  for (const a of desired?.agents ?? []) {
+    const speaks = (desired?.runtimes[a.runtime]?.state ?? 'none') !== 'none' && a.command === null;
+    const reports = observed.heartbeats[a.name]?.keys.state !== undefined;
+    if ((speaks || reports) && rules.some((r) => ruleCovers(r, a.name))) out.add(a.name);
+  }
   return out;
 }
 

@@ -243,7 +243,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
         if (said !== null) beatSeen.set(d.agent, said);
       }
       // An agent entering or leaving `waiting` or `busy` is news to the alerts (src/alerts/watch.ts).
-      const alertBeats = stateAlertAgents(desired);
+      const alertBeats = stateAlertAgents(desired, s.observed);
       for (const name of alertBeats) {
         const said = beatState(join(paths.runDir, `${name}.hb`));
         if (said !== null) beatSeen.set(name, said);
