@@ -79,8 +79,8 @@ export default tseslint.config(
   layer(['src/apply/**/*.ts'], 'observe|manifest|plan|engine|commands|dev', 'cli|options|main'),
   layer(['src/engine/**/*.ts'], 'commands|dev', 'cli|main'),
   {
-    // The planner, the renderers, the manifest normalizer and the formats of the base layer are pure: no
-    // filesystem, no processes, no clock.
+    // The planner, the renderers, the manifest normalizer, the formats of the base layer and the alerts' judge
+    // and episodes are pure: no filesystem, no processes, no clock.
     files: [
       'src/plan/**/*.ts',
       'src/render/**/*.ts',
@@ -91,6 +91,8 @@ export default tseslint.config(
       'src/base/names.ts',
       'src/base/session-markers.ts',
       'src/base/temp-files.ts',
+      'src/alerts/judge.ts',
+      'src/alerts/episodes.ts',
     ],
     rules: {
       'no-restricted-imports': [

@@ -190,6 +190,15 @@ export function buildCli(): Command {
     });
 
   program
+    .command('alerts')
+    .description('open alert episodes (docs/alerts.md): what fired, since when, and whether it was delivered')
+    .option('--json', 'one JSON document on stdout', false)
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { alertsCommand } = await import('./commands/alerts.js');
+      process.exitCode = await alertsCommand(cmd.optsWithGlobals<GlobalOptions & { json: boolean }>());
+    });
+
+  program
     .command('restart')
     .description(
       "restart agents now (their conversation resumes); waits for no policy, respects the runtime's state",

@@ -19,6 +19,7 @@ import { hostname } from 'node:os';
 import { workspaceStatuses } from '../workspaces/status.js';
 import { readLedger } from '../spend/store.js';
 import { windowTotals } from '../spend/report.js';
+import { wedgedAgents } from '../alerts/judge.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -74,6 +75,7 @@ export async function psReport(
       window: PS_SPEND_WINDOW,
       tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
     },
+    wedged: wedgedAgents(desired, observed, agents),
   };
 }
 

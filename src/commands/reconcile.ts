@@ -23,6 +23,7 @@ import type { ActionResult, ApplyResult } from '../apply/executor.js';
 import { acquireLock } from '../apply/lock.js';
 import { writeFileAtomic } from '../base/atomic.js';
 import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
+import { alertLines } from '../alerts/watch.js';
 import { loadFleet, makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
 import { rememberDesired } from '../manifest/cache.js';
 
@@ -41,7 +42,13 @@ function printResult(r: ActionResult): void {
 /** The apply hooks for a run: progress lines in text mode, none with --json (the document says it all). */
 function hooksFor(json: boolean): ConvergeHooks {
   const onWarning = (line: string): void => void process.stderr.write(`fleet: ${line}\n`);
-  return json ? { onWarning } : { onResult: printResult, onWarning };
+  return json
+    ? { onWarning }
+    : {
+        onResult: printResult,
+        onWarning,
+        onAlerts: (outcome, error) => process.stdout.write(alertLines(outcome, error).join('')),
+      };
 }
 
 /** After a failed apply: what failed and what did not run (the per-action lines were printed as they happened). */

@@ -29,6 +29,7 @@ import {
   untilStopped,
   type Log,
 } from './watch-sources.js';
+import { alertWakeMs, earliest, logAlerts, stateAlertAgents } from '../alerts/watch.js';
 
 /** Events come in bursts (a killed session: the session, then its window): one cycle for the burst. */
 const EVENT_COALESCE_MS = 20;
@@ -125,10 +126,21 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       const s = await planFor(desired, paths, o.prune, runner);
       logPlan(log, s, why);
       // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
-      news.waitFor(s.plan.deferredRestarts.map((d) => d.agent));
-      scheduler.wakeAt(nextWakeMs(s));
+      // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers
+      // (entering or leaving `waiting` or `busy`: src/alerts/watch.ts).
+      news.waitFor([
+        ...s.plan.deferredRestarts.map((d) => d.agent),
+        ...stateAlertAgents(desired, s.observed),
+      ]);
+      const planWake = nextWakeMs(s);
+      scheduler.wakeAt(planWake);
       const result = await converge(s, command, {
         onWarning: (line) => log('spend-warning', { warning: line }, line),
+        onAlerts: (outcome, error) => {
+          logAlerts(log, outcome, error);
+          // A condition reaching its `after` (or a retry) wakes the watcher with no polling.
+          scheduler.wakeAt(earliest(planWake, alertWakeMs(outcome)));
+        },
       });
       logResult(log, result);
     } catch (error) {

@@ -14,12 +14,15 @@ import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
 import { writeJournal } from './agent-control.js';
 import { meterFleet } from './meter.js';
+import { runAlerts, type AlertsOutcome } from '../alerts/run.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
   onResult?: (result: ActionResult) => void;
   /** Called with each metering warning (a skipped usage record, src/spend/): once per record. */
   onWarning?: (line: string) => void;
+  /** Called after the apply with the alerts step's outcome (src/alerts/run.ts), or its error (never fatal). */
+  onAlerts?: (outcome: AlertsOutcome | null, error?: Error) => void;
 }
 
 /** How many actions ended each way. */
@@ -50,6 +53,13 @@ export async function converge(
   // Spend is metered on every run, so the ledger stays current without anyone running `fleet spend`.
   const metered = await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs);
   for (const w of metered.warnings) hooks.onWarning?.(w);
+  const result = await applyOrSettle(s, command, hooks);
+  // Alerts come after the apply, so no sink ever delays convergence (docs/alerts.md).
+  await alertsAfter(s, command, hooks);
+  return result;
+}
+
+async function applyOrSettle(s: Session, command: string, hooks: ConvergeHooks): Promise<ApplyResult | null> {
   if (s.plan.actions.length > 0) return applyAndJournal(s, s.plan, command, hooks);
   await sweepTemps(s);
   if (
@@ -59,6 +69,23 @@ export async function converge(
   )
     await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
+}
+
+/** The alerts step (src/alerts/run.ts): a failure there is reported to the caller, never a failed convergence. */
+async function alertsAfter(s: Session, command: string, hooks: ConvergeHooks): Promise<void> {
+  try {
+    const outcome = await runAlerts({
+      desired: s.desired,
+      observed: s.observed,
+      stateDir: s.paths.stateDir,
+      runner: s.runner,
+      command,
+      restartPending: s.plan.restartPending,
+    });
+    hooks.onAlerts?.(outcome);
+  } catch (error) {
+    hooks.onAlerts?.(null, error instanceof Error ? error : new Error(String(error)));
+  }
 }
 
 /** The state file's content once the plan's expired back-off records are dropped (the observed state is kept). */

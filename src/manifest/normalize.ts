@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import type {
   ModelPrice,
+  AlertRule,
   DesiredAgent,
   DesiredFleet,
   DesiredSocket,
@@ -16,7 +17,7 @@ import type {
   SourceRef,
 } from '../model/desired.js';
 import { builtinRuntimes, plainRuntime } from '../runtimes/index.js';
-import type { RawHeartbeat, RawRoster } from './types.js';
+import type { RawAlert, RawHeartbeat, RawRoster } from './types.js';
 import { mergedWorkspace, resolveWorkspace } from './workspace.js';
 
 export interface ManifestInput {
@@ -57,6 +58,31 @@ function heartbeatPolicy(base: HeartbeatPolicy, raw: RawHeartbeat | undefined): 
   };
 }
 
+/** A manifest duration (`90`, `90s`, `2m`, `1h`; the schema checked the form) in seconds; null when absent. */
+export function durationSeconds(raw: string | number | undefined): number | null {
+  if (raw === undefined) return null;
+  if (typeof raw === 'number') return raw;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(s|m|h)?$/.exec(raw);
+  if (m === null) return null;
+  const unit = m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1;
+  return Number(m[1]) * unit;
+}
+
+function alertRule(raw: RawAlert, index: number, file: string): AlertRule {
+  const send: AlertRule['send'] =
+    raw.send.webhook !== undefined
+      ? { kind: 'webhook', urlEnv: raw.send.webhook.url_env }
+      : { kind: 'command', argv: [...(raw.send.command ?? [])] };
+  return {
+    name: raw.name ?? `alert-${index + 1}`,
+    when: [...raw.when],
+    agents: raw.agents === undefined ? null : [...raw.agents],
+    afterSeconds: durationSeconds(raw.after),
+    send,
+    source: { file, line: 1, col: 1 },
+  };
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -68,6 +94,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const tenants = new Set<string>();
   let reconcile: ReconcileSettings = DEFAULT_RECONCILE;
   const pricing: Record<string, ModelPrice> = {};
+  const alerts: AlertRule[] = [];
 
   for (const { roster, agentRefs, file } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
@@ -131,6 +158,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         cache_write: p.cache_write,
       };
     }
+    for (const raw of roster.alerts ?? []) alerts.push(alertRule(raw, alerts.length, file));
 
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
@@ -179,5 +207,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     ),
     reconcile,
     ...(Object.keys(pricing).length > 0 ? { pricing } : {}),
+    // Absent when no manifest has rules, so a fleet without alerts is the same data as before they existed.
+    ...(alerts.length > 0 ? { alerts } : {}),
   };
 }

@@ -221,6 +221,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
   const runtimesByName = new Map<string, RuntimeSite>();
   const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
   let reconcileAt: SourceRef | undefined;
+  const alertNames = new Map<string, SourceRef>();
   const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
   const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
   const workspaceSites = new WorkspaceSites();
@@ -285,6 +286,8 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
       }
     }
 
+    if (Array.isArray(data.alerts)) checkAlertNames(c, data.alerts, alertNames);
+
     if (Array.isArray(data.agents)) {
       data.agents.forEach((agent: unknown, index) => {
         if (!isRec(agent)) return;
@@ -325,4 +328,23 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
     out.push(diagnosticAt(c.parsed, c.ref(['agents', index, 'runtime']), message));
   }
   return out;
+}
+
+/**
+ * Alert rules are named fleet-wide (a rule's episodes are remembered by its name in the state file): two rules
+ * with one name, given or defaulted (`alert-N`, N counted across all files in load order), would share episodes.
+ */
+function checkAlertNames(c: Collector, alerts: unknown[], seen: Map<string, SourceRef>): void {
+  alerts.forEach((rule: unknown, index) => {
+    if (!isRec(rule)) return;
+    const given = typeof rule.name === 'string';
+    const name = given ? (rule.name as string) : `alert-${seen.size + 1}`;
+    const path: PathSegment[] = given ? ['alerts', index, 'name'] : ['alerts', index];
+    const ref = c.ref(path);
+    const before = seen.get(name);
+    if (before)
+      c.at(path, `alert rule "${name}" is also defined at ${fmtRef(before)}; give each rule its own name`);
+    // Counted even when it clashes, so the defaults stay the same as normalize.ts gives them.
+    seen.set(before ? `${name}\u0000${seen.size}` : name, ref);
+  });
 }

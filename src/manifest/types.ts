@@ -75,5 +75,15 @@ export interface RawRoster {
   };
   /** USD per million tokens, by model (docs/spend.md). */
   pricing?: Record<string, { input: number; output: number; cache_read: number; cache_write: number }>;
+  alerts?: RawAlert[];
   agents?: RawAgent[];
+}
+
+export interface RawAlert {
+  name?: string;
+  when: ('waiting' | 'wedged' | 'crash-loop' | 'stale' | 'over-budget' | 'restart-deferred')[];
+  agents?: string[];
+  /** Seconds, or `90s` / `2m` / `1h`. */
+  after?: string | number;
+  send: { command?: string[]; webhook?: { url_env: string } };
 }

@@ -166,6 +166,27 @@ export interface DesiredFleet {
   reconcile: ReconcileSettings;
   /** Prices by model (`pricing:`), absent when no manifest gives any. */
   pricing?: Record<string, ModelPrice>;
+  /** Alert rules of every manifest, in load order (docs/alerts.md); absent or empty = no alerts. */
+  alerts?: AlertRule[];
+}
+
+/** What an alert rule can fire on (docs/alerts.md). `over-budget` is judged only where a budget verdict exists. */
+export type AlertCondition =
+  'waiting' | 'wedged' | 'crash-loop' | 'stale' | 'over-budget' | 'restart-deferred';
+
+/** Where an alert goes: a program run without a shell (the alert on stdin), or an HTTP POST to a URL kept in the environment. */
+export type AlertSink = { kind: 'command'; argv: string[] } | { kind: 'webhook'; urlEnv: string };
+
+export interface AlertRule {
+  /** The manifest's `name`, else `alert-N` (N: its place among all rules, 1-based, in load order). */
+  name: string;
+  when: AlertCondition[];
+  /** Agent names or globs (`*`, `?`); null = every agent. */
+  agents: string[] | null;
+  /** How long a condition holds before it fires; null = the condition's default (src/alerts/judge.ts). */
+  afterSeconds: number | null;
+  send: AlertSink;
+  source: SourceRef;
 }
 
 /** Facts about this machine the desired model is resolved against (passed in: normalization does no I/O). */

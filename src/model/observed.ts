@@ -1,3 +1,5 @@
+import type { AlertCondition } from './desired.js';
+
 /**
  * The observed fleet: one snapshot of the machine, taken by src/observe/ with a constant number of spawns.
  * Everything the planner needs (file bytes, "now", linger, back-off state) is in here, so planning is pure.
@@ -88,6 +90,11 @@ export interface ObservedHeartbeat {
   malformed: boolean;
   /** Every `key=value` line in the file. */
   keys: Record<string, string>;
+  /**
+   * The runtime's own record of the conversation (the `transcript=` file its hooks name): its size and last
+   * change. Absent when the heartbeat names none; null when it names one that cannot be stat'ed.
+   */
+  record?: { path: string; bytes: number; mtimeMs: number } | null;
 }
 
 export interface ObservedFile {
@@ -208,6 +215,40 @@ export interface ReconcilerState {
   restartPending?: Record<string, number>;
   /** The worktrees the fleet made for its agents, by worktree path (docs/workspaces.md). */
   worktrees?: Record<string, WorktreeRecord>;
+  /**
+   * Alert episodes (docs/alerts.md): open ones, and resolved ones whose message is still to be delivered. Kept
+   * here, not in memory, so a restarted watcher never fires an open episode again.
+   */
+  alerts?: AlertEpisode[];
+}
+
+/** One notification of an episode: pending until a sink took it, failed after its bounded attempts. */
+export interface AlertDelivery {
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** Unix ms of the last attempt; null before the first. */
+  lastAttemptMs: number | null;
+  /** The last attempt's failure, one line. */
+  error?: string;
+}
+
+/** A condition holding for one agent under one rule, from its start to its end (Alertmanager's "alert"). */
+export interface AlertEpisode {
+  rule: string;
+  agent: string;
+  condition: AlertCondition;
+  /** Unix ms the condition began (as observation tells, or when it was first seen). */
+  sinceMs: number;
+  /** Unix ms it fired (held for the rule's `after`); null while it holds but not yet for that long. */
+  firedAtMs: number | null;
+  /** Unix ms it was seen to end; null while open. */
+  resolvedAtMs: number | null;
+  /** The agent's state as its runtime last reported it (busy, waiting, ...), when known. */
+  state: string | null;
+  /** One line: what holds and why. */
+  detail: string;
+  fire: AlertDelivery | null;
+  resolve: AlertDelivery | null;
 }
 
 /** A temp file one of the fleet's writers makes next to its target (see src/base/temp-files.ts for the names). */

@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { findLinkSync, readNoFollowSync } from '../base/safe-path.js';
 import { heartbeatAgent, heartbeatKeys, heartbeatTs } from '../base/heartbeat.js';
 import type {
+  AlertEpisode,
   BackoffEntry,
   ObservedFile,
   ObservedHeartbeat,
@@ -157,9 +158,25 @@ export function readHeartbeatsSync(runDir: string, nowMs: number): Record<string
     } catch {
       content = '';
     }
-    out[agent] = parseHeartbeat(agent, path, content, nowMs);
+    out[agent] = withRecord(parseHeartbeat(agent, path, content, nowMs));
   }
   return out;
+}
+
+/**
+ * The size and modification time of the runtime's own record (the `transcript=` its hooks name): one stat per
+ * agent, no read, so an alert can tell a busy agent making progress from a wedged one (src/alerts/judge.ts).
+ */
+function withRecord(hb: ObservedHeartbeat): ObservedHeartbeat {
+  const file = hb.keys.transcript;
+  if (file === undefined || !file.startsWith('/')) return hb;
+  try {
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile()) return { ...hb, record: null };
+    return { ...hb, record: { path: file, bytes: st.size, mtimeMs: st.mtimeMs } };
+  } catch {
+    return { ...hb, record: null };
+  }
 }
 
 /** readHeartbeatsSync, as a promise. */
@@ -176,6 +193,34 @@ function isBackoff(v: unknown): v is BackoffEntry {
   const e = v as Record<string, unknown>;
   return ['attempts', 'lastAttemptMs', 'nextAttemptMs'].every(
     (k) => typeof e[k] === 'number' && Number.isFinite(e[k]),
+  );
+}
+
+function isDelivery(v: unknown): boolean {
+  if (v === null) return true;
+  if (typeof v !== 'object') return false;
+  const d = v as Record<string, unknown>;
+  return (
+    (d.status === 'pending' || d.status === 'delivered' || d.status === 'failed') &&
+    typeof d.attempts === 'number' &&
+    (d.lastAttemptMs === null || typeof d.lastAttemptMs === 'number')
+  );
+}
+
+function isEpisode(v: unknown): v is AlertEpisode {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  const msOrNull = (x: unknown): boolean => x === null || (typeof x === 'number' && Number.isFinite(x));
+  return (
+    typeof e.rule === 'string' &&
+    typeof e.agent === 'string' &&
+    typeof e.condition === 'string' &&
+    typeof e.sinceMs === 'number' &&
+    msOrNull(e.firedAtMs) &&
+    msOrNull(e.resolvedAtMs) &&
+    typeof e.detail === 'string' &&
+    isDelivery(e.fire) &&
+    isDelivery(e.resolve)
   );
 }
 
@@ -199,6 +244,7 @@ export function parseState(text: string | null): ReconcilerState {
     sessionSockets?: unknown;
     restartPending?: unknown;
     worktrees?: unknown;
+    alerts?: unknown;
   };
   const state = emptyState();
   if (typeof d.written === 'object' && d.written !== null) {
@@ -222,6 +268,11 @@ export function parseState(text: string | null): ReconcilerState {
   }
   const worktrees = parseWorktreeRecords(d.worktrees);
   if (worktrees !== null) state.worktrees = worktrees;
+  // Kept as found (every writer of the state carries it through); a malformed entry is dropped, not fatal.
+  if (Array.isArray(d.alerts)) {
+    const episodes = d.alerts.filter(isEpisode);
+    if (episodes.length > 0) state.alerts = episodes;
+  }
   return state;
 }
 

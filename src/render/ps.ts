@@ -56,6 +56,8 @@ export interface PsReport {
   workspaces?: Record<string, WorkspaceStatus>;
   /** Tokens each agent spent in `window`, from the spend ledger as last metered (docs/spend.md); absent: not read. */
   spend?: { window: string; tokens: Record<string, number> };
+  /** Agents busy without progress in their own record (src/alerts/judge.ts wedgedAgents): seconds, by name. */
+  wedged?: Record<string, number>;
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -211,8 +213,11 @@ function row(s: AgentStatus, spend?: PsReport['spend']): Cell[] {
 }
 
 /** Flags, or what stands in for none: `ok`; `-` for another host's agent; `disabled` when the manifest says so. */
-function flagCell(a: AgentStatus, paint: Paint): string {
-  if (a.flags.length > 0) return a.flags.map((f) => paint(f, flagStyle(f))).join(',');
+function flagCell(a: AgentStatus, paint: Paint, wedged = false): string {
+  const flags = a.flags.map((f) => paint(f, flagStyle(f)));
+  // WEDGED is the alerts' judgment (busy, no progress in its record), shown with the health flags.
+  if (wedged) flags.push(paint('WEDGED', 'red'));
+  if (flags.length > 0) return flags.join(',');
   if (!a.local) return '-';
   if (!a.wanted) return paint('disabled', 'dim');
   return paint('ok', 'green');
@@ -253,7 +258,8 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       if (ws !== undefined) r.splice(r.length - 1, 0, branchCell(ws[a.agent]));
       return r;
     });
-    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t));
+    const isWedged = (a: AgentStatus): boolean => report.wedged?.[a.agent] !== undefined;
+    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t, isWedged(a)));
     rows.forEach((r, i) => {
       const last = r[r.length - 1];
       if (last !== undefined) last.text = flagTexts[i] ?? '';
@@ -266,7 +272,7 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       const agent = report.agents[i];
       const cells = r.map((cell, c) => {
         const isLast = c === r.length - 1;
-        if (isLast && agent !== undefined) return flagCell(agent, paint);
+        if (isLast && agent !== undefined) return flagCell(agent, paint, isWedged(agent));
         const padded = pad(cell.text, c, isLast);
         // Paint the text, then pad with plain spaces, so escape codes never count towards column widths.
         return cell.style === undefined
@@ -280,6 +286,12 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       lines.push('');
       for (const a of drifts) lines.push(`${paint('DRIFT', 'red')} ${a.agent}: ${a.driftReason}`);
     }
+    const wedged = Object.entries(report.wedged ?? {});
+    if (wedged.length > 0) lines.push('');
+    for (const [name, secs] of wedged)
+      lines.push(
+        `${paint('WEDGED', 'red')} ${name}: busy, and its own record has not changed for ${duration(secs)}`,
+      );
     // When the next respawn is due, so nobody wonders why a dead pane is left alone.
     const waiting = report.agents.filter((a) => a.flags.includes('BACKOFF') && a.backoff !== null);
     if (waiting.length > 0) {
@@ -390,6 +402,7 @@ export function psToJson(report: PsReport): unknown {
         : { spend: { window: report.spend.window, tokens: report.spend.tokens[s.agent] ?? 0 } }),
       flags: s.flags,
       ...(report.workspaces !== undefined ? { workspace: workspaceJson(report.workspaces[s.agent]) } : {}),
+      wedged_seconds: report.wedged?.[s.agent] ?? null,
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
     orphans: (report.orphans ?? []).map((o) => ({

@@ -158,6 +158,7 @@ describe('ps JSON', () => {
       heartbeat: { age_seconds: 3, health: 'healthy', expected: true },
       backoff: null,
       flags: ['DRIFT', 'BOOT-ENABLE'],
+      wedged_seconds: null,
     });
     const keys = JSON.stringify(doc).match(/"[a-zA-Z_]+":/g) ?? [];
     expect(keys.filter((k) => /[A-Z]/.test(k))).toEqual([]);
