@@ -142,7 +142,8 @@ describe('npm run demo (dist/dev/demo.js)', async () => {
       expect(run.stderr).toBe('');
 
       expect(section(run.stdout, /^1\. Validate/)).toMatch(/roster\.yaml: ok \(3 agents\)/);
-      expect(section(run.stdout, /^2\. Plan from a fresh home/)).toMatch(/Plan: 15 to add/);
+      // 12 framework files (opencode's TUI plugin and its config among them: the ready signal), 2 units, 3 env files.
+      expect(section(run.stdout, /^2\. Plan from a fresh home/)).toMatch(/Plan: 17 to add/);
 
       const applied = section(run.stdout, /^3\. Apply/);
       expect(applied).toMatch(/waiting for heartbeats\.\.\. 3\/3/);
