@@ -67,6 +67,15 @@ export function buildCli(): Command {
     .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
     .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
     .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)')
+    .option(
+      '--host-name <name>',
+      "this host's name for agents' host: and the register (default $MOSAIC_HOST or the hostname)",
+    )
+    // One place sets it for every command: observation, the manifest cache and the register read $MOSAIC_HOST.
+    .hook('preAction', (cmd) => {
+      const name = cmd.opts<{ hostName?: string }>().hostName;
+      if (name !== undefined) process.env.MOSAIC_HOST = name;
+    })
     // Every command's --help lists --home, --manifests and --unit-dir too.
     .configureHelp({ showGlobalOptions: true });
 
@@ -188,6 +197,18 @@ export function buildCli(): Command {
       process.exitCode = await historyCommand(
         cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>(),
       );
+    });
+
+  const register = program
+    .command('register')
+    .description('the register of many hosts (a PostgreSQL database; docs/hosts.md)');
+  register
+    .command('migrate')
+    .description("create or upgrade the register's fleet schema (refuses a newer one)")
+    .addHelpText('after', '\nExample:\n  FLEET_REGISTER_URL=postgresql://... fleet register migrate')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { registerMigrateCommand } = await import('./commands/register.js');
+      process.exitCode = await registerMigrateCommand(globals(cmd));
     });
 
   program

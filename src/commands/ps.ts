@@ -8,14 +8,13 @@ import type { GlobalOptions } from '../cli.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadFleet } from '../engine/session.js';
 import { currentUser, observe } from '../observe/index.js';
-import { resolvePaths } from '../paths.js';
+import { fleetHostName, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
-import { hostname } from 'node:os';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -42,7 +41,7 @@ export async function psReport(
     {
       paths,
       sockets: desired.sockets.map((s) => s.socketName),
-      programs: runtimePrograms(desired, ctx, hostname()),
+      programs: runtimePrograms(desired, ctx, fleetHostName()),
     },
     runner,
   );

@@ -253,6 +253,11 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
         );
       }
       if (result !== null) log('applied', { ok: result.ok });
+      // Many hosts: publish to the register after apply; a problem is said once (docs/hosts.md).
+      if (desired.register !== undefined) {
+        const { publishAfterApply } = await import('../register/cycle.js');
+        await publishAfterApply(s, result !== null, (line) => log('register', { notice: line }, 'register'));
+      }
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });

@@ -4,7 +4,6 @@
  * Usable without the lock (a dry-run, `fleet plan`); writes nothing and prints nothing.
  */
 import { foreignUnits } from '../plan/unit-owner.js';
-import { hostname } from 'node:os';
 import { runtimePrograms } from '../plan/planner.js';
 import { join } from 'node:path';
 import { loadAssets, type Assets } from '../assets.js';
@@ -17,7 +16,7 @@ import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
-import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
+import { fleetHostName, hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
@@ -68,7 +67,7 @@ export async function observeFor(
       paths,
       sockets: desired.sockets.map((s) => s.socketName),
       dirs: desired.agents.map((a) => a.workingDirectory),
-      programs: runtimePrograms(desired, renderContext(paths), hostname()),
+      programs: runtimePrograms(desired, renderContext(paths), fleetHostName()),
     },
     runner,
   );

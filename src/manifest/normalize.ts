@@ -11,6 +11,7 @@ import type {
   HeartbeatPolicy,
   HostContext,
   ReconcileSettings,
+  RegisterSettings,
   RuntimeSpec,
   SourceRef,
 } from '../model/desired.js';
@@ -55,6 +56,26 @@ function heartbeatPolicy(base: HeartbeatPolicy, raw: RawHeartbeat | undefined): 
   };
 }
 
+/** `60s`, `5m`, `1h` or a number of seconds (the schema has checked the form). */
+export function durationSeconds(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const n = Number(value.slice(0, -1));
+  return value.endsWith('h') ? n * 3600 : value.endsWith('m') ? n * 60 : n;
+}
+
+export const DEFAULT_LEASE_SECONDS = 60;
+export const DEFAULT_TAKEOVER_AFTER_SECONDS = 300;
+
+function registerSettings(raw: NonNullable<RawRoster['register']>, userHome: string): RegisterSettings {
+  return {
+    urlEnv: raw.url_env ?? null,
+    urlFile: raw.url_file === undefined ? null : expandHome(raw.url_file, userHome),
+    leaseSeconds: raw.lease === undefined ? DEFAULT_LEASE_SECONDS : durationSeconds(raw.lease),
+    takeoverAfterSeconds:
+      raw.takeover_after === undefined ? DEFAULT_TAKEOVER_AFTER_SECONDS : durationSeconds(raw.takeover_after),
+  };
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -65,6 +86,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const sockets = new Map<string, DesiredSocket>();
   const tenants = new Set<string>();
   let reconcile: ReconcileSettings = DEFAULT_RECONCILE;
+  let register: RegisterSettings | undefined;
 
   for (const { roster, agentRefs, file } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
@@ -120,6 +142,8 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       };
     }
 
+    if (roster.register) register = registerSettings(roster.register, ctx.userHome);
+
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
       sockets.set(`${socketName}\u0000${holderSession}`, { socketName, holderSession });
@@ -157,5 +181,6 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       (a, b) => compare(a.socketName, b.socketName) || compare(a.holderSession, b.holderSession),
     ),
     reconcile,
+    ...(register ? { register } : {}),
   };
 }

@@ -63,5 +63,11 @@ export interface RawRoster {
       max_defer_seconds?: number;
     };
   };
+  register?: {
+    url_env?: string;
+    url_file?: string;
+    lease?: number | string;
+    takeover_after?: number | string;
+  };
   agents?: RawAgent[];
 }

@@ -127,6 +127,18 @@ export interface ReconcileSettings {
   restart?: RestartSettings;
 }
 
+/** The register of many hosts (docs/hosts.md); absent for a fleet of one host. */
+export interface RegisterSettings {
+  /** The environment variable holding the DSN; null when `urlFile` names it. */
+  urlEnv: string | null;
+  /** A file holding the DSN (absolute, `~` expanded); null when `urlEnv` names it. */
+  urlFile: string | null;
+  /** A host's lease lasts this long after each publish (default 60). */
+  leaseSeconds: number;
+  /** Another host starts a dead host's agents only after its lease ran out this long ago (default 300). */
+  takeoverAfterSeconds: number;
+}
+
 export interface DesiredSocket {
   /** '' = default socket. */
   socketName: string;
@@ -143,6 +155,8 @@ export interface DesiredFleet {
   /** Distinct sockets the agents use, sorted by socket name; each gets a holder session. */
   sockets: DesiredSocket[];
   reconcile: ReconcileSettings;
+  /** The register (`register:`); absent: this host publishes nothing and never loads a PostgreSQL client. */
+  register?: RegisterSettings;
 }
 
 /** Facts about this machine the desired model is resolved against (passed in: normalization does no I/O). */
