@@ -101,6 +101,8 @@ export function buildCli(): Command {
     .description('what is really running, one row per agent (read-only)')
     .argument('[agent...]', 'show only these agents')
     .option('--json', 'one JSON document on stdout', false)
+    .option('--all-hosts', "every host's agents, from the register (docs/hosts.md)", false)
+    .option('--host <name>', "one host's agents, from the register")
     .option(
       '--agent <name>',
       'show only this agent (repeatable; same as naming it)',
@@ -108,8 +110,15 @@ export function buildCli(): Command {
       [],
     )
     .action(async (agents: string[], _opts: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<
+        GlobalOptions & { json: boolean; agent: string[]; allHosts: boolean; host?: string }
+      >();
+      if (o.allHosts || o.host !== undefined) {
+        const { psHostsCommand } = await import('./commands/hosts.js');
+        process.exitCode = await psHostsCommand(o);
+        return;
+      }
       const { psCommand } = await import('./commands/ps.js');
-      const o = cmd.optsWithGlobals<GlobalOptions & { json: boolean; agent: string[] }>();
       process.exitCode = await psCommand({ ...o, agents: [...agents, ...o.agent] });
     });
 
@@ -191,12 +200,20 @@ export function buildCli(): Command {
     )
     .option('--json', 'one JSON document on stdout', false)
     .option('-n, --limit <n>', 'show the last N entries', '20')
+    .option('--all-hosts', "every host's journal, from the register (docs/hosts.md)", false)
+    .option('--host <name>', "one host's journal, from the register")
     .addHelpText('after', '\nExample:\n  fleet history -n 5        # the five latest entries, newest first')
     .action(async (_opts: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<
+        GlobalOptions & { json: boolean; limit: string; allHosts: boolean; host?: string }
+      >();
+      if (o.allHosts || o.host !== undefined) {
+        const { historyHostsCommand } = await import('./commands/hosts.js');
+        process.exitCode = await historyHostsCommand(o);
+        return;
+      }
       const { historyCommand } = await import('./commands/history.js');
-      process.exitCode = await historyCommand(
-        cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>(),
-      );
+      process.exitCode = await historyCommand(o);
     });
 
   const register = program
