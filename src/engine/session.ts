@@ -20,6 +20,7 @@ import { fleetHostName, hostContext, packageRoot, resolvePaths, type FleetPaths 
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
+import type { OwnershipDecision } from '../plan/deciders/ownership.js';
 
 export interface Session {
   paths: FleetPaths;
@@ -27,6 +28,8 @@ export interface Session {
   desired: DesiredFleet;
   observed: Observed;
   plan: Plan;
+  /** Many hosts: who may run each agent, from the register (src/plan/deciders/ownership.ts); absent without one. */
+  ownership?: OwnershipDecision[];
 }
 
 export function renderContext(paths: FleetPaths): RenderContext {
@@ -139,7 +142,11 @@ export async function planFor(
   const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
   requireTools(observed);
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  return { paths, runner, desired, observed, plan };
+  if (desired.register === undefined) return { paths, runner, desired, observed, plan };
+  // Many hosts: starts held until this host holds the agent, moved agents stopped here (docs/hosts.md).
+  const { planOwnership } = await import('../register/plan.js');
+  const owned = await planOwnership(desired, observed, plan);
+  return { paths, runner, desired, observed, plan: owned.plan, ownership: owned.decisions };
 }
 
 /**

@@ -17,6 +17,9 @@ import { observeFor, type Session } from '../engine/session.js';
 import { registerDsn, registerProblem, withRegister, type RegisterError } from './connect.js';
 import { publish, type HostLease, type Published } from './publish.js';
 import { statusRows } from './rows.js';
+import { claimsOf } from './ownership.js';
+import { releasesDue } from './plan.js';
+import type { OwnershipDecision } from '../plan/deciders/ownership.js';
 import { requireSchema } from './schema.js';
 
 export interface CycleInput {
@@ -25,6 +28,8 @@ export interface CycleInput {
   paths: FleetPaths;
   /** The manifest commit converged (git source), when known. */
   commit?: string | null;
+  /** The plan's ownership decisions: its claims are made with the publication. */
+  ownership?: readonly OwnershipDecision[];
 }
 
 export interface PublishOutcome {
@@ -85,7 +90,15 @@ export async function publishCycle(input: CycleInput): Promise<PublishOutcome> {
     const agents = statusRows(input.desired, input.observed);
     published = await withRegister(dsn, async (client) => {
       await requireSchema(client);
-      return publish(client, { lease: hostLease, agents, journal });
+      return publish(client, {
+        lease: hostLease,
+        agents,
+        journal,
+        ownership: {
+          claims: claimsOf(input.ownership ?? []),
+          releases: releasesDue(input.desired, input.observed),
+        },
+      });
     });
   } catch (error) {
     problem = registerProblem(error);
@@ -122,14 +135,19 @@ async function noticeOnce(
  * observed again first, so the register shows what now runs, not what ran before the apply.
  */
 export async function publishAfterApply(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
   applied: boolean,
   say: (line: string) => void,
 ): Promise<PublishOutcome> {
   const observed = applied
     ? await observeFor(s.desired, s.paths, s.runner).catch(() => s.observed)
     : s.observed;
-  const outcome = await publishCycle({ desired: s.desired, observed, paths: s.paths });
+  const outcome = await publishCycle({
+    desired: s.desired,
+    observed,
+    paths: s.paths,
+    ...(s.ownership ? { ownership: s.ownership } : {}),
+  });
   if (outcome.notice !== null) say(outcome.notice);
   return outcome;
 }

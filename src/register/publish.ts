@@ -7,6 +7,7 @@
  */
 import type { Client } from 'pg';
 import type { JournalEntry } from '../apply/journal.js';
+import { claim, release, type OwnershipChanges } from './ownership.js';
 import type { StatusRow } from './rows.js';
 
 export interface HostLease {
@@ -25,6 +26,8 @@ export interface Publication {
   agents: readonly StatusRow[];
   /** The host's whole journal, oldest first: entry i has seq i + 1. */
   journal: readonly JournalEntry[];
+  /** Ownership claims (compare-and-set on the epoch) and releases; absent: none. */
+  ownership?: OwnershipChanges;
 }
 
 export interface Published {
@@ -32,6 +35,10 @@ export interface Published {
   rowsWritten: number;
   /** Journal entries the register did not have before. */
   journalPublished: number;
+  /** Agents this host claimed and won in this transaction. */
+  claimed?: string[];
+  /** Agents whose stop this host recorded in this transaction. */
+  released?: string[];
 }
 
 const LEASE_SQL = `
@@ -99,8 +106,18 @@ export async function publish(client: Client, p: Publication): Promise<Published
       journalPublished = (await client.query(JOURNAL_SQL, [host, JSON.stringify(missing)])).rowCount ?? 0;
       rows += journalPublished;
     }
+    const claimed: string[] = [];
+    for (const c of p.ownership?.claims ?? [])
+      if (await claim(client, host, c.agent, c.epoch)) claimed.push(c.agent);
+    const released = await release(client, host, p.ownership?.releases ?? []);
+    rows += claimed.length + released.length;
     await client.query('COMMIT');
-    return { rowsWritten: rows, journalPublished };
+    return {
+      rowsWritten: rows,
+      journalPublished,
+      ...(claimed.length > 0 ? { claimed } : {}),
+      ...(released.length > 0 ? { released } : {}),
+    };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
