@@ -256,7 +256,11 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       // Many hosts: publish to the register after apply; a problem is said once (docs/hosts.md).
       if (desired.register !== undefined) {
         const { publishAfterApply } = await import('../register/cycle.js');
-        await publishAfterApply(s, result !== null, (line) => log('register', { notice: line }, 'register'));
+        const out = await publishAfterApply(s, result !== null, (line) =>
+          log('register', { notice: line }, 'register'),
+        );
+        // A claim won is a start to do now, not at the next resync.
+        if ((out.published?.claimed ?? []).length > 0) trigger('claimed');
       }
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.

@@ -145,7 +145,7 @@ export async function planFor(
   if (desired.register === undefined) return { paths, runner, desired, observed, plan };
   // Many hosts: starts held until this host holds the agent, moved agents stopped here (docs/hosts.md).
   const { planOwnership } = await import('../register/plan.js');
-  const owned = await planOwnership(desired, observed, plan);
+  const owned = await planOwnership(desired, observed, plan, paths);
   return { paths, runner, desired, observed, plan: owned.plan, ownership: owned.decisions };
 }
 

@@ -19,7 +19,7 @@ import { publish, type HostLease, type Published } from './publish.js';
 import { statusRows } from './rows.js';
 import { claimsOf } from './ownership.js';
 import { releasesDue } from './plan.js';
-import type { OwnershipDecision } from '../plan/deciders/ownership.js';
+import type { LastContact, OwnershipDecision } from '../plan/deciders/ownership.js';
 import { requireSchema } from './schema.js';
 
 export interface CycleInput {
@@ -43,10 +43,17 @@ export interface PublishOutcome {
 interface NoticeState {
   /** The problem last said (its key: `unreachable` for any outage), null when all was well. */
   problem: string | null;
+  /** The last successful publication: what this host held, and until when nobody else can take it. */
+  contact?: LastContact;
 }
 
 function noticePath(paths: FleetPaths): string {
   return join(paths.stateDir, 'register.json');
+}
+
+/** What this host knew at its last successful publication (for planning while the register is unreachable). */
+export async function lastContact(paths: FleetPaths): Promise<LastContact | null> {
+  return (await readNotice(paths)).contact ?? null;
 }
 
 async function readNotice(paths: FleetPaths): Promise<NoticeState> {
@@ -103,7 +110,17 @@ export async function publishCycle(input: CycleInput): Promise<PublishOutcome> {
   } catch (error) {
     problem = registerProblem(error);
   }
-  return { published, problem, notice: await noticeOnce(input.paths, problem, published) };
+  const contact: LastContact | null =
+    published === null
+      ? null
+      : {
+          held: [
+            ...(input.ownership ?? []).flatMap((d) => (d.kind === 'hold' ? [d.agent] : [])),
+            ...(published.claimed ?? []),
+          ].sort(),
+          safeUntilMs: Date.now() + (settings.leaseSeconds + settings.takeoverAfterSeconds) * 1000,
+        };
+  return { published, problem, notice: await noticeOnce(input.paths, problem, published, contact) };
 }
 
 /** What to say about this cycle, remembering what was said so a lasting problem is said once. */
@@ -111,20 +128,28 @@ async function noticeOnce(
   paths: FleetPaths,
   problem: RegisterError | null,
   published: Published | null,
+  contact: LastContact | null,
 ): Promise<string | null> {
   const before = await readNotice(paths);
   const key = problem === null ? null : problem.kind === 'unreachable' ? 'unreachable' : problem.message;
-  if (key === before.problem) return null;
+  // Only ownership needs the contact; a fleet with no host: keeps no contact and writes only on a change.
+  const keepContact = contact !== null && (contact.held.length > 0 || before.contact !== undefined);
+  if (key === before.problem && !keepContact) return null;
+  const next: NoticeState = {
+    problem: key,
+    ...(keepContact ? { contact } : before.contact ? { contact: before.contact } : {}),
+  };
   try {
     await writeFileAtomic(
       noticePath(paths),
-      `${JSON.stringify({ problem: key } satisfies NoticeState)}\n`,
+      `${JSON.stringify(next)}\n`,
       0o644,
       homeOfStateDir(paths.stateDir),
     );
   } catch {
     // Not remembering what was said only means saying it again next cycle.
   }
+  if (key === before.problem) return null;
   if (problem !== null) return problem.message;
   const missed = published?.journalPublished ?? 0;
   return `register reachable again${missed > 0 ? `: published ${missed} journal ${missed === 1 ? 'entry' : 'entries'} it missed` : ''}`;

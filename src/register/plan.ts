@@ -17,6 +17,8 @@ import { isLocalAgent } from '../plan/health.js';
 import { agentUnitName } from '../render/names.js';
 import { registerDsn, withRegister } from './connect.js';
 import { readSnapshot } from './ownership.js';
+import { lastContact } from './cycle.js';
+import type { FleetPaths } from '../paths.js';
 import { requireSchema } from './schema.js';
 
 /** Whether an agent runs on this host: its unit is active or activating, or its session exists. */
@@ -59,14 +61,18 @@ export async function planOwnership(
   desired: DesiredFleet,
   observed: Observed,
   plan: Plan,
+  paths: FleetPaths,
 ): Promise<{ plan: Plan; decisions: OwnershipDecision[] }> {
   const register = desired.register;
   if (register === undefined) return { plan, decisions: [] };
+  const snapshot = await readRegisterSnapshot(desired);
   const decisions = decideOwnership({
     host: observed.hostname,
     takeoverAfterMs: register.takeoverAfterSeconds * 1000,
     agents: ownershipAgents(desired, observed),
-    register: await readRegisterSnapshot(desired),
+    register: snapshot,
+    lastContact: snapshot === null ? await lastContact(paths) : null,
+    nowMs: observed.nowMs,
   });
   return {
     plan: applyOwnership(plan, decisions, { unit: agentUnitName, idle: (a) => idle(observed, a) }),

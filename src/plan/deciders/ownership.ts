@@ -32,6 +32,15 @@ export interface RegisterSnapshot {
   leaseEnds: Record<string, number>;
 }
 
+/**
+ * What this host knew at its last successful publication: the agents it held, and until when (this host's clock)
+ * no other host can have taken them over: that publication's time + lease + takeover_after.
+ */
+export interface LastContact {
+  held: readonly string[];
+  safeUntilMs: number;
+}
+
 export interface OwnershipAgent {
   name: string;
   /** The host the manifest names; null = any host (never moved: not owned through the register). */
@@ -57,7 +66,22 @@ function forLocal(
   host: string,
   reg: RegisterSnapshot | null,
   takeoverAfterMs: number,
+  last: { contact: LastContact | null; nowMs: number },
 ): OwnershipDecision {
+  // Unreachable, but this host held it at its last contact and its lease cannot have been over for
+  // takeover_after yet: nobody else can hold it, so a crashed pane is healed as usual.
+  if (
+    reg === null &&
+    last.contact !== null &&
+    last.contact.held.includes(a.name) &&
+    last.nowMs < last.contact.safeUntilMs
+  )
+    return {
+      agent: a.name,
+      kind: 'hold',
+      epoch: 0,
+      reason: `register unreachable: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
+    };
   if (reg === null)
     return {
       agent: a.name,
@@ -107,12 +131,20 @@ export function decideOwnership(input: {
   takeoverAfterMs: number;
   agents: readonly OwnershipAgent[];
   register: RegisterSnapshot | null;
+  /** For an unreachable register: what the last contact said, and this host's clock now. */
+  lastContact?: LastContact | null;
+  nowMs?: number;
 }): OwnershipDecision[] {
   const out: OwnershipDecision[] = [];
   for (const a of input.agents) {
     if (a.host === null) continue;
     if (a.local) {
-      out.push(forLocal(a, input.host, input.register, input.takeoverAfterMs));
+      out.push(
+        forLocal(a, input.host, input.register, input.takeoverAfterMs, {
+          contact: input.lastContact ?? null,
+          nowMs: input.nowMs ?? 0,
+        }),
+      );
     } else if (a.runningHere) {
       out.push({
         agent: a.name,

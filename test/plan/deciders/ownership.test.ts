@@ -55,6 +55,20 @@ describe('ownership decider', () => {
     expect(decide(a(), null)).toMatchObject({ kind: 'unknown' });
   });
 
+  it('with the register unreachable, heals what it held at the last contact while no one can have taken it', () => {
+    const at = (nowMs: number) =>
+      decideOwnership({
+        host: 'h2',
+        takeoverAfterMs: 300_000,
+        agents: [a()],
+        register: null,
+        lastContact: { held: ['x'], safeUntilMs: NOW },
+        nowMs,
+      })[0];
+    expect(at(NOW - 1)).toMatchObject({ kind: 'hold' });
+    expect(at(NOW)).toMatchObject({ kind: 'unknown' });
+  });
+
   it('a copy running here while another host holds a later epoch is fenced', () => {
     const held = { x: { agent: 'x', holder: 'h1', epoch: 5, released: false } };
     expect(decide(a({ runningHere: true }), reg({ ownership: held }))).toMatchObject({ kind: 'fenced' });
