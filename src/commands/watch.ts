@@ -253,15 +253,9 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
         );
       }
       if (result !== null) log('applied', { ok: result.ok });
-      // Many hosts: publish to the register after apply; a problem is said once (docs/hosts.md).
-      if (desired.register !== undefined) {
-        const { publishAfterApply } = await import('../register/cycle.js');
-        const out = await publishAfterApply(s, result !== null, (line) =>
-          log('register', { notice: line }, 'register'),
-        );
-        // A claim won is a start to do now, not at the next resync.
-        if ((out.published?.claimed ?? []).length > 0) trigger('claimed');
-      }
+      // Many hosts: publish after apply; a problem said once, a won claim starts now (docs/hosts.md).
+      if (desired.register !== undefined)
+        await (await import('../register/cycle.js')).publishInWatch(s, result !== null, log, trigger);
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });

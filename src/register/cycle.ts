@@ -176,3 +176,14 @@ export async function publishAfterApply(
   if (outcome.notice !== null) say(outcome.notice);
   return outcome;
 }
+
+/** Watch mode's publish: the notice as a `register` event; a claim won wakes the next cycle at once. */
+export async function publishInWatch(
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
+  applied: boolean,
+  log: (event: string, fields: Record<string, string>, text?: string) => void,
+  wake: (why: string) => void,
+): Promise<void> {
+  const out = await publishAfterApply(s, applied, (line) => log('register', { notice: line }, 'register'));
+  if ((out.published?.claimed ?? []).length > 0) wake('claimed');
+}
