@@ -56,6 +56,9 @@ try {
     logLevel: 'warning',
     // import() of node's own modules as require(): code run through vm.Script has no module loader behind it.
     supported: { 'dynamic-import': false },
+    // The register's PostgreSQL client is loaded from node_modules, only by a fleet that has a register
+    // (src/register/): the bundle every other run reads stays as small as it was.
+    external: ['pg'],
     // The sources are ES modules: import.meta.url is the bundle's own URL.
     define: { 'import.meta.url': '__fleetModuleUrl' },
     banner: { js: "const __fleetModuleUrl = require('node:url').pathToFileURL(__filename).href;" },

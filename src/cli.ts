@@ -50,6 +50,15 @@ export function buildCli(): Command {
     .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
     .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
     .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)')
+    .option(
+      '--host-name <name>',
+      "this host's name for agents' host: and the register (default $MOSAIC_HOST or the hostname)",
+    )
+    // One place sets it for every command: observation, the manifest cache and the register read $MOSAIC_HOST.
+    .hook('preAction', (cmd) => {
+      const name = cmd.opts<{ hostName?: string }>().hostName;
+      if (name !== undefined) process.env.MOSAIC_HOST = name;
+    })
     // Every command's --help lists --home, --manifests and --unit-dir too.
     .configureHelp({ showGlobalOptions: true });
 
@@ -75,6 +84,8 @@ export function buildCli(): Command {
     .description('what is really running, one row per agent (read-only)')
     .argument('[agent...]', 'show only these agents')
     .option('--json', 'one JSON document on stdout', false)
+    .option('--all-hosts', "every host's agents, from the register (docs/hosts.md)", false)
+    .option('--host <name>', "one host's agents, from the register")
     .option(
       '--agent <name>',
       'show only this agent (repeatable; same as naming it)',
@@ -82,8 +93,15 @@ export function buildCli(): Command {
       [],
     )
     .action(async (agents: string[], _opts: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<
+        GlobalOptions & { json: boolean; agent: string[]; allHosts: boolean; host?: string }
+      >();
+      if (o.allHosts || o.host !== undefined) {
+        const { psHostsCommand } = await import('./commands/hosts.js');
+        process.exitCode = await psHostsCommand(o);
+        return;
+      }
       const { psCommand } = await import('./commands/ps.js');
-      const o = cmd.optsWithGlobals<GlobalOptions & { json: boolean; agent: string[] }>();
       process.exitCode = await psCommand({ ...o, agents: [...agents, ...o.agent] });
     });
 
@@ -181,12 +199,32 @@ export function buildCli(): Command {
     )
     .option('--json', 'one JSON document on stdout', false)
     .option('-n, --limit <n>', 'show the last N entries', '20')
+    .option('--all-hosts', "every host's journal, from the register (docs/hosts.md)", false)
+    .option('--host <name>', "one host's journal, from the register")
     .addHelpText('after', '\nExample:\n  fleet history -n 5        # the five latest entries, newest first')
     .action(async (_opts: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<
+        GlobalOptions & { json: boolean; limit: string; allHosts: boolean; host?: string }
+      >();
+      if (o.allHosts || o.host !== undefined) {
+        const { historyHostsCommand } = await import('./commands/hosts.js');
+        process.exitCode = await historyHostsCommand(o);
+        return;
+      }
       const { historyCommand } = await import('./commands/history.js');
-      process.exitCode = await historyCommand(
-        cmd.optsWithGlobals<GlobalOptions & { json: boolean; limit: string }>(),
-      );
+      process.exitCode = await historyCommand(o);
+    });
+
+  const register = program
+    .command('register')
+    .description('the register of many hosts (a PostgreSQL database; docs/hosts.md)');
+  register
+    .command('migrate')
+    .description("create or upgrade the register's fleet schema (refuses a newer one)")
+    .addHelpText('after', '\nExample:\n  FLEET_REGISTER_URL=postgresql://... fleet register migrate')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { registerMigrateCommand } = await import('./commands/register.js');
+      process.exitCode = await registerMigrateCommand(globals(cmd));
     });
 
   program

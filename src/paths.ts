@@ -48,8 +48,17 @@ export function resolvePaths(flags: PathFlags, env: NodeJS.ProcessEnv = process.
   };
 }
 
+/**
+ * This host's name in the fleet: `$MOSAIC_HOST` (set by `--host-name`), else the machine's hostname. Agents'
+ * `host:` is matched against it, and the register knows the host by it (docs/hosts.md).
+ */
+export function fleetHostName(env: NodeJS.ProcessEnv = process.env): string {
+  const name = env.MOSAIC_HOST;
+  return name !== undefined && name !== '' ? name : hostname();
+}
+
 export function hostContext(paths: FleetPaths): HostContext {
-  return { userHome: paths.userHome, mosaicHome: paths.mosaicHome, hostname: hostname() };
+  return { userHome: paths.userHome, mosaicHome: paths.mosaicHome, hostname: fleetHostName() };
 }
 
 /** Where the package's own assets (framework/, systemd/, manifests/) are, from dist/ or src/. */

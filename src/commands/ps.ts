@@ -8,14 +8,13 @@ import type { GlobalOptions } from '../options.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadFleet } from '../engine/session.js';
 import { currentUser, observe } from '../observe/index.js';
-import { resolvePaths } from '../paths.js';
+import { fleetHostName, resolvePaths } from '../paths.js';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
 import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
 import { findOrphans, runtimePrograms } from '../plan/planner.js';
 import { ManifestError, UserError } from '../errors.js';
-import { hostname } from 'node:os';
 import { workspaceStatuses } from '../workspaces/status.js';
 import { readLedger } from '../spend/store.js';
 import { windowTotals } from '../spend/report.js';
@@ -47,12 +46,12 @@ export async function psReport(
       {
         paths,
         sockets: desired.sockets.map((s) => s.socketName),
-        programs: runtimePrograms(desired, ctx, hostname()),
+        programs: runtimePrograms(desired, ctx, fleetHostName()),
       },
       runner,
     ),
     // Only agents with a workspace cost anything here (docs/workspaces.md).
-    workspaceStatuses(desired, hostname(), runner),
+    workspaceStatuses(desired, fleetHostName(), runner),
   ]);
   const agents = fleetStatus(desired, observed).filter((a) => only.size === 0 || only.has(a.agent));
   const orphans = findOrphans(desired, observed, ctx);

@@ -191,6 +191,11 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     const result = await converge(s, command, hooksFor(o.json));
     // The next run (the timer's, `fleet ps`) need not parse these manifests again.
     await rememberDesired(paths.stateDir, paths.mosaicHome, loaded);
+    // Many hosts: publish this host's lease, share and journal to the register, after apply (docs/hosts.md).
+    if (desired.register !== undefined) {
+      const { publishAfterApply } = await import('../register/cycle.js');
+      await publishAfterApply(s, result !== null, (line) => process.stderr.write(`fleet: ${line}\n`));
+    }
     if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
     else if (result) {
       printResults(result);

@@ -143,6 +143,11 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
         },
       });
       logResult(log, result);
+      // Many hosts: publish after apply; a problem said once, a won claim starts now (docs/hosts.md).
+      if (desired.register !== undefined)
+        await (
+          await import('../register/cycle.js')
+        ).publishInWatch(s, result !== null, log, (why) => scheduler.trigger(why));
     } catch (error) {
       // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
       log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });

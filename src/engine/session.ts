@@ -4,7 +4,6 @@
  * Usable without the lock (a dry-run, `fleet plan`); writes nothing and prints nothing.
  */
 import { foreignUnits } from '../plan/unit-owner.js';
-import { hostname } from 'node:os';
 import { runtimePrograms } from '../plan/planner.js';
 import { join } from 'node:path';
 import { loadAssets, type Assets } from '../assets.js';
@@ -19,10 +18,11 @@ import { observeWorks, observeWorkspaces } from '../workspaces/observe.js';
 import type { Observed } from '../model/observed.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
-import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
+import { fleetHostName, hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
+import type { OwnershipDecision } from '../plan/deciders/ownership.js';
 
 export interface Session {
   paths: FleetPaths;
@@ -30,6 +30,8 @@ export interface Session {
   desired: DesiredFleet;
   observed: Observed;
   plan: Plan;
+  /** Many hosts: who may run each agent, from the register (src/plan/deciders/ownership.ts); absent without one. */
+  ownership?: OwnershipDecision[];
 }
 
 export function renderContext(paths: FleetPaths): RenderContext {
@@ -70,7 +72,7 @@ export async function observeFor(
       paths,
       sockets: desired.sockets.map((s) => s.socketName),
       dirs: desired.agents.map((a) => a.workingDirectory),
-      programs: runtimePrograms(desired, renderContext(paths), hostname()),
+      programs: runtimePrograms(desired, renderContext(paths), fleetHostName()),
     },
     runner,
   );
@@ -167,7 +169,11 @@ export async function planFor(
   requireTools(observed);
   await observeWorkspacesFor(desired, observed, prune, runner);
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  return { paths, runner, desired, observed, plan };
+  if (desired.register === undefined) return { paths, runner, desired, observed, plan };
+  // Many hosts: starts held until this host holds the agent, moved agents stopped here (docs/hosts.md).
+  const { planOwnership } = await import('../register/plan.js');
+  const owned = await planOwnership(desired, observed, plan, paths);
+  return { paths, runner, desired, observed, plan: owned.plan, ownership: owned.decisions };
 }
 
 /**

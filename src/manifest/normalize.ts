@@ -13,6 +13,7 @@ import type {
   HeartbeatPolicy,
   HostContext,
   ReconcileSettings,
+  RegisterSettings,
   RuntimeSpec,
   SourceRef,
 } from '../model/desired.js';
@@ -83,6 +84,18 @@ function alertRule(raw: RawAlert, index: number, file: string): AlertRule {
   };
 }
 
+export const DEFAULT_LEASE_SECONDS = 60;
+export const DEFAULT_TAKEOVER_AFTER_SECONDS = 300;
+
+function registerSettings(raw: NonNullable<RawRoster['register']>, userHome: string): RegisterSettings {
+  return {
+    urlEnv: raw.url_env ?? null,
+    urlFile: raw.url_file === undefined ? null : expandHome(raw.url_file, userHome),
+    leaseSeconds: durationSeconds(raw.lease) ?? DEFAULT_LEASE_SECONDS,
+    takeoverAfterSeconds: durationSeconds(raw.takeover_after) ?? DEFAULT_TAKEOVER_AFTER_SECONDS,
+  };
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -95,6 +108,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   let reconcile: ReconcileSettings = DEFAULT_RECONCILE;
   const pricing: Record<string, ModelPrice> = {};
   const alerts: AlertRule[] = [];
+  let register: RegisterSettings | undefined;
 
   for (const { roster, agentRefs, file } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
@@ -159,6 +173,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
       };
     }
     for (const raw of roster.alerts ?? []) alerts.push(alertRule(raw, alerts.length, file));
+    if (roster.register) register = registerSettings(roster.register, ctx.userHome);
 
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
@@ -209,5 +224,6 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     ...(Object.keys(pricing).length > 0 ? { pricing } : {}),
     // Absent when no manifest has rules, so a fleet without alerts is the same data as before they existed.
     ...(alerts.length > 0 ? { alerts } : {}),
+    ...(register ? { register } : {}),
   };
 }

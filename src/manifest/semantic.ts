@@ -222,6 +222,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
   const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
   let reconcileAt: SourceRef | undefined;
   const alertNames = new Map<string, SourceRef>();
+  let registerAt: SourceRef | undefined;
   const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
   const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
   const workspaceSites = new WorkspaceSites();
@@ -287,6 +288,28 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
     }
 
     if (Array.isArray(data.alerts)) checkAlertNames(c, data.alerts, alertNames);
+    // register: fleet-wide too; the DSN comes from exactly one place (an env var or a file), never the manifest.
+    if (isRec(data.register)) {
+      const ref = c.ref(['register'], 'key');
+      if (registerAt) {
+        c.at(
+          ['register'],
+          `register is also set at ${fmtRef(registerAt)}; it applies to the whole fleet, so set it in one manifest`,
+          'key',
+        );
+      } else {
+        registerAt = ref;
+      }
+      const hasEnv = typeof data.register.url_env === 'string';
+      const hasFile = typeof data.register.url_file === 'string';
+      if (hasEnv === hasFile)
+        c.at(
+          ['register'],
+          'register needs exactly one of url_env (a variable holding the DSN) or url_file',
+          'key',
+        );
+      if (hasFile) checkWorkingDirectory(c, data.register.url_file, ['register', 'url_file']);
+    }
 
     if (Array.isArray(data.agents)) {
       data.agents.forEach((agent: unknown, index) => {

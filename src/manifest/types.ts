@@ -76,6 +76,12 @@ export interface RawRoster {
   /** USD per million tokens, by model (docs/spend.md). */
   pricing?: Record<string, { input: number; output: number; cache_read: number; cache_write: number }>;
   alerts?: RawAlert[];
+  register?: {
+    url_env?: string;
+    url_file?: string;
+    lease?: number | string;
+    takeover_after?: number | string;
+  };
   agents?: RawAgent[];
 }
 

@@ -140,6 +140,18 @@ export interface ReconcileSettings {
   restart?: RestartSettings;
 }
 
+/** The register of many hosts (docs/hosts.md); absent for a fleet of one host. */
+export interface RegisterSettings {
+  /** The environment variable holding the DSN; null when `urlFile` names it. */
+  urlEnv: string | null;
+  /** A file holding the DSN (absolute, `~` expanded); null when `urlEnv` names it. */
+  urlFile: string | null;
+  /** A host's lease lasts this long after each publish (default 60). */
+  leaseSeconds: number;
+  /** Another host starts a dead host's agents only after its lease ran out this long ago (default 300). */
+  takeoverAfterSeconds: number;
+}
+
 export interface DesiredSocket {
   /** '' = default socket. */
   socketName: string;
@@ -164,6 +176,8 @@ export interface DesiredFleet {
   /** Distinct sockets the agents use, sorted by socket name; each gets a holder session. */
   sockets: DesiredSocket[];
   reconcile: ReconcileSettings;
+  /** The register (`register:`); absent: this host publishes nothing and never loads a PostgreSQL client. */
+  register?: RegisterSettings;
   /** Prices by model (`pricing:`), absent when no manifest gives any. */
   pricing?: Record<string, ModelPrice>;
   /** Alert rules of every manifest, in load order (docs/alerts.md); absent or empty = no alerts. */

@@ -7,13 +7,13 @@
  * Everything else (process table, unit/env/tool files, heartbeats, state, linger) is read from the filesystem.
  * A missing tmux or an unreachable systemd manager is recorded as a typed condition, never thrown.
  */
-import { hostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { statSync } from 'node:fs';
 import { access, constants, realpath, stat } from '../fs-async.js';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
 import type { ObservedFile, ObservedSocket, Observed, ResolvedProgram } from '../model/observed.js';
-import type { FleetPaths } from '../paths.js';
+import { fleetHostName, type FleetPaths } from '../paths.js';
 import {
   readDirFilesSync,
   readHeartbeatsSync,
@@ -270,7 +270,7 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
 
   return {
     nowMs,
-    hostname: hostname(),
+    hostname: fleetHostName(),
     paths: { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir },
     systemd: { ...systemd, linger },
     tmux: { ok: tmuxError === null, error: tmuxError, sockets },

@@ -1,0 +1,213 @@
+/**
+ * Ownership of agents across hosts (docs/hosts.md): which host may run each agent, decided from the register's
+ * ownership rows and host leases, observed at the start of the cycle. Pure.
+ *
+ * The rule, for this host H and an agent X:
+ * - X's `host:` is H. H runs X only while the register says H holds it (`hold`). With no row, or a row another
+ *   host released (it recorded that it stopped X), or a row of a host whose lease has been over for
+ *   `takeover_after`, H claims it (`claim`: a compare-and-set on the epoch, after apply; the start follows in the
+ *   next cycle, once the claim is observed). Otherwise H waits (`wait`): the start is held, never done.
+ * - X's `host:` is another host and X runs here: H stops it once it is idle (`hand-over`), and when it no longer
+ *   runs here records the release (`release`, after apply, from the fresh observation).
+ * - The register could not be read: H keeps running what it runs (a register outage must not stop the fleet)
+ *   and starts nothing whose ownership it cannot confirm (`unknown`).
+ * A host that runs X while the register says another host holds it with a later epoch (it took X over while H
+ * was cut off) has been fenced: it stops X now (`fenced`), since two copies already run.
+ */
+import type { Action, HeldAction, Plan } from '../../model/plan.js';
+
+export interface OwnershipRow {
+  agent: string;
+  holder: string;
+  epoch: number;
+  released: boolean;
+}
+
+/** What the register said at the start of the cycle; null when it could not be read. */
+export interface RegisterSnapshot {
+  /** The register's clock (unix ms): leases are judged by it, not by this host's clock. */
+  nowMs: number;
+  ownership: Record<string, OwnershipRow>;
+  /** Each host's lease end (unix ms). */
+  leaseEnds: Record<string, number>;
+}
+
+/**
+ * What this host knew at its last successful publication: the agents it held, and until when (this host's clock)
+ * no other host can have taken them over: that publication's time + lease + takeover_after.
+ */
+export interface LastContact {
+  held: readonly string[];
+  safeUntilMs: number;
+}
+
+export interface OwnershipAgent {
+  name: string;
+  /** The host the manifest names; null = any host (never moved: not owned through the register). */
+  host: string | null;
+  /** The manifest puts it on this host (its `host:` is this host's name, or its short form). */
+  local: boolean;
+  /** Its unit is active or its session exists here. */
+  runningHere: boolean;
+  /** The runtime says it is idle (or says nothing: a runtime with no state signal cannot be waited for). */
+  idle: boolean;
+}
+
+export type OwnershipDecision =
+  | { agent: string; kind: 'hold'; epoch: number; reason: string }
+  | { agent: string; kind: 'claim'; epoch: number; reason: string }
+  | { agent: string; kind: 'wait'; holder: string; reason: string }
+  | { agent: string; kind: 'unknown'; reason: string }
+  | { agent: string; kind: 'hand-over'; to: string; reason: string }
+  | { agent: string; kind: 'fenced'; holder: string; reason: string };
+
+function forLocal(
+  a: OwnershipAgent,
+  host: string,
+  reg: RegisterSnapshot | null,
+  takeoverAfterMs: number,
+  last: { contact: LastContact | null; nowMs: number },
+): OwnershipDecision {
+  // Unreachable, but this host held it at its last contact and its lease cannot have been over for
+  // takeover_after yet: nobody else can hold it, so a crashed pane is healed as usual.
+  if (
+    reg === null &&
+    last.contact !== null &&
+    last.contact.held.includes(a.name) &&
+    last.nowMs < last.contact.safeUntilMs
+  )
+    return {
+      agent: a.name,
+      kind: 'hold',
+      epoch: 0,
+      reason: `register unreachable: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
+    };
+  if (reg === null)
+    return {
+      agent: a.name,
+      kind: 'unknown',
+      reason: a.runningHere
+        ? 'register unreachable: keeps running, its ownership unconfirmed'
+        : 'register unreachable: not started until its ownership is confirmed',
+    };
+  const row = reg.ownership[a.name];
+  if (row === undefined) return { agent: a.name, kind: 'claim', epoch: 0, reason: 'no host holds it yet' };
+  if (row.holder === host && !row.released)
+    return { agent: a.name, kind: 'hold', epoch: row.epoch, reason: `held by ${host} (epoch ${row.epoch})` };
+  if (row.released)
+    return {
+      agent: a.name,
+      kind: 'claim',
+      epoch: row.epoch,
+      reason: `${row.holder} recorded that it stopped it (epoch ${row.epoch})`,
+    };
+  const end = reg.leaseEnds[row.holder];
+  const overForMs = end === undefined ? Infinity : reg.nowMs - end;
+  if (overForMs >= takeoverAfterMs)
+    return {
+      agent: a.name,
+      kind: 'claim',
+      epoch: row.epoch,
+      reason: `${row.holder}'s lease ran out ${end === undefined ? 'long' : `${Math.round(overForMs / 1000)} s`} ago (takeover after ${Math.round(takeoverAfterMs / 1000)} s)`,
+    };
+  if (a.runningHere)
+    return {
+      agent: a.name,
+      kind: 'fenced',
+      holder: row.holder,
+      reason: `${row.holder} holds it (epoch ${row.epoch}): this host lost it and stops its copy`,
+    };
+  return {
+    agent: a.name,
+    kind: 'wait',
+    holder: row.holder,
+    reason: `waits for ${row.holder} to stop it and record that, or for ${row.holder}'s lease to be over for ${Math.round(takeoverAfterMs / 1000)} s`,
+  };
+}
+
+/** One decision per agent that has a `host:` (this host's, or another's while it still runs here). */
+export function decideOwnership(input: {
+  host: string;
+  takeoverAfterMs: number;
+  agents: readonly OwnershipAgent[];
+  register: RegisterSnapshot | null;
+  /** For an unreachable register: what the last contact said, and this host's clock now. */
+  lastContact?: LastContact | null;
+  nowMs?: number;
+}): OwnershipDecision[] {
+  const out: OwnershipDecision[] = [];
+  for (const a of input.agents) {
+    if (a.host === null) continue;
+    if (a.local) {
+      out.push(
+        forLocal(a, input.host, input.register, input.takeoverAfterMs, {
+          contact: input.lastContact ?? null,
+          nowMs: input.nowMs ?? 0,
+        }),
+      );
+    } else if (a.runningHere) {
+      out.push({
+        agent: a.name,
+        kind: 'hand-over',
+        to: a.host,
+        reason: a.idle
+          ? `moved to ${a.host}: stopped here while idle, so ${a.host} can start it`
+          : `moved to ${a.host}: stopped here once it is idle`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Whether this host may start the agent now. */
+export function mayStart(d: OwnershipDecision): boolean {
+  return d.kind === 'hold';
+}
+
+const STARTS = new Set<Action['kind']>(['start', 'restart', 'respawn']);
+
+/**
+ * The plan with ownership applied: starts of agents this host does not hold are held (with the reason), agents
+ * moved away are stopped and disabled here once idle, a fenced copy is stopped now.
+ */
+export function applyOwnership(
+  plan: Plan,
+  decisions: readonly OwnershipDecision[],
+  units: { unit: (agent: string) => string; idle: (agent: string) => boolean },
+): Plan {
+  const blocked = new Map(
+    decisions
+      .filter((d) => d.kind === 'claim' || d.kind === 'wait' || d.kind === 'unknown')
+      .map((d) => [d.agent, d]),
+  );
+  const held: HeldAction[] = [];
+  const actions = plan.actions.filter((a) => {
+    const agent = 'agent' in a ? a.agent : null;
+    const d = agent == null ? undefined : blocked.get(agent);
+    if (d === undefined) return true;
+    // Enabled for boot, systemd would start it at the next boot without asking the register: not before it holds it.
+    if (a.kind === 'enable') return false;
+    if (!STARTS.has(a.kind)) return true;
+    held.push({
+      agent: d.agent,
+      action: a.kind === 'restart' ? 'restart' : a.kind === 'respawn' ? 'respawn' : 'start',
+      need: a.reason,
+      reason: d.kind === 'claim' ? `claims it first: ${d.reason}` : d.reason,
+    });
+    return false;
+  });
+  const warnings: string[] = [];
+  for (const d of decisions) {
+    if (d.kind === 'hand-over' && !units.idle(d.agent)) {
+      warnings.push(`${d.agent}: ${d.reason}`);
+      continue;
+    }
+    if (d.kind !== 'hand-over' && d.kind !== 'fenced') continue;
+    const unit = units.unit(d.agent);
+    actions.push(
+      { kind: 'stop', unit, agent: d.agent, disruptive: true, reason: d.reason },
+      { kind: 'disable', unit, agent: d.agent, reason: `${d.reason}; not started here at boot` },
+    );
+  }
+  return { ...plan, actions, held: [...plan.held, ...held], warnings: [...plan.warnings, ...warnings] };
+}

@@ -1,0 +1,70 @@
+/**
+ * What a host publishes about its share, from one observation: a status row per agent of its share. Pure: the
+ * same desired fleet and observation give the same rows, so a no-op cycle writes no agent row (only the lease).
+ */
+import type { DesiredFleet } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
+import { fleetStatus, type AgentStatus } from '../plan/health.js';
+import { ENV_DIGEST_KEY } from '../render/env.js';
+import { UNIT_DIGEST_KEY } from '../render/units.js';
+
+export interface StatusRow {
+  agent: string;
+  tenant_id: string | null;
+  /** The runtime's own state (idle, busy, ...), else running / dead / down / disabled. */
+  state: string;
+  /** Since when it has been in that state (ISO); kept by the register while the state does not change. */
+  state_since: string;
+  flags: string[];
+  pid: number | null;
+  /** `active/enabled` and the like; null when systemd has no such unit. */
+  unit: string | null;
+  /** The tmux session's name while it exists. */
+  session: string | null;
+  env_digest: string | null;
+  unit_digest: string | null;
+  /** Spend of the current window where metered; null until spend is metered (docs/hosts.md). */
+  spend_usd: number | null;
+}
+
+function stateOf(s: AgentStatus): string {
+  if (!s.wanted) return 'disabled';
+  if (s.sessionExists === true && !s.paneDead) return s.state?.state ?? 'running';
+  if (s.paneDead) return 'dead';
+  return 'down';
+}
+
+/** The digests the running agent was started with (its pane processes' environment). */
+function digests(observed: Observed, s: AgentStatus): { env: string | null; unit: string | null } {
+  const pane = observed.tmux.sockets[s.socketName]?.panes.find((p) => p.session === s.session);
+  const env = pane?.dead === false ? pane.environ : null;
+  return { env: env?.[ENV_DIGEST_KEY] ?? null, unit: env?.[UNIT_DIGEST_KEY] ?? null };
+}
+
+/** One row per agent of this host's share (the agents whose `host:` is this host, or unset). */
+export function statusRows(desired: DesiredFleet, observed: Observed): StatusRow[] {
+  return fleetStatus(desired, observed)
+    .filter((s) => s.local)
+    .map((s) => {
+      const d = digests(observed, s);
+      const running = s.sessionExists === true && !s.paneDead;
+      // Whole seconds: the same state reported twice must not look like a change.
+      const sinceMs = Math.floor((observed.nowMs - (s.state?.forSeconds ?? 0) * 1000) / 1000) * 1000;
+      return {
+        agent: s.agent,
+        tenant_id: s.tenantId,
+        state: stateOf(s),
+        state_since: new Date(sinceMs).toISOString(),
+        flags: [...s.flags],
+        pid: running ? s.panePid : null,
+        unit:
+          s.unitActiveState === '' && s.unitFileState === null
+            ? null
+            : `${s.unitActiveState || '?'}/${s.unitFileState ?? 'no-file'}`,
+        session: s.sessionExists === true ? s.session : null,
+        env_digest: d.env,
+        unit_digest: d.unit,
+        spend_usd: null,
+      };
+    });
+}
