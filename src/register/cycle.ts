@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../base/atomic.js';
 import { readJournal } from '../apply/journal.js';
-import { homeOfStateDir, readFileNoFollow } from '../base/safe-path.js';
+import { homeOfStateDir } from '../base/safe-path.js';
 import { readFile } from '../fs-async.js';
 import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
@@ -21,6 +21,7 @@ import { claimsOf } from './ownership.js';
 import { releasesDue } from './plan.js';
 import type { LastContact, OwnershipDecision } from '../plan/deciders/ownership.js';
 import { requireSchema } from './schema.js';
+import { noticePath, readNotice, type NoticeState } from './notice.js';
 
 export interface CycleInput {
   desired: DesiredFleet;
@@ -38,31 +39,6 @@ export interface PublishOutcome {
   problem: RegisterError | null;
   /** One line to say now, or null (a problem already said, or nothing to say). */
   notice: string | null;
-}
-
-interface NoticeState {
-  /** The problem last said (its key: `unreachable` for any outage), null when all was well. */
-  problem: string | null;
-  /** The last successful publication: what this host held, and until when nobody else can take it. */
-  contact?: LastContact;
-}
-
-function noticePath(paths: FleetPaths): string {
-  return join(paths.stateDir, 'register.json');
-}
-
-/** What this host knew at its last successful publication (for planning while the register is unreachable). */
-export async function lastContact(paths: FleetPaths): Promise<LastContact | null> {
-  return (await readNotice(paths)).contact ?? null;
-}
-
-async function readNotice(paths: FleetPaths): Promise<NoticeState> {
-  try {
-    const text = await readFileNoFollow(noticePath(paths));
-    return text === null ? { problem: null } : (JSON.parse(text) as NoticeState);
-  } catch {
-    return { problem: null };
-  }
 }
 
 let bootId: string | undefined;

@@ -17,7 +17,7 @@ import { isLocalAgent } from '../plan/health.js';
 import { agentUnitName } from '../base/names.js';
 import { registerDsn, withRegister } from './connect.js';
 import { readSnapshot } from './ownership.js';
-import { lastContact } from './cycle.js';
+import { lastContact } from './notice.js';
 import type { FleetPaths } from '../paths.js';
 import { requireSchema } from './schema.js';
 
