@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import type { SourceRef } from '../model/desired.js';
 import type { PathSegment } from './parse.js';
-import { checkPlain, checkWorkingDirectory, fmtRef, isRec, type Collector } from './semantic.js';
+import { checkPlain, checkWorkingDirectory, fmtRef, isRec, type Collector } from './semantic-checks.js';
 import type { RawWorkspace } from './types.js';
 import { defaultBranch, defaultWorktreePath, mergedWorkspace } from './workspace.js';
 
