@@ -15,7 +15,8 @@ import { builtinRuntimes } from '../runtimes/index.js';
 import { agentUnitName } from '../base/names.js';
 import { hasSession, sessionPanes } from './lookup.js';
 
-import { heartbeatStatus, stateStatus, type HeartbeatStatus, type StateStatus } from './agent-state.js';
+import { heartbeatStatus, stateStatus, type HeartbeatStatus } from './agent-state.js';
+import type { StateStatus } from '../model/agent-state.js';
 import { driftCheck, expectedProgram } from './recognition.js';
 
 export * from './agent-state.js';
