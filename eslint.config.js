@@ -2,8 +2,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** A layer's files may not import the folders (or top-level modules) above it. */
-function layer(files, above, topModules) {
+/** A layer's files may not import the folders (or top-level modules) above it (or those `message` names). */
+function layer(
+  files,
+  above,
+  topModules,
+  message = 'layers point down (docs/architecture.md): no import from above',
+) {
   return {
     files,
     rules: {
@@ -13,11 +18,11 @@ function layer(files, above, topModules) {
           patterns: [
             {
               regex: `^\\.\\./(${above})/`,
-              message: 'layers point down (docs/architecture.md): no import from above',
+              message,
             },
             {
               regex: `^\\.\\./(${topModules})\\.js$`,
-              message: 'layers point down (docs/architecture.md): no import from above',
+              message,
             },
           ],
         },
@@ -78,6 +83,13 @@ export default tseslint.config(
   ),
   layer(['src/apply/**/*.ts'], 'observe|manifest|plan|engine|commands|dev', 'cli|options|main'),
   layer(['src/engine/**/*.ts'], 'commands|dev', 'cli|main'),
+  // The commands are shells over the engine, which alone composes observation, the manifests and the planner.
+  layer(
+    ['src/commands/**/*.ts'],
+    'observe|manifest|plan|dev',
+    'cli|main',
+    'a command calls the engine (docs/architecture.md): no import from observe/, manifest/ or plan/',
+  ),
   {
     // The planner, the renderers, the manifest normalizer, the formats of the base layer and the alerts' judge
     // and episodes are pure: no filesystem, no processes, no clock.

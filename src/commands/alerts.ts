@@ -5,7 +5,7 @@
  */
 import type { GlobalOptions } from '../options.js';
 import type { AlertDelivery, AlertEpisode } from '../model/observed.js';
-import { readState } from '../observe/files.js';
+import { rememberedAlerts } from '../engine/alert-report.js';
 import { resolvePaths } from '../paths.js';
 import { duration } from '../render/ps.js';
 
@@ -73,8 +73,7 @@ export function renderAlertsText(episodes: readonly AlertEpisode[], nowMs: numbe
 
 export async function alertsCommand(o: GlobalOptions & { json: boolean }): Promise<number> {
   const paths = resolvePaths(o);
-  const state = await readState(paths.stateDir);
-  const episodes = state.alerts ?? [];
+  const episodes = await rememberedAlerts(paths);
   const nowMs = Date.now();
   process.stdout.write(
     o.json

@@ -6,19 +6,10 @@
  */
 import type { GlobalOptions } from '../options.js';
 import { createRunner, type Runner } from '../exec.js';
-import { loadFleet } from '../engine/session.js';
-import { currentUser, observe } from '../observe/index.js';
-import { fleetHostName, resolvePaths } from '../paths.js';
-import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
+import { psReport, unjudgedAgents } from '../engine/status.js';
+import { resolvePaths } from '../paths.js';
 import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
-import type { DesiredFleet } from '../model/desired.js';
-import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
-import { findOrphans, runtimePrograms } from '../plan/planner.js';
-import { ManifestError, UserError } from '../errors.js';
-import { workspaceStatuses } from '../workspaces/status.js';
-import { readLedger } from '../spend/store.js';
-import { windowTotals } from '../spend/report.js';
-import { wedgedAgents } from '../alerts/judge.js';
+import { ManifestError } from '../errors.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -26,94 +17,12 @@ export interface PsOptions extends GlobalOptions {
   agents?: string[];
 }
 
-/** Build the report without printing (for tests and other commands). */
-export async function psReport(
-  o: GlobalOptions & { agents?: string[] },
-  runner: Runner = createRunner(),
-): Promise<PsReport> {
-  const paths = resolvePaths(o);
-  const { desired } = await loadFleet(paths);
-  const only = new Set(o.agents ?? []);
-  const unknown = [...only].filter((n) => !desired.agents.some((a) => a.name === n));
-  if (unknown.length > 0) {
-    throw new UserError(
-      `no agent named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in the manifests (${desired.sources.join(', ') || 'none found'})`,
-    );
-  }
-  const ctx = { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
-  const [observed, workspaces] = await Promise.all([
-    observe(
-      {
-        paths,
-        sockets: desired.sockets.map((s) => s.socketName),
-        programs: runtimePrograms(desired, ctx, fleetHostName()),
-      },
-      runner,
-    ),
-    // Only agents with a workspace cost anything here (docs/workspaces.md).
-    workspaceStatuses(desired, fleetHostName(), runner),
-  ]);
-  const agents = fleetStatus(desired, observed).filter((a) => only.size === 0 || only.has(a.agent));
-  const orphans = findOrphans(desired, observed, ctx);
-  return {
-    nowMs: observed.nowMs,
-    host: observed.hostname,
-    tenantId: desired.tenantId,
-    sources: desired.sources,
-    agents,
-    // An agent of ours that no manifest names any more (its unit, env file or recorded session) is an orphan,
-    // said as such; only what is nobody's known agent is "unmanaged".
-    orphans,
-    unmanaged: unmanagedSessions(desired, observed).filter(
-      (u) => !orphans.some((o) => o.session === u.session && o.socketName === u.socketName),
-    ),
-    problems: machineProblems(desired, observed, currentUser()),
-    ...(Object.keys(workspaces).length > 0 ? { workspaces } : {}),
-    // As last metered (by reconcile or `fleet spend`): ps stays read-only and takes no lock.
-    spend: {
-      window: PS_SPEND_WINDOW,
-      tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
-    },
-    wedged: wedgedAgents(desired, observed, agents),
-  };
-}
-
-/** The window of the SPEND column. */
-const PS_SPEND_WINDOW = '1d';
-
 /**
  * The manifests are invalid: say so, and still show what of this fleet runs (every agent with a unit, an env file
  * or a recorded session), without judging it against manifests that cannot be read. Exit 1.
  */
 async function psWithoutManifests(o: PsOptions, runner: Runner, error: ManifestError): Promise<number> {
-  const paths = resolvePaths(o);
-  const empty: DesiredFleet = {
-    sources: [],
-    tenantId: null,
-    runtimes: {},
-    agents: [],
-    sockets: [],
-    reconcile: DEFAULT_RECONCILE,
-  };
-  const ctx = { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
-  // No socket from the manifests: observation looks where the env files and the state file say sessions are.
-  const observed = await observe({ paths, sockets: [] }, runner);
-  const found = findOrphans(empty, observed, ctx);
-  const rows = found.map((f) => {
-    const unit = f.unit === null ? undefined : observed.systemd.units[f.unit];
-    const pane =
-      f.socketName === null
-        ? undefined
-        : observed.tmux.sockets[f.socketName]?.panes.find((p) => p.session === f.agent);
-    return {
-      name: f.agent,
-      unit: unit === undefined ? null : `${unit.activeState || '?'}/${unit.unitFileState ?? 'no-file'}`,
-      socket: f.socketName,
-      session: f.session !== null,
-      pane_pid: pane === undefined || pane.dead ? null : pane.panePid,
-      command: pane?.processes[0]?.argv.join(' ') ?? null,
-    };
-  });
+  const rows = await unjudgedAgents(resolvePaths(o), runner);
   process.stderr.write(`${error.message}\n`);
   if (o.json) {
     const doc = {

@@ -2,30 +2,24 @@
  * `fleet reconcile`, `fleet plan`, `fleet apply`: parse options, call the engine (src/engine/), print.
  * Loading, observing, planning, applying and journaling are the engine's; what reaches the terminal is decided here.
  */
-import { readFile } from '../fs-async.js';
 import type { GlobalOptions, ReconcileOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
-import { loadDesired } from '../manifest/load.js';
-import { PLAN_FORMAT_VERSION, type Plan } from '../model/plan.js';
-import { preflight } from '../observe/preflight.js';
-import { hostContext, resolvePaths } from '../paths.js';
-import { actionsDigest, observedDigest, observedSummary, summaryChanges } from '../plan/digest.js';
+import type { Plan } from '../model/plan.js';
+import { resolvePaths } from '../paths.js';
 import { planToJson } from '../render/plan-json.js';
-import {
-  actionTarget,
-  actionVerb,
-  disruptiveActions,
-  renderPlanText,
-  summaryLine,
-} from '../render/plan-text.js';
+import { disruptiveActions, renderPlanText, summaryLine } from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
-import { acquireLock } from '../apply/lock.js';
-import { writeFileAtomic } from '../base/atomic.js';
-import { applyAndJournal, converge, outcomeCounts, type ConvergeHooks } from '../engine/converge.js';
+import {
+  applyAndJournal,
+  convergeAndRemember,
+  outcomeCounts,
+  type ConvergeHooks,
+} from '../engine/converge.js';
 import { alertLines } from '../alerts/watch.js';
+import { lockForRun } from '../engine/run-lock.js';
+import { readSavedPlan, replanSaved, savePlan } from '../engine/saved-plan.js';
 import { loadFleet, makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
-import { rememberDesired } from '../manifest/cache.js';
 
 function colorOk(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
@@ -101,31 +95,6 @@ function onlyAgents(plan: Plan, names: readonly string[], known: readonly string
   };
 }
 
-/** ": unit x: active/enabled -> inactive/enabled; …" (the first few changes), or '' when unknown. */
-function whatChanged(before: Record<string, string> | undefined, after: Record<string, string>): string {
-  if (before === undefined) return '';
-  const changes = summaryChanges(before, after);
-  if (changes.length === 0) return '';
-  const shown = changes.slice(0, 5).join('; ');
-  return `: ${shown}${changes.length > 5 ? `; and ${changes.length - 5} more` : ''}`;
-}
-
-/** ": now also …; no longer …" for the actions a fresh plan adds or drops. */
-function actionChanges(saved: Plan, fresh: Plan): string {
-  const line = (a: Plan['actions'][number]) => `${actionVerb(a)} ${actionTarget(a)}`;
-  const before = new Set(saved.actions.map(line));
-  const after = new Set(fresh.actions.map(line));
-  const added = [...after].filter((l) => !before.has(l));
-  const dropped = [...before].filter((l) => !after.has(l));
-  const parts = [
-    added.length > 0 ? `now also: ${added.slice(0, 3).join(', ')}${added.length > 3 ? ', …' : ''}` : null,
-    dropped.length > 0
-      ? `no longer: ${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', …' : ''}`
-      : null,
-  ].filter((x) => x !== null);
-  return parts.length > 0 ? `: ${parts.join('; ')}` : '';
-}
-
 async function confirm(question: string): Promise<boolean> {
   // Loaded only here: only a person at a terminal is asked, and readline is not free to load.
   const { createInterface } = await import('node:readline/promises');
@@ -168,9 +137,8 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
   const loaded = await loadFleet(paths);
   const { desired } = loaded;
-  preflight();
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
-  const lock = await acquireLock(paths.stateDir, command);
+  const lock = await lockForRun(paths, command);
   try {
     let s = await planFor(desired, paths, o.prune, createRunner());
     if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk(), diff: o.diff === true }));
@@ -188,9 +156,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       }
     }
     if (!o.json && s.plan.actions.length > 0) process.stdout.write('\nApplying:\n');
-    const result = await converge(s, command, hooksFor(o.json));
-    // The next run (the timer's, `fleet ps`) need not parse these manifests again.
-    await rememberDesired(paths.stateDir, paths.mosaicHome, loaded);
+    const result = await convergeAndRemember(s, command, hooksFor(o.json), loaded);
     // Many hosts: publish this host's lease, share and journal to the register, after apply (docs/hosts.md).
     if (desired.register !== undefined) {
       const { publishAfterApply } = await import('../register/cycle.js');
@@ -210,19 +176,6 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   }
 }
 
-interface SavedPlan {
-  format_version: number;
-  kind: 'mosaic-fleet-plan';
-  created_at: string;
-  mosaic_home: string;
-  unit_dir: string;
-  manifests: string;
-  prune: boolean;
-  plan: Plan;
-  /** What the machine looked like (observedSummary), so a refusal can say what changed. Optional: older files. */
-  observed?: Record<string, string>;
-}
-
 export async function planCommand(
   o: GlobalOptions & {
     out?: string;
@@ -234,20 +187,7 @@ export async function planCommand(
   },
 ): Promise<number> {
   const s = await makeSession(o, o.prune);
-  if (o.out) {
-    const saved: SavedPlan = {
-      format_version: PLAN_FORMAT_VERSION,
-      kind: 'mosaic-fleet-plan',
-      created_at: new Date(s.observed.nowMs).toISOString(),
-      mosaic_home: s.paths.mosaicHome,
-      unit_dir: s.paths.unitDir,
-      manifests: s.paths.manifests,
-      prune: o.prune,
-      plan: s.plan,
-      observed: observedSummary(s.observed),
-    };
-    await writeFileAtomic(o.out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
-  }
+  if (o.out) await savePlan(s, o.prune, o.out);
   process.stdout.write(
     o.json
       ? jsonResult(
@@ -275,30 +215,6 @@ export async function planCommand(
   return o.detailedExitcode && pending(s.plan) ? 2 : 0;
 }
 
-async function readSavedPlan(file: string): Promise<SavedPlan> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UserError(`cannot read plan ${file}: ${(error as Error).message}`);
-  }
-  let saved: SavedPlan;
-  try {
-    saved = JSON.parse(text) as SavedPlan;
-  } catch {
-    throw new UserError(`${file} is not a saved plan (not JSON)`);
-  }
-  if (saved.kind !== 'mosaic-fleet-plan' || typeof saved.plan !== 'object' || saved.plan === null) {
-    throw new UserError(`${file} is not a saved plan from \`fleet plan --out\``);
-  }
-  if (saved.format_version !== PLAN_FORMAT_VERSION || saved.plan.formatVersion !== PLAN_FORMAT_VERSION) {
-    throw new UserError(
-      `${file} has plan format ${String(saved.format_version)}; this fleet reads format ${PLAN_FORMAT_VERSION}`,
-    );
-  }
-  return saved;
-}
-
 export async function applyCommand(file: string, o: GlobalOptions & { json: boolean }): Promise<number> {
   const saved = await readSavedPlan(file);
   const paths = resolvePaths(o);
@@ -307,21 +223,11 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
       `${file} was made for home ${saved.mosaic_home} and unit dir ${saved.unit_dir}, not ${paths.mosaicHome} and ${paths.unitDir}`,
     );
   }
-  preflight();
-  const lock = await acquireLock(paths.stateDir, `fleet apply ${file}`);
+  const lock = await lockForRun(paths, `fleet apply ${file}`);
   try {
     const runner = createRunner();
-    const desired = await loadDesired([saved.manifests], hostContext(paths));
-    // Stale when the machine changed (units, sessions, files), or when planning now would act differently (a pane
-    // that drifted since, a manifest edited since): then the reviewed plan is no longer what apply would do.
-    const fresh = await planFor(desired, paths, saved.prune, runner);
-    const observed = fresh.observed;
-    const stale =
-      observedDigest(observed) !== saved.plan.observedDigest
-        ? `the machine changed since it was made${whatChanged(saved.observed, observedSummary(observed))}`
-        : actionsDigest(fresh.plan.actions) !== actionsDigest(saved.plan.actions)
-          ? `planning now would do something else (the manifests or the fleet changed since it was made)${actionChanges(saved.plan, fresh.plan)}`
-          : null;
+    const { fresh, stale } = await replanSaved(saved, paths, runner);
+    const { observed, desired } = fresh;
     if (stale !== null) {
       throw new UserError(
         `the saved plan ${file} is stale: ${stale} (${saved.created_at}); run \`fleet plan\` again`,

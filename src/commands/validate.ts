@@ -5,16 +5,14 @@
  */
 import type { GlobalOptions } from '../options.js';
 import { ManifestError, formatDiagnostic } from '../errors.js';
-import { loadDesired } from '../manifest/load.js';
-import { hostContext, resolvePaths } from '../paths.js';
+import { agentsPerManifest } from '../engine/validate.js';
+import { resolvePaths } from '../paths.js';
 
 export async function validateCommand(paths: string[], g: GlobalOptions): Promise<number> {
   const fleetPaths = resolvePaths(g);
   const inputs = paths.length > 0 ? paths : [fleetPaths.manifests];
   try {
-    const fleet = await loadDesired(inputs, hostContext(fleetPaths));
-    const counts = new Map<string, number>(fleet.sources.map((f) => [f, 0]));
-    for (const agent of fleet.agents) counts.set(agent.source.file, (counts.get(agent.source.file) ?? 0) + 1);
+    const counts = await agentsPerManifest(inputs, fleetPaths);
     for (const [file, n] of counts)
       process.stdout.write(`${file}: ok (${n} ${n === 1 ? 'agent' : 'agents'})\n`);
     return 0;

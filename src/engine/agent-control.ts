@@ -17,8 +17,11 @@ import { builtinRuntimes } from '../runtimes/index.js';
 import { socketArgs } from '../base/names.js';
 import { appendJournal, journalEntry, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { heartbeatFileName, heartbeatState, type HeartbeatState } from '../base/heartbeat.js';
-import { ranBy, type RanBy } from './verbs.js';
-import { loadFleet, observeFor } from './session.js';
+import { parseEnvFile } from '../base/env-file.js';
+import type { Plan } from '../model/plan.js';
+import { startBlocker } from '../plan/deciders/start-check.js';
+import { ranBy, restartAction, restartImpossible, stateRefusal, type RanBy } from './verbs.js';
+import { loadFleet, observeFor, renderContext, type Session } from './session.js';
 
 /** One named agent with its spec and its observed status. */
 export interface VerbAgent {
@@ -200,4 +203,54 @@ export async function writeJournal(
     ...extra,
   };
   await appendJournal(paths.stateDir, entry);
+}
+
+/** A start known to fail is never traded for a running session, --now or not: the planner's own rule. */
+function startWouldFail(agent: DesiredAgent, s: Session): string | null {
+  const ctx = renderContext(s.paths);
+  // The restart reads the env file on disk: a PATH of the agent's own there is what its start searches.
+  const envFile = s.observed.files[`${ctx.mosaicHome}/fleet/agents/${agent.name}.env`]?.content;
+  const env = envFile == null ? undefined : parseEnvFile(envFile).entries;
+  const block = startBlocker(agent, s.desired, s.observed, ctx, env);
+  if (block === null) return null;
+  return block.cause === 'workdir'
+    ? `${agent.name}: not restarted: ${block.reason} (its session is kept)`
+    : `${agent.name}: not restarted: ${block.reason} (${s.observed.managerPath ?? '?'}); its session is kept`;
+}
+
+/**
+ * `fleet restart`'s plan from the session's: only the restarts of the picked agents that may be restarted now
+ * (null when none may), and one line for each that may not (busy, waiting or starting without --now, not
+ * running here, a start known to fail). Whatever else the planner found stays for `fleet reconcile`; a restart
+ * it had deferred is done now, so it is no longer pending.
+ */
+export function restartPlan(
+  s: Session,
+  picked: readonly DesiredAgent[],
+  command: string,
+  now: boolean,
+): { plan: Plan | null; refusals: string[] } {
+  const refusals: string[] = [];
+  const actions: Plan['actions'] = [];
+  for (const agent of picked) {
+    const status = agentStatus(agent, s.observed, runtimeOf(s.desired, agent, s.paths));
+    const why =
+      restartImpossible(status) ??
+      startWouldFail(agent, s) ??
+      stateRefusal(agent.name, status.state, 'restarted', now);
+    if (why !== null) refusals.push(why);
+    else actions.push(restartAction(status, command));
+  }
+  if (actions.length === 0) return { plan: null, refusals };
+  const done = new Set(actions.map((a) => ('agent' in a ? a.agent : null)));
+  const restartPending = Object.fromEntries(
+    Object.entries(s.plan.restartPending).filter(([name]) => !done.has(name)),
+  );
+  const plan: Plan = {
+    ...s.plan,
+    actions,
+    restartPending,
+    deferredRestarts: s.plan.deferredRestarts.filter((d) => !done.has(d.agent)),
+  };
+  return { plan, refusals };
 }

@@ -15,6 +15,7 @@ import { backoffPolicy, type Session } from './session.js';
 import { writeJournal } from './agent-control.js';
 import { meterFleet } from './meter.js';
 import { runAlerts, type AlertsOutcome } from '../alerts/run.js';
+import { rememberDesired, type LoadedDesired } from '../manifest/cache.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
@@ -56,6 +57,21 @@ export async function converge(
   const result = await applyOrSettle(s, command, hooks);
   // Alerts come after the apply, so no sink ever delays convergence (docs/alerts.md).
   await alertsAfter(s, command, hooks);
+  return result;
+}
+
+/**
+ * `fleet reconcile`'s convergence: converge, then remember the manifests it was made from, so the next run (the
+ * timer's, `fleet ps`) need not parse them again (src/manifest/cache.ts).
+ */
+export async function convergeAndRemember(
+  s: Session,
+  command: string,
+  hooks: ConvergeHooks,
+  loaded: LoadedDesired,
+): Promise<ApplyResult | null> {
+  const result = await converge(s, command, hooks);
+  await rememberDesired(s.paths.stateDir, s.paths.mosaicHome, loaded);
   return result;
 }
 

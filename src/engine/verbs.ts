@@ -4,7 +4,8 @@
  * acknowledged a prompt, what a transcript says. No I/O and no clock: callers pass what they observed.
  */
 import type { UnitAction } from '../model/plan.js';
-import type { AgentStatus, StateStatus } from '../plan/health.js';
+import type { StateStatus } from '../model/agent-state.js';
+import type { AgentStatus } from '../plan/health.js';
 import type { HeartbeatState } from '../base/heartbeat.js';
 import type { TranscriptMessage } from '../runtimes/adapter.js';
 import { RECONCILE_SERVICE, WATCH_SERVICE } from '../base/names.js';

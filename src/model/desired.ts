@@ -212,3 +212,10 @@ export interface HostContext {
   /** This machine's hostname, to tell local agents from remote ones. */
   hostname: string;
 }
+
+/** Whether an agent runs on this machine: no host, this machine's name (short or fully qualified), or loopback. */
+export function isLocalAgent(agent: DesiredAgent, hostname: string): boolean {
+  if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
+  const short = (h: string): string => h.split('.')[0] ?? h;
+  return agent.host === hostname || short(agent.host) === short(hostname);
+}

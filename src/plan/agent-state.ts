@@ -3,26 +3,10 @@
  * what it is doing (STATE), trusted only while fresh and written for the process now in the pane.
  */
 import type { DesiredAgent, RuntimeSpec } from '../model/desired.js';
+import type { AgentState, StateStatus } from '../model/agent-state.js';
 import type { Observed, ObservedPane } from '../model/observed.js';
 
-/**
- * What the runtime itself last said it was doing (docs/runtimes.md), from the heartbeat its hooks or extension
- * wrote: starting (launched, no event yet), busy (a turn in progress), idle (waiting for a prompt), waiting (for a
- * permission answer), exited (it said it quit), unknown (the signal is stale, malformed, or from a previous run).
- */
-export type AgentState = 'starting' | 'busy' | 'idle' | 'waiting' | 'exited' | 'unknown';
-
 const AGENT_STATES: ReadonlySet<string> = new Set(['starting', 'busy', 'idle', 'waiting', 'exited']);
-
-export interface StateStatus {
-  state: AgentState;
-  /** Seconds in this state; null when unknown. */
-  forSeconds: number | null;
-  /** The runtime's event that set it (`UserPromptSubmit`, `agent_end`, ...). */
-  event: string | null;
-  /** The runtime's own conversation id, as it reported it. */
-  session: string | null;
-}
 
 /**
  * healthy   a heartbeat within `staleAfterSeconds`

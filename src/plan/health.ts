@@ -3,7 +3,7 @@
  * the back-off state. `fleet ps` shows it and the planner acts on it, so this is the single place that decides
  * what DRIFT, BOOT-ENABLE, STALE, DEAD, MISSING and BACKOFF mean. No I/O, no clock: "now" is `observed.nowMs`.
  */
-import type { DesiredAgent, DesiredFleet, RuntimeSpec } from '../model/desired.js';
+import { isLocalAgent, type DesiredAgent, type DesiredFleet, type RuntimeSpec } from '../model/desired.js';
 import type {
   BackoffEntry,
   Observed,
@@ -15,7 +15,8 @@ import { builtinRuntimes } from '../runtimes/index.js';
 import { agentUnitName } from '../base/names.js';
 import { hasSession, sessionPanes } from './lookup.js';
 
-import { heartbeatStatus, stateStatus, type HeartbeatStatus, type StateStatus } from './agent-state.js';
+import { heartbeatStatus, stateStatus, type HeartbeatStatus } from './agent-state.js';
+import type { StateStatus } from '../model/agent-state.js';
 import { driftCheck, expectedProgram } from './recognition.js';
 
 export * from './agent-state.js';
@@ -80,13 +81,6 @@ function agentPane(observed: Observed, agent: DesiredAgent): ObservedPane | null
   if (socket === undefined) return null;
   // Agent sessions have one window and one pane; take the first in case an operator split it.
   return sessionPanes(socket, agent.name)[0] ?? null;
-}
-
-/** Whether an agent runs on this machine: no host, this machine's name (short or fully qualified), or loopback. */
-export function isLocalAgent(agent: DesiredAgent, hostname: string): boolean {
-  if (agent.host === null || agent.host === '' || agent.host === 'localhost') return true;
-  const short = (h: string): string => h.split('.')[0] ?? h;
-  return agent.host === hostname || short(agent.host) === short(hostname);
 }
 
 /** One agent's joined status and flags. `runtime` is the agent's runtime spec (drift and heartbeat expectations). */

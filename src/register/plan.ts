@@ -13,7 +13,7 @@ import {
   type OwnershipDecision,
   type RegisterSnapshot,
 } from '../plan/deciders/ownership.js';
-import { isLocalAgent } from '../plan/health.js';
+import { isLocalAgent } from '../model/desired.js';
 import { agentUnitName } from '../base/names.js';
 import { registerDsn, withRegister } from './connect.js';
 import { readSnapshot } from './ownership.js';

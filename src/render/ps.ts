@@ -6,14 +6,8 @@ import { assertNever } from '../errors.js';
 import type { WorkspaceStatus } from '../model/observed.js';
 import { isDirty } from '../workspaces/work.js';
 import { shortTokens } from './spend.js';
-import type {
-  AgentState,
-  AgentStatus,
-  HealthFlag,
-  HeartbeatHealth,
-  Problem,
-  UnmanagedSession,
-} from '../plan/health.js';
+import type { AgentState } from '../model/agent-state.js';
+import type { AgentStatus, HealthFlag, HeartbeatHealth, Problem, UnmanagedSession } from '../plan/health.js';
 import type { Orphan } from '../model/plan.js';
 
 /** 2: agents gained `state` (the runtime's own busy / idle / waiting report). */

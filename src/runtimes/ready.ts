@@ -5,7 +5,7 @@
  * in its own `src/runtimes/<name>/ready.ts`; the judgment over the heartbeat's state is here, once. Pure.
  */
 import type { RuntimeSpec, StateSource } from '../model/desired.js';
-import type { StateStatus } from '../plan/health.js';
+import type { StateStatus } from '../model/agent-state.js';
 import { claudeReady } from './claude/ready.js';
 import { codexReady } from './codex/ready.js';
 import { opencodeReady } from './opencode/ready.js';

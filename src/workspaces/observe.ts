@@ -8,8 +8,7 @@
  */
 import { lstatSync } from 'node:fs';
 import type { Runner } from '../exec.js';
-import type { DesiredFleet } from '../model/desired.js';
-import { isLocalAgent } from '../plan/health.js';
+import { isLocalAgent, type DesiredFleet } from '../model/desired.js';
 import type { ObservedRepo, ObservedWorkspaces, ReconcilerState, WorktreeWork } from '../model/observed.js';
 import {
   BASE_CONFIG_KEY,

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { psReport } from '../../src/commands/ps.js';
+import { psReport } from '../../src/engine/status.js';
 import { createRunner } from '../../src/exec.js';
 import type { AgentStatus } from '../../src/plan/health.js';
 import { renderPsJson, renderPsTable, type PsReport } from '../../src/render/ps.js';

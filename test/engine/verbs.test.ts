@@ -13,7 +13,8 @@ import {
   unitFromCgroup,
 } from '../../src/engine/verbs.js';
 import { fleetErrorLines } from '../../src/cli.js';
-import { agentStatus, type StateStatus } from '../../src/plan/health.js';
+import { agentStatus } from '../../src/plan/health.js';
+import type { StateStatus } from '../../src/model/agent-state.js';
 import { agent, observedBuilder, runtime } from '../helpers/builders.js';
 
 const busy: StateStatus = { state: 'busy', forSeconds: 12, event: 'UserPromptSubmit', session: 's' };

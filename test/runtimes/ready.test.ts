@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { builtinRuntimes } from '../../src/runtimes/index.js';
-import type { StateStatus } from '../../src/plan/health.js';
+import type { StateStatus } from '../../src/model/agent-state.js';
 import { readiness, readyEnv } from '../../src/runtimes/ready.js';
 
 const RT = builtinRuntimes({ userHome: '/home/op', mosaicHome: '/home/op/.config/mosaic', hostname: 'h' });

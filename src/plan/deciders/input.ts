@@ -8,7 +8,7 @@ import type { BackoffPolicy, SkippedAgent, UnitAction } from '../../model/plan.j
 import type { FrameworkAssets } from '../../render/framework.js';
 import type { RenderContext, UnitTemplates } from '../../render/units.js';
 import type { ConvergenceTemplates, FleetInvocation } from '../../render/convergence.js';
-import { isLocalAgent } from '../health.js';
+import { isLocalAgent } from '../../model/desired.js';
 
 export interface PlanInput {
   desired: DesiredFleet;

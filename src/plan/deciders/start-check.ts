@@ -6,7 +6,7 @@
 import type { DesiredAgent, DesiredFleet } from '../../model/desired.js';
 import type { Observed } from '../../model/observed.js';
 import type { RenderContext } from '../../render/units.js';
-import { isLocalAgent } from '../health.js';
+import { isLocalAgent } from '../../model/desired.js';
 
 /** Why a start would fail: its working directory is missing, or its runtime program is not on the manager's PATH. */
 export type StartBlock =

@@ -12,7 +12,7 @@ import type { Observed, ObservedRepo, ObservedWorktree, WorktreeRecord } from '.
 import type { WorkspaceAction, WorktreeRemoveAction } from '../../model/plan.js';
 import { agentOfLock, lockReason } from '../../workspaces/git.js';
 import { describeWork, isClean } from '../../workspaces/work.js';
-import { isLocalAgent } from '../health.js';
+import { isLocalAgent } from '../../model/desired.js';
 import { livePane } from '../lookup.js';
 
 export interface WorkspaceDecision {

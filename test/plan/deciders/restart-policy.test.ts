@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RestartSettings } from '../../../src/model/desired.js';
 import { DEFAULT_RESTART, restartDecision } from '../../../src/plan/deciders/restart-policy.js';
-import type { AgentStatus, StateStatus } from '../../../src/plan/health.js';
+import type { AgentStatus } from '../../../src/plan/health.js';
+import type { StateStatus } from '../../../src/model/agent-state.js';
 import { agent, NOW_MS, observedBuilder } from '../../helpers/builders.js';
 
 function status(state: StateStatus | null, idleSeconds: number | null = 5): AgentStatus {

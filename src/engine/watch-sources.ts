@@ -1,7 +1,7 @@
 /**
- * What wakes watch mode besides tmux (src/commands/watch.ts wires them to the scheduler, src/engine/scheduler.ts):
- * heartbeats of agents whose restart waits for them to go idle, the systemd user manager's unit signals, saved
- * manifests; and the log lines of a cycle.
+ * What wakes watch mode (src/commands/watch.ts wires them to the scheduler, src/engine/scheduler.ts): tmux's
+ * events, heartbeats of agents whose restart waits for them to go idle, the systemd user manager's unit signals,
+ * saved manifests (and the last good fleet they describe); and the log lines of a cycle.
  */
 import { watch, type FSWatcher } from 'chokidar';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
@@ -9,10 +9,16 @@ import { basename, join } from 'node:path';
 import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
 import { readNoFollowSync } from '../base/safe-path.js';
 import type { ApplyResult } from '../apply/executor.js';
-import type { Fields, WatchScheduler } from '../engine/scheduler.js';
-import type { Session } from '../engine/session.js';
+import type { Fields, WatchScheduler } from './scheduler.js';
+import type { Session } from './session.js';
+import { addSessions } from './suspects.js';
+import { formatDiagnostic, ManifestError } from '../errors.js';
 import { stat } from '../fs-async.js';
+import { loadDesired } from '../manifest/load.js';
+import type { DesiredFleet, HostContext } from '../model/desired.js';
+import { watchTmuxEvents, type TmuxEventSource } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
+import { hostContext, type FleetPaths } from '../paths.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 
 export type Log = (event: string, fields?: Fields, text?: string) => void;
@@ -89,6 +95,26 @@ export class HeartbeatNews {
   }
 }
 
+/** tmux's control-mode events on the fleet's sockets: a closed session or a dead pane is a suspect. */
+export function tmuxSource(mosaicHome: string, scheduler: WatchScheduler, log: Log): TmuxEventSource {
+  return watchTmuxEvents({
+    mosaicHome,
+    onEvent: (e) => {
+      // Our own client coming up is no news; everything else may be a death.
+      const socket = e.socketName || '(default)';
+      if (e.kind === 'connected') log('tmux-events', { socket, status: 'connected' });
+      // The server gone: everything on it is, no need to look.
+      else if (e.kind === 'server-exit') scheduler.event('tmux-server-exit', { socket });
+      else
+        scheduler.suspect(`tmux-${e.kind}`, { socket, sessions: e.sessions.join(' ') }, (s) =>
+          addSessions(s, e.socketName, e.sessions),
+        );
+    },
+    onProblem: (socket, message) =>
+      log('tmux-events', { socket: socket || '(default)', status: 'retrying', error: message }),
+  });
+}
+
 /** The systemd user manager's signals for our units: a unit that went down is a suspect. */
 export function unitSource(scheduler: WatchScheduler, log: Log): { close(): Promise<void> } {
   let connects = 0;
@@ -149,6 +175,43 @@ export async function manifestSource(
       return watcher.close();
     },
   };
+}
+
+/**
+ * The fleet watch mode acts on: the manifests as last loaded without error (null until they first load). A bad or
+ * half-saved manifest is reported, and the last good desired state stays in force.
+ */
+export class LastGoodDesired {
+  current: DesiredFleet | null = null;
+  private readonly ctx: HostContext;
+
+  constructor(
+    private readonly paths: FleetPaths,
+    private readonly log: Log,
+  ) {
+    this.ctx = hostContext(paths);
+  }
+
+  async load(why: string): Promise<void> {
+    try {
+      this.current = await loadDesired([this.paths.manifests], this.ctx);
+      this.log('manifests-loaded', {
+        why,
+        agents: this.current.agents.length,
+        files: this.current.sources.length,
+      });
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      for (const d of error.diagnostics) this.log('manifest-invalid', { diagnostic: formatDiagnostic(d) });
+      this.log(
+        'keeping-last-good',
+        { agents: this.current?.agents.length ?? 0 },
+        this.current === null
+          ? 'no valid manifests yet: waiting for a fix before acting'
+          : 'manifests invalid: the last good desired state stays in force',
+      );
+    }
+  }
 }
 
 /** A cycle's plan, one line per action and per deferral. */

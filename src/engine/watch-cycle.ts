@@ -1,0 +1,88 @@
+/**
+ * One cycle of watch mode (src/commands/watch.ts): under the lock, plan for the last good fleet, say what the
+ * plan and the apply did, and tell the listeners what to wait for next (the heartbeats that are news, the next
+ * time-driven wake, the sockets tmux's events come from).
+ */
+import { acquireLock } from '../apply/lock.js';
+import type { Runner } from '../exec.js';
+import type { TmuxEventSource } from '../observe/tmux-events.js';
+import type { FleetPaths } from '../paths.js';
+import { alertWakeMs, earliest, logAlerts, stateAlertAgents } from '../alerts/watch.js';
+import { converge } from './converge.js';
+import type { WatchScheduler } from './scheduler.js';
+import { planFor } from './session.js';
+import { nextWakeMs } from './wake.js';
+import { logPlan, logResult, type HeartbeatNews, type LastGoodDesired, type Log } from './watch-sources.js';
+
+/** How long a cycle waits for the lock held by another reconciler (a timer run, a manual run) before retrying later. */
+const LOCK_WAIT_MS = 5_000;
+/** A cycle that found the lock held after LOCK_WAIT_MS tries again this much later. */
+const LOCK_RETRY_MS = 1_000;
+
+export interface WatchCycleParts {
+  paths: FleetPaths;
+  runner: Runner;
+  command: string;
+  prune: boolean;
+  fleet: LastGoodDesired;
+  scheduler: WatchScheduler;
+  news: HeartbeatNews;
+  tmuxEvents: TmuxEventSource;
+  log: Log;
+}
+
+/** The scheduler's cycle: nothing until the manifests have loaded once; a failing cycle never ends the watcher. */
+export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
+  const { paths, runner, command, scheduler, log } = w;
+  return async (why) => {
+    const desired = w.fleet.current;
+    if (desired === null) return;
+    let lock;
+    try {
+      lock = await acquireLock(paths.stateDir, command, LOCK_WAIT_MS);
+    } catch (error) {
+      log('lock-busy', { error: error instanceof Error ? error.message : String(error) });
+      // Another reconciler (a manual run, a verb) is at work: this cycle is not dropped, only put off.
+      scheduler.retryLater(why, LOCK_RETRY_MS);
+      return;
+    }
+    try {
+      const s = await planFor(desired, paths, w.prune, runner);
+      logPlan(log, s, why);
+      // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers
+      // (entering or leaving `waiting` or `busy`: src/alerts/watch.ts).
+      w.news.waitFor([
+        ...s.plan.deferredRestarts.map((d) => d.agent),
+        ...stateAlertAgents(desired, s.observed),
+      ]);
+      const planWake = nextWakeMs(s);
+      scheduler.wakeAt(planWake);
+      const result = await converge(s, command, {
+        onWarning: (line) => log('spend-warning', { warning: line }, line),
+        onAlerts: (outcome, error) => {
+          logAlerts(log, outcome, error);
+          // A condition reaching its `after` (or a retry) wakes the watcher with no polling.
+          scheduler.wakeAt(earliest(planWake, alertWakeMs(outcome)));
+        },
+      });
+      logResult(log, result);
+      // Many hosts: publish after apply; a problem said once, a won claim starts now (docs/hosts.md).
+      if (desired.register !== undefined)
+        await (
+          await import('../register/cycle.js')
+        ).publishInWatch(s, result !== null, log, (why) => scheduler.trigger(why));
+    } catch (error) {
+      // A failing cycle (systemd unreachable for a moment, say) must not end the watcher: report and retry later.
+      log('cycle-failed', { error: error instanceof Error ? error.message.split('\n')[0] : String(error) });
+    } finally {
+      try {
+        // Still under the lock, so no session of ours is being made or ended while a tmux event client
+        // identifies itself (src/observe/tmux-events.ts: that crashes tmux). A start may just have brought up
+        // the server and holder session a client waits for.
+        await w.tmuxEvents.connect();
+      } finally {
+        await lock.release();
+      }
+    }
+  };
+}
