@@ -79,3 +79,13 @@ export function realRuntime(name: string, row: RealRuntimeRow): RuntimeSpec {
     resume: true,
   };
 }
+
+/** A runtime's own ready signal: what reports it, and what it may need to set it up. */
+export interface ReadySignal {
+  /** The event that says so, as the operator reads it: "its SessionStart hook". */
+  signal: string;
+  /** Why it can take a while, if it can (opencode's first start installs a package). */
+  slow?: string;
+  /** Environment the launcher exports (where the operator has not) so the runtime can give the signal. */
+  env?: (toolsDir: string) => Record<string, string>;
+}

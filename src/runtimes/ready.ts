@@ -6,20 +6,11 @@
  */
 import type { RuntimeSpec, StateSource } from '../model/desired.js';
 import type { StateStatus } from '../model/agent-state.js';
+import type { ReadySignal } from './adapter.js';
 import { claudeReady } from './claude/ready.js';
 import { codexReady } from './codex/ready.js';
 import { opencodeReady } from './opencode/ready.js';
 import { piReady } from './pi/ready.js';
-
-/** A runtime's own ready signal: what reports it, and what it may need to set it up. */
-export interface ReadySignal {
-  /** The event that says so, as the operator reads it: "its SessionStart hook". */
-  signal: string;
-  /** Why it can take a while, if it can (opencode's first start installs a package). */
-  slow?: string;
-  /** Environment the launcher exports (where the operator has not) so the runtime can give the signal. */
-  env?: (toolsDir: string) => Record<string, string>;
-}
 
 export type Readiness = { ready: true } | { ready: false; why: string };
 

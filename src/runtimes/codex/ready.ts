@@ -5,7 +5,7 @@
  * (`$CODEX_HOME/thread-writer-locks/<thread id>.lock`, verified with 0.171). The launcher's ticker watches the
  * runtime's open files for it (agent-state.sh `ready_watch`) and reports `idle`, event `ready:open-file`.
  */
-import type { ReadySignal } from '../ready.js';
+import type { ReadySignal } from '../adapter.js';
 
 /** A `find -lname` pattern for the file Codex holds open once it reads input. */
 export const CODEX_READY_OPEN_FILE = '*/thread-writer-locks/*.lock';

@@ -7,7 +7,7 @@
  * `starting` until its first turn and `fleet send` refuses it.
  */
 import { posix } from 'node:path';
-import type { ReadySignal } from '../ready.js';
+import type { ReadySignal } from '../adapter.js';
 
 export const opencodeReady: ReadySignal = {
   signal: 'its TUI plugin reports tui.ready',
