@@ -11,6 +11,7 @@ import type { SourceRef } from '../model/desired.js';
 import { diagnosticAt, displayPath, locate, type ParsedManifest, type PathSegment } from './parse.js';
 import { BUILTIN_RUNTIME_NAMES } from '../runtimes/index.js';
 import { checkWorkspaces, WorkspaceSites } from './semantic-workspace.js';
+import { checkBudgets } from './semantic-budget.js';
 
 /** Agent and runtime names become unit instances (`mosaic-agent@NAME.service`), file names and tmux sessions. */
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -317,6 +318,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
       });
     }
     checkWorkspaces(c, data, workspaceSites);
+    checkBudgets(c, data);
     out.push(...c.diagnostics);
   }
 
