@@ -20,6 +20,10 @@ import { workspaceStatuses } from '../workspaces/status.js';
 import { readLedger } from '../spend/store.js';
 import { windowTotals } from '../spend/report.js';
 import { wedgedAgents } from '../alerts/judge.js';
+import type { Observed } from '../model/observed.js';
+import type { AgentStatus } from '../plan/health.js';
+import { observeSpend } from '../engine/spend-observe.js';
+import { budgetSummary, judgeBudgets, type BudgetSummary } from '../plan/deciders/budget-judge.js';
 
 export interface PsOptions extends GlobalOptions {
   json: boolean;
@@ -76,7 +80,27 @@ export async function psReport(
       tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
     },
     wedged: wedgedAgents(desired, observed, agents),
+    ...budgetsFor(desired, observed, agents, paths.stateDir),
   };
+}
+
+/** Each budgeted agent's budget, judged on the ledger as last metered; nothing when no budget exists. */
+function budgetsFor(
+  desired: DesiredFleet,
+  observed: Observed,
+  agents: readonly AgentStatus[],
+  stateDir: string,
+): { budgets?: Record<string, BudgetSummary> } {
+  const spend = observeSpend(desired, stateDir, observed.nowMs);
+  if (spend === undefined) return {};
+  const judged = judgeBudgets(desired, { nowMs: observed.nowMs, spend });
+  const budgets: Record<string, BudgetSummary> = {};
+  for (const a of agents) {
+    const running = a.unitActiveState === 'active' || a.unitActiveState === 'activating';
+    const b = budgetSummary(judged[a.agent], running, observed.nowMs);
+    if (b !== null) budgets[a.agent] = b;
+  }
+  return { budgets };
 }
 
 /** The window of the SPEND column. */

@@ -5,6 +5,8 @@
  * still starting to say it can take input, typing nothing if it never does. `--verify` trusts only the runtime's own word: its
  * heartbeat moved to busy at or after the send. `--wait` then waits until it is idle again.
  *
+ * An agent its budget pauses (docs/spend.md, "Budgets") is refused with the budget's reason unless --force.
+ *
  * Runtimes that report no state (a stub, an operator's own `command`) get a best effort, said as such: the screen
  * is read instead, and only "the text still sits on the last line" counts as a failure.
  */
@@ -23,6 +25,10 @@ import {
 } from '../engine/agent-control.js';
 import { lockWhenReady } from '../engine/ready-wait.js';
 import { judgeAck, sendRefusal, type AckVerdict } from '../engine/verbs.js';
+import { loadFleet } from '../engine/session.js';
+import { observeSpend } from '../engine/spend-observe.js';
+import { resolvePaths } from '../paths.js';
+import { judgeBudgets, pausedBy } from '../plan/deciders/budget-judge.js';
 
 export interface SendOptions extends GlobalOptions {
   verify: boolean;
@@ -55,6 +61,11 @@ export async function sendCommand(
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0)
     throw new UserError(`--timeout must be a positive number of seconds, got "${o.timeout}"`);
   const message = await messageFrom(messageArg);
+  const paused = o.force ? null : await budgetPause(o, agentName);
+  if (paused !== null) {
+    process.stderr.write(`fleet: ${agentName} is ${paused}; nothing sent (use --force to send anyway)\n`);
+    return 1;
+  }
   const command = `fleet send ${agentName}`;
   const started = new Date();
   let ctx: VerbContext;
@@ -180,4 +191,15 @@ async function bestEffort(
   );
   if (wait) process.stderr.write(`fleet: --wait is not possible for ${name}: its runtime reports no state\n`);
   return wait ? 1 : 0;
+}
+
+/** The budget's reason when it pauses the agent (stopped, or to be stopped at its next idle moment); else null. */
+async function budgetPause(o: GlobalOptions, agentName: string): Promise<string | null> {
+  const paths = resolvePaths(o);
+  const { desired } = await loadFleet(paths);
+  const agent = desired.agents.find((a) => a.name === agentName);
+  const nowMs = Date.now();
+  const spend = agent === undefined ? undefined : observeSpend(desired, paths.stateDir, nowMs);
+  if (agent === undefined || spend === undefined) return null;
+  return pausedBy(agent, judgeBudgets(desired, { nowMs, spend }), nowMs);
 }

@@ -11,10 +11,16 @@ import { loadFleet } from '../engine/session.js';
 import { resolvePaths } from '../paths.js';
 import { renderSpendJson, renderSpendTable } from '../render/spend.js';
 import { readLedger } from '../spend/store.js';
+import type { LedgerEntry } from '../spend/ledger.js';
+import type { DesiredFleet } from '../model/desired.js';
+import type { Observed } from '../model/observed.js';
+import { hasBudgets, spendBuckets } from '../engine/spend-observe.js';
+import { budgetSummary, judgeBudgets } from '../plan/deciders/budget-judge.js';
 import {
   GROUPINGS,
   spendReport,
   WINDOWS,
+  type AgentSpend,
   type SpendGrouping,
   type SpendReport,
   type SpendWindow,
@@ -59,8 +65,9 @@ export async function spendData(
   } finally {
     await lock.release();
   }
-  return spendReport({
-    entries: readLedger(paths.stateDir),
+  const entries = readLedger(paths.stateDir);
+  const report = spendReport({
+    entries,
     agents: desired.agents.map((a) => ({ name: a.name, runtime: a.runtime, tenant: a.tenantId })),
     pricing: desired.pricing ?? {},
     nowMs,
@@ -68,6 +75,23 @@ export async function spendData(
     by,
     only,
   });
+  return { ...report, agents: withBudgets(report.agents, desired, entries, nowMs) };
+}
+
+/**
+ * Each agent's budget beside its spend. Whether a paused agent has stopped yet is not observed here: over a
+ * pausing budget reads `paused` (stopped, or to be stopped at its next idle moment); `fleet ps` tells them apart.
+ */
+function withBudgets(
+  agents: AgentSpend[],
+  desired: DesiredFleet,
+  entries: readonly LedgerEntry[],
+  nowMs: number,
+): AgentSpend[] {
+  if (!hasBudgets(desired)) return agents;
+  const observed: Pick<Observed, 'nowMs' | 'spend'> = { nowMs, spend: spendBuckets(entries, desired, nowMs) };
+  const judged = judgeBudgets(desired, observed);
+  return agents.map((a) => ({ ...a, budget: budgetSummary(judged[a.name], false, nowMs) }));
 }
 
 export async function spendCommand(o: SpendOptions, runner: Runner = createRunner()): Promise<number> {

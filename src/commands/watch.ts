@@ -123,7 +123,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
       return;
     }
     try {
-      const s = await planFor(desired, paths, o.prune, runner);
+      const s = await planFor(desired, paths, o.prune, runner, { meter: true });
       logPlan(log, s, why);
       // Agents whose deferred restart waits for them to go idle: their heartbeat writes wake the watcher.
       // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers

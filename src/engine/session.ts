@@ -23,6 +23,8 @@ import { hostContext, packageRoot, resolvePaths, type FleetPaths } from '../path
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
+import { meterFleet } from './meter.js';
+import { observeSpend } from './spend-observe.js';
 
 export interface Session {
   paths: FleetPaths;
@@ -30,6 +32,8 @@ export interface Session {
   desired: DesiredFleet;
   observed: Observed;
   plan: Plan;
+  /** Metering's warnings when this session metered before planning (under the lock); absent = not metered. */
+  meterWarnings?: string[];
 }
 
 export function renderContext(paths: FleetPaths): RenderContext {
@@ -155,19 +159,34 @@ export async function observeWorkspacesFor(
   }
 }
 
-/** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
+/**
+ * Observe and plan for a given desired fleet. Read-only (usable for a dry-run without the lock) unless `meter`:
+ * then, under the caller's lock, the spend is metered after observing and before planning, so the budgets are
+ * judged on what the agents have spent up to now (converge then does not meter again).
+ */
 export async function planFor(
   desired: DesiredFleet,
   paths: FleetPaths,
   prune: boolean,
   runner: Runner,
+  opts: { meter?: boolean } = {},
 ): Promise<Session> {
   // The package's own files are read while observation's commands run.
   const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
   requireTools(observed);
   await observeWorkspacesFor(desired, observed, prune, runner);
+  const metered = opts.meter ? await meterFleet(desired, paths, runner, observed.nowMs) : undefined;
+  const spend = observeSpend(desired, paths.stateDir, observed.nowMs);
+  if (spend !== undefined) observed.spend = spend;
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  return { paths, runner, desired, observed, plan };
+  return {
+    paths,
+    runner,
+    desired,
+    observed,
+    plan,
+    ...(metered !== undefined ? { meterWarnings: metered.warnings } : {}),
+  };
 }
 
 /**

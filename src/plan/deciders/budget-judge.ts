@@ -47,7 +47,10 @@ export interface BudgetJudgment {
 }
 
 /** Every budget that applies to each agent (own first, then its tenant's), judged. Only agents with one appear. */
-export function judgeBudgets(desired: DesiredFleet, observed: Observed): Record<string, BudgetJudgment[]> {
+export function judgeBudgets(
+  desired: DesiredFleet,
+  observed: Pick<Observed, 'nowMs' | 'spend'>,
+): Record<string, BudgetJudgment[]> {
   const out: Record<string, BudgetJudgment[]> = {};
   const spend = observed.spend?.agents ?? {};
   const tenantJudged = new Map<string, Omit<BudgetJudgment, 'agent'>>();
@@ -197,4 +200,46 @@ export function pausedBy(
 ): string | null {
   const w = worstOver(judged[agent.name]);
   return w !== null && w.budget.onExceed === 'pause' ? `paused: ${overText(w, nowMs)}` : null;
+}
+
+/** One agent's budget as `fleet ps`, `fleet spend --json` and `fleet send` show it. */
+export interface BudgetSummary {
+  window: BudgetWindow;
+  tokens: number | null;
+  usd: number | null;
+  used_pct: number;
+  /** Used share ÷ elapsed share of the window (> 1: ahead of an even spread); null when nothing is known yet. */
+  pace: number | null;
+  /** `paused`: over a pausing budget and stopped; `over`: over (warned, downgraded, or its pause waiting for idle). */
+  state: 'ok' | 'over' | 'paused';
+  /** The reason line: `paused: over budget (…)`, `over budget (…)`, or the figures. */
+  detail: string;
+}
+
+/** The budget that says most about the agent: the worst one it is over, else the fullest. Null without one. */
+export function budgetSummary(
+  list: readonly BudgetJudgment[] | undefined,
+  running: boolean,
+  nowMs: number,
+): BudgetSummary | null {
+  const worst = worstOver(list);
+  const shown = worst ?? [...(list ?? [])].sort((a, b) => b.usedPct - a.usedPct)[0] ?? null;
+  if (shown === null) return null;
+  const paused = worst !== null && worst.budget.onExceed === 'pause' && !running;
+  const state = paused ? 'paused' : worst !== null ? 'over' : 'ok';
+  const detail = worst === null ? shown.figures : `${paused ? 'paused: ' : ''}${overText(worst, nowMs)}`;
+  return {
+    window: shown.budget.window,
+    tokens: shown.budget.tokens,
+    usd: shown.budget.usd,
+    used_pct: shown.usedPct,
+    pace: shown.pace,
+    state,
+    detail,
+  };
+}
+
+/** `pace 1.4x` for a table: how far ahead of (or behind) an even spread over the window. */
+export function paceText(pace: number | null): string {
+  return pace === null ? '' : `pace ${pace.toFixed(1)}x`;
 }
