@@ -217,7 +217,11 @@ function row(s: AgentStatus, spend?: PsReport['spend'], budget?: BudgetSummary):
 
 /** Flags, or what stands in for none: `ok`; `-` for another host's agent; `disabled` when the manifest says so. */
 function flagCell(a: AgentStatus, paint: Paint, report: PsReport): string {
-  const flags = a.flags.map((f) => paint(f, flagStyle(f)));
+  // A paused agent is meant to be down: its missing session is the pause, said once as PAUSED.
+  const paused = report.budgets?.[a.agent]?.state === 'paused';
+  const flags = a.flags
+    .filter((f) => !(paused && (f === 'MISSING' || f === 'DEAD')))
+    .map((f) => paint(f, flagStyle(f)));
   // WEDGED is the alerts' judgment (busy, no progress in its record), shown with the health flags.
   if (report.wedged?.[a.agent] !== undefined) flags.push(paint('WEDGED', 'red'));
   // A budget's verdict (docs/spend.md): over it, or paused by it.

@@ -137,6 +137,8 @@ describeSandbox('a pausing budget (sandbox, scripted runtime)', (sandbox) => {
     );
     const table = await fleet('ps');
     expect(table.stdout).toMatch(/PAUSED a: paused: over budget/);
+    // Down because paused, said once: not MISSING too.
+    expect(table.stdout).toMatch(/^a\s.*\s1\.5k 150%\s+PAUSED$/m);
 
     const again = await fleet('reconcile');
     expect(again.code, again.stderr).toBe(0);
