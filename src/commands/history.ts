@@ -38,7 +38,9 @@ export async function historyCommand(o: GlobalOptions & { json: boolean; limit: 
     );
     for (const a of e.actions) {
       const mark = a.outcome === 'done' ? ' ' : a.outcome === 'failed' ? '!' : '-';
-      process.stdout.write(`  ${mark} ${a.message}${a.error ? `: ${a.error}` : ''}\n`);
+      // The reason too: each step a budget takes (a pause, a downgrade, a resume) says why (docs/spend.md).
+      const why = a.reason ? ` (${a.reason})` : '';
+      process.stdout.write(`  ${mark} ${a.message}${why}${a.error ? `: ${a.error}` : ''}\n`);
     }
   }
   return 0;

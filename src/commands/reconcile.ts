@@ -140,7 +140,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await lockForRun(paths, command);
   try {
-    let s = await planFor(desired, paths, o.prune, createRunner());
+    let s = await planFor(desired, paths, o.prune, createRunner(), { meter: true });
     if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk(), diff: o.diff === true }));
     const ends = disruptiveActions(s.plan);
     if (ends.length > 0 && !o.yes && !o.json && process.stdin.isTTY && process.stdout.isTTY) {

@@ -5,6 +5,8 @@
  * still starting to say it can take input, typing nothing if it never does. `--verify` trusts only the runtime's own word: its
  * heartbeat moved to busy at or after the send. `--wait` then waits until it is idle again.
  *
+ * An agent its budget pauses (docs/spend.md, "Budgets") is refused with the budget's reason unless --force.
+ *
  * Runtimes that report no state (a stub, an operator's own `command`) get a best effort, said as such: the screen
  * is read instead, and only "the text still sits on the last line" counts as a failure.
  */
@@ -23,6 +25,7 @@ import {
 } from '../engine/agent-control.js';
 import { lockWhenReady } from '../engine/ready-wait.js';
 import { judgeAck, sendRefusal, type AckVerdict } from '../engine/verbs.js';
+import { budgetPause } from '../engine/budgets.js';
 
 export interface SendOptions extends GlobalOptions {
   verify: boolean;
@@ -55,6 +58,11 @@ export async function sendCommand(
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0)
     throw new UserError(`--timeout must be a positive number of seconds, got "${o.timeout}"`);
   const message = await messageFrom(messageArg);
+  const paused = o.force ? null : await budgetPause(o, agentName);
+  if (paused !== null) {
+    process.stderr.write(`fleet: ${agentName} is ${paused}; nothing sent (use --force to send anyway)\n`);
+    return 1;
+  }
   const command = `fleet send ${agentName}`;
   const started = new Date();
   let ctx: VerbContext;

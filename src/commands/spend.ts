@@ -11,6 +11,7 @@ import { loadFleet } from '../engine/session.js';
 import { resolvePaths } from '../paths.js';
 import { renderSpendJson, renderSpendTable } from '../render/spend.js';
 import { readLedger } from '../spend/store.js';
+import { withBudgets } from '../engine/budgets.js';
 import {
   GROUPINGS,
   spendReport,
@@ -59,8 +60,9 @@ export async function spendData(
   } finally {
     await lock.release();
   }
-  return spendReport({
-    entries: readLedger(paths.stateDir),
+  const entries = readLedger(paths.stateDir);
+  const report = spendReport({
+    entries,
     agents: desired.agents.map((a) => ({ name: a.name, runtime: a.runtime, tenant: a.tenantId })),
     pricing: desired.pricing ?? {},
     nowMs,
@@ -68,6 +70,7 @@ export async function spendData(
     by,
     only,
   });
+  return { ...report, agents: withBudgets(report.agents, desired, entries, nowMs) };
 }
 
 export async function spendCommand(o: SpendOptions, runner: Runner = createRunner()): Promise<number> {

@@ -16,6 +16,9 @@ import { writeJournal } from './agent-control.js';
 import { meterFleet } from './meter.js';
 import { runAlerts, type AlertsOutcome } from '../alerts/run.js';
 import { rememberDesired, type LoadedDesired } from '../manifest/cache.js';
+import type { BudgetVerdict } from '../alerts/judge.js';
+import type { DesiredFleet } from '../model/desired.js';
+import { judgeBudgets, overText, worstOver } from '../plan/deciders/budget-judge.js';
 
 export interface ConvergeHooks {
   /** Called once per action, as it finishes (done, failed or not run), in plan order. */
@@ -51,9 +54,11 @@ export async function converge(
   command: string,
   hooks: ConvergeHooks = {},
 ): Promise<ApplyResult | null> {
-  // Spend is metered on every run, so the ledger stays current without anyone running `fleet spend`.
-  const metered = await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs);
-  for (const w of metered.warnings) hooks.onWarning?.(w);
+  // Spend is metered on every run, so the ledger stays current without anyone running `fleet spend`: here,
+  // unless the session metered already, before planning (planFor's `meter`, for the budgets).
+  const warnings =
+    s.meterWarnings ?? (await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs)).warnings;
+  for (const w of warnings) hooks.onWarning?.(w);
   const result = await applyOrSettle(s, command, hooks);
   // Alerts come after the apply, so no sink ever delays convergence (docs/alerts.md).
   await alertsAfter(s, command, hooks);
@@ -97,11 +102,22 @@ async function alertsAfter(s: Session, command: string, hooks: ConvergeHooks): P
       runner: s.runner,
       command,
       restartPending: s.plan.restartPending,
+      budgets: budgetVerdicts(s.desired, s.observed),
     });
     hooks.onAlerts?.(outcome);
   } catch (error) {
     hooks.onAlerts?.(null, error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/** The alerts' `over-budget` verdict per agent with a budget (src/plan/deciders/budget-judge.ts). */
+export function budgetVerdicts(desired: DesiredFleet, observed: Observed): Record<string, BudgetVerdict> {
+  const out: Record<string, BudgetVerdict> = {};
+  for (const [agent, list] of Object.entries(judgeBudgets(desired, observed))) {
+    const w = worstOver(list);
+    out[agent] = { over: w !== null, sinceMs: null, detail: w === null ? '' : overText(w, observed.nowMs) };
+  }
+  return out;
 }
 
 /** The state file's content once the plan's expired back-off records are dropped (the observed state is kept). */

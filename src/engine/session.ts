@@ -23,6 +23,8 @@ import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
 import type { OwnershipDecision } from '../plan/deciders/ownership.js';
+import { meterFleet } from './meter.js';
+import { observeSpend } from './spend-observe.js';
 
 export interface Session {
   paths: FleetPaths;
@@ -32,6 +34,8 @@ export interface Session {
   plan: Plan;
   /** Many hosts: who may run each agent, from the register (src/plan/deciders/ownership.ts); absent without one. */
   ownership?: OwnershipDecision[];
+  /** Metering's warnings when this session metered before planning (under the lock); absent = not metered. */
+  meterWarnings?: string[];
 }
 
 export function renderContext(paths: FleetPaths): RenderContext {
@@ -157,23 +161,39 @@ export async function observeWorkspacesFor(
   }
 }
 
-/** Observe and plan for a given desired fleet. Read-only: usable for a dry-run without the lock. */
+/**
+ * Observe and plan for a given desired fleet. Read-only (usable for a dry-run without the lock) unless `meter`:
+ * then, under the caller's lock, the spend is metered after observing and before planning, so the budgets are
+ * judged on what the agents have spent up to now (converge then does not meter again).
+ */
 export async function planFor(
   desired: DesiredFleet,
   paths: FleetPaths,
   prune: boolean,
   runner: Runner,
+  opts: { meter?: boolean } = {},
 ): Promise<Session> {
   // The package's own files are read while observation's commands run.
   const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
   requireTools(observed);
   await observeWorkspacesFor(desired, observed, prune, runner);
+  const metered = opts.meter ? await meterFleet(desired, paths, runner, observed.nowMs) : undefined;
+  const spend = observeSpend(desired, paths.stateDir, observed.nowMs);
+  if (spend !== undefined) observed.spend = spend;
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  if (desired.register === undefined) return { paths, runner, desired, observed, plan };
+  const session: Session = {
+    paths,
+    runner,
+    desired,
+    observed,
+    plan,
+    ...(metered !== undefined ? { meterWarnings: metered.warnings } : {}),
+  };
+  if (desired.register === undefined) return session;
   // Many hosts: starts held until this host holds the agent, moved agents stopped here (docs/hosts.md).
   const { planOwnership } = await import('../register/plan.js');
   const owned = await planOwnership(desired, observed, plan, paths);
-  return { paths, runner, desired, observed, plan: owned.plan, ownership: owned.decisions };
+  return { ...session, plan: owned.plan, ownership: owned.decisions };
 }
 
 /**

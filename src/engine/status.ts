@@ -7,8 +7,11 @@ import type { GlobalOptions } from '../options.js';
 import { createRunner, type Runner } from '../exec.js';
 import { loadFleet } from './session.js';
 import { currentUser, observe } from '../observe/index.js';
+import { observeSpend } from './spend-observe.js';
+import { budgetSummary, judgeBudgets, type BudgetSummary } from '../plan/deciders/budget-judge.js';
 import { fleetHostName, resolvePaths, type FleetPaths } from '../paths.js';
-import { fleetStatus, machineProblems, unmanagedSessions } from '../plan/health.js';
+import { fleetStatus, machineProblems, unmanagedSessions, type AgentStatus } from '../plan/health.js';
+import type { Observed } from '../model/observed.js';
 import type { PsReport } from '../render/ps.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { DEFAULT_RECONCILE } from '../manifest/normalize.js';
@@ -68,6 +71,7 @@ export async function psReport(
       tokens: windowTotals(readLedger(paths.stateDir), observed.nowMs, PS_SPEND_WINDOW),
     },
     wedged: wedgedAgents(desired, observed, agents),
+    ...budgetsFor(desired, observed, agents, paths.stateDir),
   };
 }
 
@@ -116,4 +120,23 @@ export async function unjudgedAgents(paths: FleetPaths, runner: Runner): Promise
       command: pane?.processes[0]?.argv.join(' ') ?? null,
     };
   });
+}
+
+/** Each budgeted agent's budget, judged on the ledger as last metered; nothing when no budget exists. */
+function budgetsFor(
+  desired: DesiredFleet,
+  observed: Observed,
+  agents: readonly AgentStatus[],
+  stateDir: string,
+): { budgets?: Record<string, BudgetSummary> } {
+  const spend = observeSpend(desired, stateDir, observed.nowMs);
+  if (spend === undefined) return {};
+  const judged = judgeBudgets(desired, { nowMs: observed.nowMs, spend });
+  const budgets: Record<string, BudgetSummary> = {};
+  for (const a of agents) {
+    const running = a.unitActiveState === 'active' || a.unitActiveState === 'activating';
+    const b = budgetSummary(judged[a.agent], running, observed.nowMs);
+    if (b !== null) budgets[a.agent] = b;
+  }
+  return { budgets };
 }

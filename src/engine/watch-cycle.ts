@@ -47,7 +47,7 @@ export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
       return;
     }
     try {
-      const s = await planFor(desired, paths, w.prune, runner);
+      const s = await planFor(desired, paths, w.prune, runner, { meter: true });
       logPlan(log, s, why);
       // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers
       // (entering or leaving `waiting` or `busy`: src/alerts/watch.ts).

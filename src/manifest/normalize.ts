@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import type {
+  Budget,
   ModelPrice,
   AlertRule,
   DesiredAgent,
@@ -18,7 +19,7 @@ import type {
   SourceRef,
 } from '../model/desired.js';
 import { builtinRuntimes, plainRuntime } from '../runtimes/index.js';
-import type { RawAlert, RawHeartbeat, RawRoster } from './types.js';
+import type { RawAlert, RawBudget, RawHeartbeat, RawRoster } from './types.js';
 import { mergedWorkspace, resolveWorkspace } from './workspace.js';
 
 export interface ManifestInput {
@@ -96,6 +97,18 @@ function registerSettings(raw: NonNullable<RawRoster['register']>, userHome: str
   };
 }
 
+function budgetOf(raw: RawBudget, source: SourceRef): Budget {
+  return {
+    window: raw.window,
+    tokens: raw.tokens ?? null,
+    usd: raw.usd ?? null,
+    resetAt: raw.reset_at ?? null,
+    onExceed: raw.on_exceed ?? 'warn',
+    fallbackModel: raw.fallback_model ?? null,
+    source,
+  };
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -109,6 +122,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const pricing: Record<string, ModelPrice> = {};
   const alerts: AlertRule[] = [];
   let register: RegisterSettings | undefined;
+  const tenantBudgets: Record<string, Budget> = {};
 
   for (const { roster, agentRefs, file } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
@@ -174,6 +188,8 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     }
     for (const raw of roster.alerts ?? []) alerts.push(alertRule(raw, alerts.length, file));
     if (roster.register) register = registerSettings(roster.register, ctx.userHome);
+    for (const [tenant, raw] of Object.entries(roster.tenant_budgets ?? {}))
+      tenantBudgets[tenant] = budgetOf(raw, { file, line: 1, col: 1 });
 
     const fileAgents = roster.agents ?? [];
     fileAgents.forEach((a, i) => {
@@ -205,6 +221,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
         resume: a.resume ?? null,
         restartPolicy: a.restart_policy ?? null,
         ...(workspace !== null ? { workspace } : {}),
+        ...agentBudget(a.budget, roster.defaults?.budget, agentRefs[i] ?? { file, line: 1, col: 1 }),
         source: agentRefs[i] ?? { file, line: 1, col: 1 },
       });
     });
@@ -225,5 +242,16 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     // Absent when no manifest has rules, so a fleet without alerts is the same data as before they existed.
     ...(alerts.length > 0 ? { alerts } : {}),
     ...(register ? { register } : {}),
+    ...(Object.keys(tenantBudgets).length > 0 ? { tenantBudgets } : {}),
   };
+}
+
+/** An agent's own budget replaces the file's default one; its null opts out. Absent when it has none. */
+function agentBudget(
+  own: RawBudget | null | undefined,
+  fileDefault: RawBudget | null | undefined,
+  source: SourceRef,
+): { budget?: Budget } {
+  const raw = own === undefined ? fileDefault : own;
+  return raw === undefined || raw === null ? {} : { budget: budgetOf(raw, source) };
 }

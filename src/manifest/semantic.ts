@@ -25,6 +25,7 @@ import {
   checkName,
   checkWorkingDirectory,
 } from './semantic-checks.js';
+import { checkBudgets } from './semantic-budget.js';
 interface RuntimeSite {
   canonical: string;
   ref: SourceRef;
@@ -209,6 +210,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
       });
     }
     checkWorkspaces(c, data, workspaceSites);
+    checkBudgets(c, data);
     out.push(...c.diagnostics);
   }
 

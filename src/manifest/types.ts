@@ -32,6 +32,15 @@ export interface RawWorkspace {
   prune_branches?: 'merged' | 'never';
 }
 
+export interface RawBudget {
+  window: '5h' | '1d' | '7d';
+  tokens?: number;
+  usd?: number;
+  reset_at?: string;
+  on_exceed?: 'warn' | 'downgrade' | 'pause';
+  fallback_model?: string;
+}
+
 export interface RawAgent {
   name: string;
   runtime: string;
@@ -47,6 +56,8 @@ export interface RawAgent {
   restart_policy?: 'when-idle' | 'immediate' | 'manual';
   /** null: explicitly none (opting out of the file's `defaults.workspace`). */
   workspace?: RawWorkspace | null;
+  /** null: explicitly none (opting out of the file's `defaults.budget`). */
+  budget?: RawBudget | null;
   description?: string;
 }
 
@@ -60,7 +71,12 @@ export interface RawRoster {
     holder_session?: string;
     holderSession?: string;
   };
-  defaults?: { working_directory?: string | null; heartbeat?: RawHeartbeat; workspace?: RawWorkspace | null };
+  defaults?: {
+    working_directory?: string | null;
+    heartbeat?: RawHeartbeat;
+    workspace?: RawWorkspace | null;
+    budget?: RawBudget | null;
+  };
   runtimes?: Record<string, RawRuntime>;
   reconcile?: {
     mode?: 'none' | 'timer' | 'watch';
@@ -75,6 +91,8 @@ export interface RawRoster {
   };
   /** USD per million tokens, by model (docs/spend.md). */
   pricing?: Record<string, { input: number; output: number; cache_read: number; cache_write: number }>;
+  /** Budgets per tenant (docs/spend.md). */
+  tenant_budgets?: Record<string, RawBudget>;
   alerts?: RawAlert[];
   register?: {
     url_env?: string;

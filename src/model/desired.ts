@@ -107,6 +107,29 @@ export interface DesiredAgent {
   restartPolicy?: RestartPolicyName | null;
   /** Its own git worktree, which is then its working directory; absent/null = none. */
   workspace?: DesiredWorkspace | null;
+  /** Its spend budget (its own, else the file's `defaults.budget`); absent/null = none (docs/spend.md). */
+  budget?: Budget | null;
+  source: SourceRef;
+}
+
+/** The windows a budget is counted over. */
+export type BudgetWindow = '5h' | '1d' | '7d';
+
+/** What going over a budget does (docs/spend.md, "Budgets"). */
+export type BudgetAction = 'warn' | 'downgrade' | 'pause';
+
+/** A spend budget: at most `tokens` and/or `usd` per window. */
+export interface Budget {
+  window: BudgetWindow;
+  /** Tokens of every kind per window; null = no token limit. */
+  tokens: number | null;
+  /** USD per window (priced models only); null = no dollar limit. */
+  usd: number | null;
+  /** `HH:MM` UTC: fixed windows, starting at that time and every window length from it; null = rolling. */
+  resetAt: string | null;
+  onExceed: BudgetAction;
+  /** The model a `downgrade` switches to; null otherwise. */
+  fallbackModel: string | null;
   source: SourceRef;
 }
 
@@ -182,6 +205,8 @@ export interface DesiredFleet {
   pricing?: Record<string, ModelPrice>;
   /** Alert rules of every manifest, in load order (docs/alerts.md); absent or empty = no alerts. */
   alerts?: AlertRule[];
+  /** Budgets per tenant (`tenant_budgets:`), over the summed spend of its agents; absent = none. */
+  tenantBudgets?: Record<string, Budget>;
 }
 
 /** What an alert rule can fire on (docs/alerts.md). `over-budget` is judged only where a budget verdict exists. */

@@ -306,5 +306,24 @@ export interface Observed {
   dirs?: Record<string, boolean>;
   /** Git worktrees of the agents' workspaces; absent when no agent has one and none is recorded. */
   workspaces?: ObservedWorkspaces;
+  /**
+   * The spend ledger's hourly buckets of the last 7 days per agent, read when some agent has a budget (absent
+   * otherwise): what the budgets decider judges (docs/spend.md).
+   */
+  spend?: ObservedSpend;
   state: ReconcilerState;
+}
+
+/** One agent's spend in one hour of the ledger. */
+export interface SpendBucket {
+  /** Start of the hour, unix ms. */
+  at: number;
+  tokens: number;
+  /** USD; null when a model it used has no price. */
+  usd: number | null;
+}
+
+export interface ObservedSpend {
+  /** Per agent, buckets in time order. */
+  agents: Record<string, SpendBucket[]>;
 }

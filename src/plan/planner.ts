@@ -12,6 +12,7 @@ import type { Action, Plan } from '../model/plan.js';
 import { PLAN_FORMAT_VERSION } from '../model/plan.js';
 import { observedDigest } from './digest.js';
 import { decideAgents } from './deciders/agents.js';
+import { decideBudgets, explainBudgets, withoutPaused } from './deciders/budgets.js';
 import { decideEnvFiles } from './deciders/env.js';
 import { decideFiles } from './deciders/files.js';
 import { scopeOf, type PlanInput } from './deciders/input.js';
@@ -28,9 +29,13 @@ export { claimSession, findOrphans, orphanSockets } from './deciders/sessions.js
 export { runtimeProgram, runtimePrograms } from './deciders/start-check.js';
 export { summarize } from './deciders/state.js';
 
-export function plan(input: PlanInput): Plan {
-  const { observed } = input;
-  const scope = scopeOf(input.desired, observed);
+export function plan(original: PlanInput): Plan {
+  const { observed } = original;
+  // Budgets first: the fleet every other decider reads is the effective one (a downgrade's model), and a paused
+  // agent is not among those that should run.
+  const budgets = decideBudgets(original);
+  const input: PlanInput = { ...original, desired: budgets.desired };
+  const scope = withoutPaused(scopeOf(input.desired, observed), budgets.paused);
   // Each decider in dependency order; later ones read what earlier ones decided, nothing else is shared.
   const files = decideFiles(input, scope);
   const env = decideEnvFiles(input, scope);
@@ -38,7 +43,6 @@ export function plan(input: PlanInput): Plan {
   const units = decideUnits(input, scope, files);
   const agents = decideAgents(input, scope, { env, files, madeDirs: workspaces.madeDirs });
   const removals = decideRemovals(input, scope);
-  // Future deciders (budgets, alerts, ownership) plug in here, one line each.
 
   const actions: Action[] = [
     ...files.actions,
@@ -46,7 +50,9 @@ export function plan(input: PlanInput): Plan {
     // Worktrees before any unit action: an agent's first start needs its working directory.
     ...workspaces.prepare,
     ...units,
-    ...agents.actions,
+    ...explainBudgets(agents.actions, budgets),
+    // Pauses with the other stops, after every start.
+    ...budgets.actions,
     ...removals.actions,
     // Last: a worktree is removed only after the session working in it has ended.
     ...workspaces.removals,
@@ -63,7 +69,7 @@ export function plan(input: PlanInput): Plan {
     actions,
     orphans: removals.orphans,
     skipped: scope.skipped,
-    warnings: [...warnings, ...workspaces.warnings],
+    warnings: [...budgets.warnings, ...warnings, ...workspaces.warnings],
     deferred: agents.deferred,
     held: agents.held,
     notRunning: agents.notRunning,

@@ -8,6 +8,7 @@ import { isDirty } from '../workspaces/work.js';
 import { shortTokens } from './spend.js';
 import type { AgentState } from '../model/agent-state.js';
 import type { AgentStatus, HealthFlag, HeartbeatHealth, Problem, UnmanagedSession } from '../plan/health.js';
+import type { BudgetSummary } from '../plan/deciders/budget-judge.js';
 import type { Orphan } from '../model/plan.js';
 
 /** 2: agents gained `state` (the runtime's own busy / idle / waiting report). */
@@ -52,6 +53,8 @@ export interface PsReport {
   spend?: { window: string; tokens: Record<string, number> };
   /** Agents busy without progress in their own record (src/alerts/judge.ts wedgedAgents): seconds, by name. */
   wedged?: Record<string, number>;
+  /** Each budgeted agent's budget (docs/spend.md, "Budgets"); absent when no agent has one. */
+  budgets?: Record<string, BudgetSummary>;
 }
 
 type Paint = (text: string, style: Style) => string;
@@ -172,7 +175,7 @@ interface Cell {
   style?: Style;
 }
 
-function row(s: AgentStatus, spend?: PsReport['spend']): Cell[] {
+function row(s: AgentStatus, spend?: PsReport['spend'], budget?: BudgetSummary): Cell[] {
   const unitState =
     s.unitActiveState === '' && s.unitFileState === null
       ? '-'
@@ -201,16 +204,23 @@ function row(s: AgentStatus, spend?: PsReport['spend']): Cell[] {
     hb,
     { text: s.tenantId ?? '-' },
     { text: s.host ?? '-' },
-    { text: spendCell(s.agent, spend) },
+    { text: spendCell(s.agent, spend) + (budget === undefined ? '' : ` ${budget.used_pct}%`) },
     { text: '' }, // flags: painted per flag below
   ];
 }
 
 /** Flags, or what stands in for none: `ok`; `-` for another host's agent; `disabled` when the manifest says so. */
-function flagCell(a: AgentStatus, paint: Paint, wedged = false): string {
-  const flags = a.flags.map((f) => paint(f, flagStyle(f)));
+function flagCell(a: AgentStatus, paint: Paint, report: PsReport): string {
+  // A paused agent is meant to be down: its missing session is the pause, said once as PAUSED.
+  const paused = report.budgets?.[a.agent]?.state === 'paused';
+  const flags = a.flags
+    .filter((f) => !(paused && (f === 'MISSING' || f === 'DEAD')))
+    .map((f) => paint(f, flagStyle(f)));
   // WEDGED is the alerts' judgment (busy, no progress in its record), shown with the health flags.
-  if (wedged) flags.push(paint('WEDGED', 'red'));
+  if (report.wedged?.[a.agent] !== undefined) flags.push(paint('WEDGED', 'red'));
+  // A budget's verdict (docs/spend.md): over it, or paused by it.
+  const b = report.budgets?.[a.agent]?.state;
+  if (b === 'over' || b === 'paused') flags.push(paint(b === 'over' ? 'OVER-BUDGET' : 'PAUSED', 'yellow'));
   if (flags.length > 0) return flags.join(',');
   if (!a.local) return '-';
   if (!a.wanted) return paint('disabled', 'dim');
@@ -248,12 +258,11 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
     const ws = report.workspaces;
     const HEADERS = ws === undefined ? BASE_HEADERS : [...BASE_HEADERS.slice(0, -1), 'BRANCH', 'FLAGS'];
     const rows = report.agents.map((a) => {
-      const r = row(a, report.spend);
+      const r = row(a, report.spend, report.budgets?.[a.agent]);
       if (ws !== undefined) r.splice(r.length - 1, 0, branchCell(ws[a.agent]));
       return r;
     });
-    const isWedged = (a: AgentStatus): boolean => report.wedged?.[a.agent] !== undefined;
-    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t, isWedged(a)));
+    const flagTexts = report.agents.map((a) => flagCell(a, (t) => t, report));
     rows.forEach((r, i) => {
       const last = r[r.length - 1];
       if (last !== undefined) last.text = flagTexts[i] ?? '';
@@ -266,7 +275,7 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       const agent = report.agents[i];
       const cells = r.map((cell, c) => {
         const isLast = c === r.length - 1;
-        if (isLast && agent !== undefined) return flagCell(agent, paint, isWedged(agent));
+        if (isLast && agent !== undefined) return flagCell(agent, paint, report);
         const padded = pad(cell.text, c, isLast);
         // Paint the text, then pad with plain spaces, so escape codes never count towards column widths.
         return cell.style === undefined
@@ -286,6 +295,10 @@ export function renderPsTable(report: PsReport, opts: { color: boolean }): strin
       lines.push(
         `${paint('WEDGED', 'red')} ${name}: busy, and its own record has not changed for ${duration(secs)}`,
       );
+    const overs = Object.entries(report.budgets ?? {}).filter(([, b]) => b.state !== 'ok');
+    if (overs.length > 0) lines.push('');
+    for (const [name, b] of overs)
+      lines.push(`${paint(b.state === 'paused' ? 'PAUSED' : 'OVER-BUDGET', 'yellow')} ${name}: ${b.detail}`);
     // When the next respawn is due, so nobody wonders why a dead pane is left alone.
     const waiting = report.agents.filter((a) => a.flags.includes('BACKOFF') && a.backoff !== null);
     if (waiting.length > 0) {
@@ -397,6 +410,7 @@ export function psToJson(report: PsReport): unknown {
       flags: s.flags,
       ...(report.workspaces !== undefined ? { workspace: workspaceJson(report.workspaces[s.agent]) } : {}),
       wedged_seconds: report.wedged?.[s.agent] ?? null,
+      ...(report.budgets !== undefined ? { budget: report.budgets[s.agent] ?? null } : {}),
     })),
     unmanaged: report.unmanaged.map((u) => ({ socket: u.socketName, session: u.session })),
     orphans: (report.orphans ?? []).map((o) => ({

@@ -1,7 +1,8 @@
 /**
  * `fleet spend` rendered: a table with totals, or the JSON document (docs/spend.md). Pure.
  */
-import { SPEND_FORMAT_VERSION, type SpendReport, type SpendRow } from '../spend/report.js';
+import { paceText, type BudgetSummary } from '../plan/deciders/budget-judge.js';
+import { SPEND_FORMAT_VERSION, type AgentSpend, type SpendReport, type SpendRow } from '../spend/report.js';
 
 /** Tokens compactly for tables: 1234 → 1.2k, 5600000 → 5.6M. */
 export function shortTokens(n: number): string {
@@ -43,9 +44,12 @@ export function renderSpendTable(r: SpendReport): string {
   const head = `Spend over ${r.window === 'all' ? 'all recorded time' : `the last ${r.window}`} (${since}), tokens by kind; USD where priced.`;
   let rows: string[][];
   if (r.by === 'agent') {
+    // The BUDGET column only when some agent has a budget.
+    const budgets = r.agents.some((a) => a.budget !== null);
+    const extra = (a: AgentSpend): string[] => (budgets ? [budgetCell(a.budget)] : []);
     rows = [
-      ['AGENT', 'RUNTIME', 'TENANT', ...KINDS],
-      ...r.agents.map((a) => [a.name, a.runtime, a.tenant ?? '-', ...cells(a)]),
+      ['AGENT', 'RUNTIME', 'TENANT', ...KINDS, ...(budgets ? ['BUDGET'] : [])],
+      ...r.agents.map((a) => [a.name, a.runtime, a.tenant ?? '-', ...cells(a), ...extra(a)]),
       ['TOTAL', '', '', ...cells(r.total)],
     ];
   } else {
@@ -56,6 +60,20 @@ export function renderSpendTable(r: SpendReport): string {
     ];
   }
   return `${head}\n${table(rows)}\n`;
+}
+
+/** `45% of 100,000 tokens/5h, pace 1.2x`, `OVER 123% …`, `PAUSED 123% …`; `-` without a budget. */
+export function budgetCell(b: BudgetSummary | null): string {
+  if (b === null) return '-';
+  const limit = [
+    b.tokens === null ? null : `${shortTokens(b.tokens)} tokens`,
+    b.usd === null ? null : `$${b.usd}`,
+  ]
+    .filter((x) => x !== null)
+    .join(' + ');
+  const state = b.state === 'ok' ? '' : `${b.state === 'paused' ? 'PAUSED' : 'OVER-BUDGET'} `;
+  const pace = paceText(b.pace);
+  return `${state}${b.used_pct}% of ${limit}/${b.window}${pace === '' ? '' : `, ${pace}`}`;
 }
 
 export function renderSpendJson(r: SpendReport): string {

@@ -3,6 +3,7 @@
  * tenant), with dollars where the manifest prices every model a row used. Pure.
  */
 import type { ModelPrice } from '../model/desired.js';
+import type { BudgetSummary } from '../plan/deciders/budget-judge.js';
 import { HOUR_MS, DAY_MS, inWindow, type LedgerEntry } from './ledger.js';
 import { addTokens, totalOf, zeroTokens, type TokenCounts } from './usage.js';
 
@@ -47,7 +48,8 @@ export interface AgentSpend extends SpendRow {
   name: string;
   runtime: string;
   tenant: string | null;
-  budget: null;
+  /** The agent's budget (docs/spend.md, "Budgets"); null without one. */
+  budget: BudgetSummary | null;
 }
 
 export interface SpendReport {

@@ -40,7 +40,7 @@ export function restartDecision(
 }
 
 /** What a when-idle restart waits for; null when the agent is settled (idle long enough, or exited). */
-function idleWait(status: AgentStatus, settle: number): string | null {
+export function idleWait(status: AgentStatus, settle: number): string | null {
   const st = status.state;
   if (st === null) {
     // No state signal (a plain command): the pane's output quiet for the settle period is the best there is.
