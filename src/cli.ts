@@ -39,29 +39,8 @@ function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
 }
 
-export function buildCli(): Command {
-  const program = new Command('fleet')
-    .description('Declarative reconciler for fleets of long-running AI agents (systemd user units + tmux).')
-    .version('0.1.0')
-    .exitOverride()
-    .showHelpAfterError(false)
-    // Every error line starts with `fleet:` (commander's own say `error: ...`).
-    .configureOutput({ outputError: (text, write) => write(fleetErrorLines(text)) })
-    .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
-    .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
-    .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)')
-    .option(
-      '--host-name <name>',
-      "this host's name for agents' host: and the register (default $MOSAIC_HOST or the hostname)",
-    )
-    // One place sets it for every command: observation, the manifest cache and the register read $MOSAIC_HOST.
-    .hook('preAction', (cmd) => {
-      const name = cmd.opts<{ hostName?: string }>().hostName;
-      if (name !== undefined) process.env.MOSAIC_HOST = name;
-    })
-    // Every command's --help lists --home, --manifests and --unit-dir too.
-    .configureHelp({ showGlobalOptions: true });
-
+/** `validate` and `ps`: read the manifests, or what runs. */
+function addInspectCommands(program: Command): void {
   program
     .command('validate')
     .addHelpText(
@@ -104,7 +83,10 @@ export function buildCli(): Command {
       const { psCommand } = await import('./commands/ps.js');
       process.exitCode = await psCommand({ ...o, agents: [...agents, ...o.agent] });
     });
+}
 
+/** `reconcile`, `plan` and `apply`: the reconciler itself. */
+function addReconcileCommands(program: Command): void {
   program
     .command('reconcile')
     .addHelpText(
@@ -175,7 +157,10 @@ export function buildCli(): Command {
       const { applyCommand } = await import('./commands/reconcile.js');
       process.exitCode = await applyCommand(file, cmd.optsWithGlobals<GlobalOptions & { json: boolean }>());
     });
+}
 
+/** `spend`, `history`, `register` and `alerts`: what was spent, done and raised. */
+function addRecordCommands(program: Command): void {
   program
     .command('spend')
     .description("tokens each agent spent (metered from the runtimes' own records), with USD where priced")
@@ -235,7 +220,10 @@ export function buildCli(): Command {
       const { alertsCommand } = await import('./commands/alerts.js');
       process.exitCode = await alertsCommand(cmd.optsWithGlobals<GlobalOptions & { json: boolean }>());
     });
+}
 
+/** `restart` and `reset`: operator verbs on running agents. */
+function addLifecycleCommands(program: Command): void {
   program
     .command('restart')
     .description(
@@ -276,7 +264,10 @@ export function buildCli(): Command {
         cmd.optsWithGlobals<GlobalOptions & { now: boolean; timeout: string }>(),
       );
     });
+}
 
+/** `send` and `tail`: talk to an agent, read what it said. */
+function addConversationCommands(program: Command): void {
   program
     .command('send')
     .description("type a prompt into an agent's pane (one paste, then Enter)")
@@ -334,7 +325,10 @@ export function buildCli(): Command {
         cmd.optsWithGlobals<GlobalOptions & { lines?: string; follow: boolean; screen: boolean }>(),
       );
     });
+}
 
+/** `diff` and `watch`: look at what an agent changed or shows. */
+function addWorkCommands(program: Command): void {
   program
     .command('diff')
     .description(
@@ -361,6 +355,36 @@ export function buildCli(): Command {
       const { watchAgentCommand } = await import('./commands/watch-agent.js');
       process.exitCode = await watchAgentCommand(agent, globals(cmd));
     });
+}
 
+export function buildCli(): Command {
+  const program = new Command('fleet')
+    .description('Declarative reconciler for fleets of long-running AI agents (systemd user units + tmux).')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError(false)
+    // Every error line starts with `fleet:` (commander's own say `error: ...`).
+    .configureOutput({ outputError: (text, write) => write(fleetErrorLines(text)) })
+    .option('--home <dir>', 'Mosaic home (default $MOSAIC_HOME or ~/.config/mosaic)')
+    .option('--manifests <path>', 'manifest file or directory (default <home>/fleet)')
+    .option('--unit-dir <dir>', 'active systemd user unit directory (default $XDG_CONFIG_HOME/systemd/user)')
+    .option(
+      '--host-name <name>',
+      "this host's name for agents' host: and the register (default $MOSAIC_HOST or the hostname)",
+    )
+    // One place sets it for every command: observation, the manifest cache and the register read $MOSAIC_HOST.
+    .hook('preAction', (cmd) => {
+      const name = cmd.opts<{ hostName?: string }>().hostName;
+      if (name !== undefined) process.env.MOSAIC_HOST = name;
+    })
+    // Every command's --help lists --home, --manifests and --unit-dir too.
+    .configureHelp({ showGlobalOptions: true });
+
+  addInspectCommands(program);
+  addReconcileCommands(program);
+  addRecordCommands(program);
+  addLifecycleCommands(program);
+  addConversationCommands(program);
+  addWorkCommands(program);
   return program;
 }

@@ -219,8 +219,16 @@ async function stopForDisk(
   throw error;
 }
 
-export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
-  await refuseLinksOnTheWay(actions, ctx);
+/** What one run has done so far, and what a failure blocks. */
+interface Tracker {
+  readonly results: ActionResult[];
+  record(r: ActionResult): void;
+  blocked(a: Action): boolean;
+  fail(a: Action, error: unknown): void;
+  notRun(a: Action): void;
+}
+
+function tracker(ctx: ApplyContext): Tracker {
   const results: ActionResult[] = [];
   // A failure blocks what depends on it: a global action (framework/unit file, daemon-reload, holder) blocks
   // everything after it; an agent's action blocks that agent's later actions.
@@ -260,53 +268,74 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
 
   const notRun = (a: Action) =>
     record({ action: a, outcome: 'not-run', message: `not run: ${pastTense(a)} (an earlier action failed)` });
+  return { results, record, blocked, fail, notRun };
+}
 
+/** One batched systemctl call for a run of alike unit actions; on failure, each unit alone. */
+async function runBatch(
+  step: Extract<Step, { batch: unknown }>,
+  ctx: ApplyContext,
+  t: Tracker,
+): Promise<void> {
+  const runnable = step.actions.filter((a) => !t.blocked(a));
+  for (const a of step.actions.filter((x) => t.blocked(x))) {
+    t.notRun(a);
+  }
+  if (runnable.length === 0) return;
+  const verb = step.batch === 'respawn' ? 'restart' : step.batch;
+  try {
+    await systemctl(ctx, verb, runnable.map(unitOf));
+    for (const a of runnable) t.record({ action: a, outcome: 'done', message: pastTense(a) });
+  } catch {
+    // One call for many units failed: find out which, one by one (only on failure, so the happy path stays batched).
+    for (const a of runnable) {
+      // A global failure earlier in this same batch (the holder) blocks the rest of it, as it would a later step.
+      if (t.blocked(a)) {
+        t.notRun(a);
+        continue;
+      }
+      try {
+        await systemctl(ctx, verb, [unitOf(a)]);
+        t.record({ action: a, outcome: 'done', message: pastTense(a) });
+      } catch (error) {
+        t.fail(a, error);
+      }
+    }
+  }
+}
+
+export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): Promise<ApplyResult> {
+  await refuseLinksOnTheWay(actions, ctx);
+  const t = tracker(ctx);
+  const { results } = t;
   // Renames of a run of file writes are made durable together, before anything that follows the run.
   const unsyncedDirs = new Set<string>();
   for (const step of steps(actions)) {
     if (!('single' in step && step.single.kind === 'write-file')) await syncDirs(unsyncedDirs);
     if ('single' in step) {
       const a = step.single;
-      if (blocked(a)) {
-        notRun(a);
+      if (t.blocked(a)) {
+        t.notRun(a);
         continue;
       }
       try {
         const extra = await runSingle(a, ctx, unsyncedDirs);
-        record({ action: a, outcome: 'done', message: pastTense(a), ...extra });
+        t.record({ action: a, outcome: 'done', message: pastTense(a), ...extra });
       } catch (error) {
         if (error instanceof StorageError) return stopForDisk(error, ctx, unsyncedDirs);
-        fail(a, error);
+        t.fail(a, error);
       }
       continue;
     }
-    const runnable = step.actions.filter((a) => !blocked(a));
-    for (const a of step.actions.filter((x) => blocked(x))) {
-      notRun(a);
-    }
-    if (runnable.length === 0) continue;
-    const verb = step.batch === 'respawn' ? 'restart' : step.batch;
-    try {
-      await systemctl(ctx, verb, runnable.map(unitOf));
-      for (const a of runnable) record({ action: a, outcome: 'done', message: pastTense(a) });
-    } catch {
-      // One call for many units failed: find out which, one by one (only on failure, so the happy path stays batched).
-      for (const a of runnable) {
-        // A global failure earlier in this same batch (the holder) blocks the rest of it, as it would a later step.
-        if (blocked(a)) {
-          notRun(a);
-          continue;
-        }
-        try {
-          await systemctl(ctx, verb, [unitOf(a)]);
-          record({ action: a, outcome: 'done', message: pastTense(a) });
-        } catch (error) {
-          fail(a, error);
-        }
-      }
-    }
+    await runBatch(step, ctx, t);
   }
   await syncDirs(unsyncedDirs);
+  await saveState(ctx);
+  return { ok: results.every((r) => r.outcome === 'done'), results };
+}
+
+/** The reconciler state after the actions: a failure here loses only bookkeeping. */
+async function saveState(ctx: ApplyContext): Promise<void> {
   try {
     await writeState(ctx.stateDir, ctx.state);
   } catch (error) {
@@ -319,5 +348,4 @@ export async function applyPlan(actions: readonly Action[], ctx: ApplyContext): 
       { cause: error },
     );
   }
-  return { ok: results.every((r) => r.outcome === 'done'), results };
 }

@@ -92,182 +92,222 @@ export function parseEnvFile(text: string): ParsedEnvFile {
 }
 
 function parseEnvText(text: string): ParsedEnvFile {
-  const lines: EnvLine[] = [];
-  const entries = new Map<string, string>();
-  const n = text.length;
-  let state = State.PreKey;
-  let start = 0;
-  let key = '';
-  let value = '';
+  return new EnvParser(text).run();
+}
+
+/** One parse's position and partial record: the state machine's steps are its methods. */
+class EnvParser {
+  readonly lines: EnvLine[] = [];
+  readonly entries = new Map<string, string>();
+  readonly n: number;
+  state = State.PreKey;
+  start = 0;
+  key = '';
+  value = '';
   // Index in `key`/`value` where trailing whitespace begins (-1: none), as systemd tracks it.
-  let keyWs = -1;
-  let valueWs = -1;
+  keyWs = -1;
+  valueWs = -1;
+
+  constructor(readonly text: string) {
+    this.n = text.length;
+  }
+
+  run(): ParsedEnvFile {
+    const { text, n } = this;
+    for (let i = 0; i < n; i++) i = this.step(i, text.charCodeAt(i));
+    this.finish();
+    return { entries: this.entries, lines: this.lines };
+  }
 
   /** End the current record after index `i` (a CRLF pair stays in one record); returns the new index. */
-  const cut = (i: number): number => {
+  cut(i: number): number {
     let end = i + 1;
-    if (text.charCodeAt(i) === CR && text.charCodeAt(end) === LF) end += 1;
+    if (this.text.charCodeAt(i) === CR && this.text.charCodeAt(end) === LF) end += 1;
     return end;
-  };
-  const pushEntry = (end: number, trimValue: boolean): void => {
+  }
+
+  pushEntry(end: number, trimValue: boolean): void {
+    const { key, value, keyWs, valueWs } = this;
     const k = keyWs >= 0 ? key.slice(0, keyWs) : key;
     const v = trimValue && valueWs >= 0 ? value.slice(0, valueWs) : value;
-    const raw = text.slice(start, end);
+    const raw = this.text.slice(this.start, end);
     if (!VALID_NAME.test(k)) {
-      lines.push({ kind: 'invalid', raw, reason: `invalid variable name "${k}"` });
+      this.lines.push({ kind: 'invalid', raw, reason: `invalid variable name "${k}"` });
     } else if (INVALID_VALUE_CHARS.test(v)) {
-      lines.push({ kind: 'invalid', raw, reason: `value of ${k} contains control characters` });
+      this.lines.push({ kind: 'invalid', raw, reason: `value of ${k} contains control characters` });
     } else {
-      lines.push({ kind: 'entry', raw, key: k, value: v });
-      entries.set(k, v);
+      this.lines.push({ kind: 'entry', raw, key: k, value: v });
+      this.entries.set(k, v);
     }
-    start = end;
-    key = '';
-    value = '';
-  };
+    this.start = end;
+    this.key = '';
+    this.value = '';
+  }
 
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    switch (state) {
+  /** One character `c` at index `i`; returns the index of the last character it consumed. */
+  step(i: number, c: number): number {
+    const { text } = this;
+    switch (this.state) {
       case State.PreKey:
-        if (c === HASH || c === SEMICOLON) state = State.Comment;
-        else if (!isWhitespace(c)) {
-          state = State.Key;
-          key = text[i];
-          keyWs = -1;
-        } else if (c === LF) {
-          // A physical line of only whitespace: kept as its own record so merges keep blank lines.
-          lines.push({ kind: 'blank', raw: text.slice(start, i + 1) });
-          start = i + 1;
-        }
-        break;
+        return this.preKey(i, c);
       case State.Key:
-        if (isNewline(c)) {
-          const end = cut(i);
-          lines.push({ kind: 'invalid', raw: text.slice(start, end), reason: 'no "=" in line' });
-          start = end;
-          i = end - 1;
-          key = '';
-          state = State.PreKey;
-        } else if (c === EQUALS) {
-          state = State.PreValue;
-          valueWs = -1;
-        } else {
-          // The rest of the key up to `=` or the line's end, taken as one slice.
-          let j = i;
-          for (let d = c; d !== EQUALS && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
-            if (!isWhitespace(d)) keyWs = -1;
-            else if (keyWs < 0) keyWs = key.length + j - i;
-          }
-          key += text.slice(i, j);
-          i = j - 1;
-        }
-        break;
+        return this.inKey(i, c);
       case State.PreValue:
-        if (isNewline(c)) {
-          const end = cut(i);
-          pushEntry(end, false);
-          i = end - 1;
-          state = State.PreKey;
-        } else if (c === SQUOTE) state = State.SingleQuote;
-        else if (c === DQUOTE) state = State.DoubleQuote;
-        else if (c === BACKSLASH) state = State.ValueEscape;
-        else if (!isWhitespace(c)) {
-          state = State.Value;
-          value += text[i];
-        }
-        break;
+        return this.preValue(i, c);
       case State.Value:
-        if (isNewline(c)) {
-          const end = cut(i);
-          pushEntry(end, true);
-          i = end - 1;
-          state = State.PreKey;
-        } else if (c === BACKSLASH) {
-          state = State.ValueEscape;
-          valueWs = -1;
-        } else {
-          // The rest of the value up to a backslash or the line's end, taken as one slice.
-          let j = i;
-          for (let d = c; d !== BACKSLASH && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
-            if (!isWhitespace(d)) valueWs = -1;
-            else if (valueWs < 0) valueWs = value.length + j - i;
-          }
-          value += text.slice(i, j);
-          i = j - 1;
-        }
-        break;
+        return this.inValue(i, c);
       case State.ValueEscape:
-        state = State.Value;
+        this.state = State.Value;
         // A backslash before a newline joins the lines; before anything else it keeps that character.
-        if (!isNewline(c)) value += text[i];
-        break;
+        if (!isNewline(c)) this.value += text[i];
+        return i;
       case State.SingleQuote:
-        if (c === SQUOTE) state = State.PreValue;
-        else value += text[i];
-        break;
+        if (c === SQUOTE) this.state = State.PreValue;
+        else this.value += text[i];
+        return i;
       case State.DoubleQuote:
-        if (c === DQUOTE) state = State.PreValue;
-        else if (c === BACKSLASH) state = State.DoubleQuoteEscape;
-        else value += text[i];
-        break;
+        if (c === DQUOTE) this.state = State.PreValue;
+        else if (c === BACKSLASH) this.state = State.DoubleQuoteEscape;
+        else this.value += text[i];
+        return i;
       case State.DoubleQuoteEscape:
-        state = State.DoubleQuote;
-        if (needsShellEscape(c)) value += text[i];
-        else if (c !== LF) value += `\\${text[i]}`;
-        break;
-      case State.Comment: {
-        // Most of a rendered file is its header comment: skip to the next backslash or line end at once.
-        let j = i;
-        let d = c;
-        while (d !== BACKSLASH && d !== LF && d !== CR && j < n) d = text.charCodeAt(++j);
-        if (j >= n) {
-          i = n;
-          break;
-        }
-        i = j;
-        if (d === BACKSLASH) state = State.CommentEscape;
-        else {
-          const end = cut(i);
-          lines.push({ kind: 'comment', raw: text.slice(start, end) });
-          start = end;
-          i = end - 1;
-          state = State.PreKey;
-        }
-        break;
-      }
+        this.state = State.DoubleQuote;
+        if (needsShellEscape(c)) this.value += text[i];
+        else if (c !== LF) this.value += `\\${text[i]}`;
+        return i;
+      case State.Comment:
+        return this.inComment(i, c);
       case State.CommentEscape:
         // systemd 252: a backslash in a comment swallows the next character, a newline included, so a
         // comment ending in `\` continues onto the next line (systemd 254 changed this).
-        state = State.Comment;
-        break;
+        this.state = State.Comment;
+        return i;
     }
   }
 
-  // End of text without a final newline.
-  switch (state) {
-    case State.PreKey:
-      if (start < n) lines.push({ kind: 'blank', raw: text.slice(start) });
-      break;
-    case State.Key:
-      lines.push({ kind: 'invalid', raw: text.slice(start), reason: 'no "=" in line' });
-      break;
-    case State.PreValue:
-    case State.ValueEscape:
-    case State.SingleQuote:
-    case State.DoubleQuote:
-    case State.DoubleQuoteEscape:
-      pushEntry(n, false);
-      break;
-    case State.Value:
-      pushEntry(n, true);
-      break;
-    case State.Comment:
-    case State.CommentEscape:
-      lines.push({ kind: 'comment', raw: text.slice(start) });
-      break;
+  preKey(i: number, c: number): number {
+    if (c === HASH || c === SEMICOLON) this.state = State.Comment;
+    else if (!isWhitespace(c)) {
+      this.state = State.Key;
+      this.key = this.text[i];
+      this.keyWs = -1;
+    } else if (c === LF) {
+      // A physical line of only whitespace: kept as its own record so merges keep blank lines.
+      this.lines.push({ kind: 'blank', raw: this.text.slice(this.start, i + 1) });
+      this.start = i + 1;
+    }
+    return i;
   }
-  return { entries, lines };
+
+  inKey(i: number, c: number): number {
+    const { text, n } = this;
+    if (isNewline(c)) {
+      const end = this.cut(i);
+      this.lines.push({ kind: 'invalid', raw: text.slice(this.start, end), reason: 'no "=" in line' });
+      this.start = end;
+      this.key = '';
+      this.state = State.PreKey;
+      return end - 1;
+    }
+    if (c === EQUALS) {
+      this.state = State.PreValue;
+      this.valueWs = -1;
+      return i;
+    }
+    // The rest of the key up to `=` or the line's end, taken as one slice.
+    let j = i;
+    for (let d = c; d !== EQUALS && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
+      if (!isWhitespace(d)) this.keyWs = -1;
+      else if (this.keyWs < 0) this.keyWs = this.key.length + j - i;
+    }
+    this.key += text.slice(i, j);
+    return j - 1;
+  }
+
+  preValue(i: number, c: number): number {
+    if (isNewline(c)) {
+      const end = this.cut(i);
+      this.pushEntry(end, false);
+      this.state = State.PreKey;
+      return end - 1;
+    }
+    if (c === SQUOTE) this.state = State.SingleQuote;
+    else if (c === DQUOTE) this.state = State.DoubleQuote;
+    else if (c === BACKSLASH) this.state = State.ValueEscape;
+    else if (!isWhitespace(c)) {
+      this.state = State.Value;
+      this.value += this.text[i];
+    }
+    return i;
+  }
+
+  inValue(i: number, c: number): number {
+    const { text, n } = this;
+    if (isNewline(c)) {
+      const end = this.cut(i);
+      this.pushEntry(end, true);
+      this.state = State.PreKey;
+      return end - 1;
+    }
+    if (c === BACKSLASH) {
+      this.state = State.ValueEscape;
+      this.valueWs = -1;
+      return i;
+    }
+    // The rest of the value up to a backslash or the line's end, taken as one slice.
+    let j = i;
+    for (let d = c; d !== BACKSLASH && !isNewline(d) && j < n; d = text.charCodeAt(++j)) {
+      if (!isWhitespace(d)) this.valueWs = -1;
+      else if (this.valueWs < 0) this.valueWs = this.value.length + j - i;
+    }
+    this.value += text.slice(i, j);
+    return j - 1;
+  }
+
+  inComment(i: number, c: number): number {
+    const { text, n } = this;
+    // Most of a rendered file is its header comment: skip to the next backslash or line end at once.
+    let j = i;
+    let d = c;
+    while (d !== BACKSLASH && d !== LF && d !== CR && j < n) d = text.charCodeAt(++j);
+    if (j >= n) return n;
+    if (d === BACKSLASH) {
+      this.state = State.CommentEscape;
+      return j;
+    }
+    const end = this.cut(j);
+    this.lines.push({ kind: 'comment', raw: text.slice(this.start, end) });
+    this.start = end;
+    this.state = State.PreKey;
+    return end - 1;
+  }
+
+  /** End of text without a final newline. */
+  finish(): void {
+    const { text, n, start } = this;
+    switch (this.state) {
+      case State.PreKey:
+        if (start < n) this.lines.push({ kind: 'blank', raw: text.slice(start) });
+        break;
+      case State.Key:
+        this.lines.push({ kind: 'invalid', raw: text.slice(start), reason: 'no "=" in line' });
+        break;
+      case State.PreValue:
+      case State.ValueEscape:
+      case State.SingleQuote:
+      case State.DoubleQuote:
+      case State.DoubleQuoteEscape:
+        this.pushEntry(n, false);
+        break;
+      case State.Value:
+        this.pushEntry(n, true);
+        break;
+      case State.Comment:
+      case State.CommentEscape:
+        this.lines.push({ kind: 'comment', raw: text.slice(start) });
+        break;
+    }
+  }
 }
 
 /** Characters that need no quoting in an env file (and mean the same to a POSIX shell). */

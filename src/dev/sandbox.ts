@@ -120,6 +120,45 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   const root = await mkdtemp(join(tmpdir(), opts.tmpPrefix ?? 'fleet-sb-'));
   const uid = process.getuid?.() ?? 0;
+  const { env, tmuxTmp } = await makeSandboxHome(root, opts);
+  const paths = resolvePaths({}, env);
+  const runner = createRunner(env);
+
+  for (const [name, content] of Object.entries(opts.units ?? {})) {
+    await writeFile(join(paths.unitDir, name), content);
+  }
+
+  const manager = spawnManager(env);
+  const { child } = manager;
+  const { stop, forceStop } = sandboxStopper(child, runner, root, join(tmuxTmp, `tmux-${uid}`));
+
+  const sandbox: Sandbox = {
+    root,
+    env,
+    paths,
+    runner,
+    uid,
+    tmuxSocketDir: join(tmuxTmp, `tmux-${uid}`),
+    managerPid: child.pid ?? -1,
+    systemctl: (...args) => runner.run(['systemctl', '--user', ...args], { timeoutMs: 30_000 }),
+    tmux: (socket, ...args) => runner.run(['tmux', ...socketArgsFor(socket), ...args]),
+    run: (argv, options) => runner.run(argv, options),
+    writeUnit: async (name, content) => {
+      await writeFile(join(paths.unitDir, name), content);
+    },
+    managerOutput: manager.output,
+    stop,
+    forceStop,
+  };
+  await waitForManager(manager, runner, stop);
+  return sandbox;
+}
+
+/** The sandbox's private home, runtime and tmux directories, and the environment that points everything there. */
+async function makeSandboxHome(
+  root: string,
+  opts: SandboxOptions,
+): Promise<{ env: Record<string, string | undefined>; tmuxTmp: string }> {
   const home = join(root, 'home');
   const configHome = join(home, '.config');
   const runtimeDir = join(root, 'run');
@@ -156,13 +195,17 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     XDG_CACHE_HOME: join(home, '.cache'),
     ...opts.env,
   };
-  const paths = resolvePaths({}, env);
-  const runner = createRunner(env);
+  return { env, tmuxTmp };
+}
 
-  for (const [name, content] of Object.entries(opts.units ?? {})) {
-    await writeFile(join(paths.unitDir, name), content);
-  }
+/** The manager process, with what it printed so far and why it could not be spawned, if it could not. */
+interface Manager {
+  child: ChildProcess;
+  output: () => string;
+  spawnError: () => Error | null;
+}
 
+function spawnManager(env: Record<string, string | undefined>): Manager {
   const childEnv: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) childEnv[k] = v;
   // unshare -m gives the manager a private /run/systemd, so it never sees or disturbs a system manager.
@@ -188,7 +231,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   child.on('error', (error) => {
     spawnError = error;
   });
+  return { child, output: () => output, spawnError: () => spawnError };
+}
 
+/** `stop` (in order, once) and `forceStop` (SIGKILL to the manager only). */
+function sandboxStopper(
+  child: ChildProcess,
+  runner: Runner,
+  root: string,
+  tmuxSocketDir: string,
+): { stop: () => Promise<void>; forceStop: () => void } {
   const forceStop = (): void => {
     // Only our own child, by its pid; never a group or pid 0/-1.
     if (!exited(child) && child.pid !== undefined && child.pid > 1) child.kill('SIGKILL');
@@ -208,40 +260,28 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         await waitForExit(child, 2_000);
       }
     }
-    await killOwnTmuxServers(runner, join(tmuxTmp, `tmux-${uid}`));
+    await killOwnTmuxServers(runner, tmuxSocketDir);
     if (child.pid !== undefined) await removeOwnCgroups(child.pid);
     child.stdout?.destroy();
     child.stderr?.destroy();
     if (process.env.FLEET_KEEP_SANDBOX !== '1') await rm(root, { recursive: true, force: true });
   };
+  return { stop, forceStop };
+}
 
-  const sandbox: Sandbox = {
-    root,
-    env,
-    paths,
-    runner,
-    uid,
-    tmuxSocketDir: join(tmuxTmp, `tmux-${uid}`),
-    managerPid: child.pid ?? -1,
-    systemctl: (...args) => runner.run(['systemctl', '--user', ...args], { timeoutMs: 30_000 }),
-    tmux: (socket, ...args) => runner.run(['tmux', ...socketArgsFor(socket), ...args]),
-    run: (argv, options) => runner.run(argv, options),
-    writeUnit: async (name, content) => {
-      await writeFile(join(paths.unitDir, name), content);
-    },
-    managerOutput: () => output,
-    stop,
-    forceStop,
-  };
-
-  // Ready when the manager answers on its private bus. `is-system-running` prints "offline" and exits 1 under
-  // this kind of manager even when it works, so it is no readiness signal.
+/**
+ * Ready when the manager answers on its private bus. `is-system-running` prints "offline" and exits 1 under
+ * this kind of manager even when it works, so it is no readiness signal.
+ */
+async function waitForManager(manager: Manager, runner: Runner, stop: () => Promise<void>): Promise<void> {
+  const { child } = manager;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
+    const spawnError = manager.spawnError();
     if (spawnError !== null || exited(child)) {
       await stop();
       throw new Error(
-        `cannot start the sandbox: the systemd user manager exited (${String(spawnError ?? child.exitCode ?? child.signalCode)})\n${output.trim()}`,
+        `cannot start the sandbox: the systemd user manager exited (${String(spawnError ?? child.exitCode ?? child.signalCode)})\n${manager.output().trim()}`,
       );
     }
     const probe = await runner
@@ -251,12 +291,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     if (Date.now() > deadline) {
       await stop();
       throw new Error(
-        `cannot start the sandbox: the systemd user manager did not answer within ${READY_TIMEOUT_MS} ms\n${output.trim()}`,
+        `cannot start the sandbox: the systemd user manager did not answer within ${READY_TIMEOUT_MS} ms\n${manager.output().trim()}`,
       );
     }
     await sleep(READY_POLL_MS);
   }
-  return sandbox;
 }
 
 /**

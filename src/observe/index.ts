@@ -12,7 +12,13 @@ import { statSync } from 'node:fs';
 import { access, constants, realpath, stat } from '../fs-async.js';
 import { join } from 'node:path';
 import type { Runner } from '../exec.js';
-import type { ObservedFile, ObservedSocket, Observed, ResolvedProgram } from '../model/observed.js';
+import type {
+  ObservedFile,
+  ObservedSocket,
+  Observed,
+  ReconcilerState,
+  ResolvedProgram,
+} from '../model/observed.js';
 import { fleetHostName, type FleetPaths } from '../paths.js';
 import {
   readDirFilesSync,
@@ -197,71 +203,27 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
     observeTmux(input.sockets, runner),
     opening.then((bus) => resolvePrograms(input.programs ?? [], runner, bus)),
   ]).finally(() => void opening.then((bus) => bus?.close()));
-  let unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs, tempFiles;
+  let read: FleetFiles;
   try {
-    tempFiles = findTempFiles(paths, input.procRoot);
-    unitFiles = readDirFilesSync(paths.unitDir, (n) => n.startsWith('mosaic-'));
-    envFiles = readDirFilesSync(
-      paths.agentsDir,
-      (n) => n.endsWith('.env') && !n.startsWith('.'),
-      paths.mosaicHome,
-    );
-    toolFiles = readTreeSync(paths.toolsDir, paths.mosaicHome);
-    schema = readObservedFileSync(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome);
-    heartbeats = readHeartbeatsSync(paths.runDir, nowMs);
-    state = readStateSync(paths.stateDir);
-    linger = readLingerSync(input.user === undefined ? currentUser() : input.user, input.lingerDir);
-    dirs = dirsExist(input.dirs ?? []);
+    read = readFleetFiles(input, nowMs);
   } catch (error) {
     // Not expected (each read turns a failure into data), but never leave the commands' results unhandled.
     await spawned.catch(() => undefined);
     throw error;
   }
+  const { unitFiles, envFiles, toolFiles, schema, heartbeats, state, linger, dirs, tempFiles } = read;
   const [systemd, tmux, resolved] = await spawned;
   const { sockets } = tmux;
   let tmuxError = tmux.error;
-  // Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one
-  // more list-panes per such socket, only when there is one), so orphans and their sessions are seen and pruned.
   if (!tmux.missing) {
-    const extra = new Set<string>();
-    for (const f of envFiles) {
-      const socket =
-        f.content === null ? undefined : parseEnvFile(f.content).entries.get('MOSAIC_TMUX_SOCKET');
-      if (socket !== undefined && !(socket in sockets)) extra.add(socket);
-    }
-    // And the sockets the reconciler recorded for its agents (an env file may be archived already).
-    for (const used of Object.values(state.sessionSockets ?? {})) {
-      for (const socket of used) if (!(socket in sockets)) extra.add(socket);
-    }
-    if (extra.size > 0) {
-      const more = await observeTmux([...extra], runner);
-      Object.assign(sockets, more.sockets);
-      tmuxError ??= more.error;
-    }
+    // Looked at even after an error on a named socket (`??=` alone would skip the look).
+    const otherError = await observeOtherSockets(envFiles, state, sockets, runner);
+    tmuxError ??= otherError;
   }
   const panes = Object.values(sockets).flatMap((s) => s.panes);
   if (panes.length > 0) attachProcesses(panes, readProcessTable(input.procRoot));
 
-  // Links where the fleet's files or directories belong: reported, never followed (no plan is made with one).
-  // In the unit directory only the units the reconciler writes count: a masked instance is a link to /dev/null.
-  const ownUnits = new Set(['mosaic-agent@.service', HOLDER_UNIT, ...CONVERGENCE_UNITS]);
-  const links = [
-    ...unitFiles.filter((f) => ownUnits.has(f.path.slice(paths.unitDir.length + 1))),
-    ...envFiles,
-    ...toolFiles,
-    schema,
-  ]
-    .filter((f) => f.link !== undefined)
-    .map((f) => ({ path: f.path, target: f.link ?? '' }));
-  const { stateDir, archiveDir } = paths;
-  const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups', 'desired-cache.json'].map((n) =>
-    join(stateDir, n),
-  );
-  for (const p of [...stateFiles, archiveDir]) {
-    const l: FoundLink | null = findLinkSync(paths.mosaicHome, p);
-    if (l !== null && !links.some((x) => x.path === l.path)) links.push(l);
-  }
-  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const links = findFleetLinks(paths, read);
   const ownEnvFiles = envFiles.filter((f) => f.link === undefined);
 
   const files: Record<string, ObservedFile> = {};
@@ -283,4 +245,79 @@ async function observeOnce(input: ObserveInput, runner: Runner): Promise<Observe
     ...(tempFiles.length > 0 ? { tempFiles } : {}),
     state,
   };
+}
+
+type FleetFiles = ReturnType<typeof readFleetFiles>;
+
+/** The fleet's files, read synchronously in one batch (while the commands run). */
+function readFleetFiles(input: ObserveInput, nowMs: number) {
+  const { paths } = input;
+  return {
+    tempFiles: findTempFiles(paths, input.procRoot),
+    unitFiles: readDirFilesSync(paths.unitDir, (n) => n.startsWith('mosaic-')),
+    envFiles: readDirFilesSync(
+      paths.agentsDir,
+      (n) => n.endsWith('.env') && !n.startsWith('.'),
+      paths.mosaicHome,
+    ),
+    toolFiles: readTreeSync(paths.toolsDir, paths.mosaicHome),
+    schema: readObservedFileSync(join(paths.mosaicHome, 'fleet', 'roster.schema.json'), paths.mosaicHome),
+    heartbeats: readHeartbeatsSync(paths.runDir, nowMs),
+    state: readStateSync(paths.stateDir),
+    linger: readLingerSync(input.user === undefined ? currentUser() : input.user, input.lingerDir),
+    dirs: dirsExist(input.dirs ?? []),
+  };
+}
+
+/**
+ * Agents the manifests no longer name may live on a socket no manifest names any more: look there too (one
+ * more list-panes per such socket, only when there is one), so orphans and their sessions are seen and pruned.
+ * Adds them to `sockets`; returns that look's error, if any.
+ */
+async function observeOtherSockets(
+  envFiles: ObservedFile[],
+  state: ReconcilerState,
+  sockets: Record<string, ObservedSocket>,
+  runner: Runner,
+): Promise<string | null> {
+  const extra = new Set<string>();
+  for (const f of envFiles) {
+    const socket = f.content === null ? undefined : parseEnvFile(f.content).entries.get('MOSAIC_TMUX_SOCKET');
+    if (socket !== undefined && !(socket in sockets)) extra.add(socket);
+  }
+  // And the sockets the reconciler recorded for its agents (an env file may be archived already).
+  for (const used of Object.values(state.sessionSockets ?? {})) {
+    for (const socket of used) if (!(socket in sockets)) extra.add(socket);
+  }
+  if (extra.size === 0) return null;
+  const more = await observeTmux([...extra], runner);
+  Object.assign(sockets, more.sockets);
+  return more.error;
+}
+
+/**
+ * Links where the fleet's files or directories belong: reported, never followed (no plan is made with one).
+ * In the unit directory only the units the reconciler writes count: a masked instance is a link to /dev/null.
+ */
+function findFleetLinks(paths: FleetPaths, read: FleetFiles): FoundLink[] {
+  const { unitFiles, envFiles, toolFiles, schema } = read;
+  const ownUnits = new Set(['mosaic-agent@.service', HOLDER_UNIT, ...CONVERGENCE_UNITS]);
+  const links = [
+    ...unitFiles.filter((f) => ownUnits.has(f.path.slice(paths.unitDir.length + 1))),
+    ...envFiles,
+    ...toolFiles,
+    schema,
+  ]
+    .filter((f) => f.link !== undefined)
+    .map((f) => ({ path: f.path, target: f.link ?? '' }));
+  const { stateDir, archiveDir } = paths;
+  const stateFiles = ['state.json', 'journal.jsonl', 'lock', 'backups', 'desired-cache.json'].map((n) =>
+    join(stateDir, n),
+  );
+  for (const p of [...stateFiles, archiveDir]) {
+    const l: FoundLink | null = findLinkSync(paths.mosaicHome, p);
+    if (l !== null && !links.some((x) => x.path === l.path)) links.push(l);
+  }
+  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return links;
 }

@@ -10,7 +10,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { encodeMessage, MESSAGE_TYPE, type DbusMessage, speakDbus, type DbusValue } from './dbus-wire.js';
-import { chooseTransport } from './unit-events.js';
+import { chooseTransport, type UnitEventTransport } from './unit-events.js';
 
 export const MANAGER_PATH = '/org/freedesktop/systemd1';
 export const MANAGER_INTERFACE = 'org.freedesktop.systemd1.Manager';
@@ -40,6 +40,63 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+/** One connection's mutable state, shared by the bus object and the socket's handlers. */
+interface Connection {
+  readonly socket: Socket;
+  readonly transport: UnitEventTransport;
+  serial: number;
+  failure: Error | null;
+  readonly pending: Map<number, Pending>;
+}
+
+/** The calls over an open connection; `timer` is the connection's timeout, cleared on close. */
+function busOver(c: Connection, timer: ReturnType<typeof setTimeout>): ManagerBus {
+  const { socket, transport: t, pending } = c;
+  const bus: ManagerBus = {
+    call(path, iface, member, signature, body) {
+      if (c.failure !== null || socket.destroyed)
+        return Promise.reject(c.failure ?? new Error('connection closed'));
+      c.serial += 1;
+      const serial = c.serial;
+      const message = encodeMessage({
+        type: MESSAGE_TYPE.METHOD_CALL,
+        serial,
+        path,
+        interface: iface,
+        member,
+        ...(t.kind === 'user-bus' ? { destination: SYSTEMD_NAME } : {}),
+        ...(signature === undefined ? {} : { signature, body: body ?? [] }),
+      });
+      const done = new Promise<DbusValue[]>((res, rej) =>
+        pending.set(serial, { member, resolve: res, reject: rej }),
+      );
+      socket.write(message);
+      return done;
+    },
+    async get(path, iface, property) {
+      const [v] = await bus.call(path, PROPERTIES_INTERFACE, 'Get', 'ss', [iface, property]);
+      return typeof v === 'object' && v !== null && !Array.isArray(v) ? v.value : (v ?? '');
+    },
+    close() {
+      clearTimeout(timer);
+      socket.destroy();
+    },
+  };
+  return bus;
+}
+
+/** A reply (or error) settles the call waiting for it; anything else (signals, unknown serials) is ignored. */
+function settleReply(pending: Map<number, Pending>, msg: DbusMessage): void {
+  if (msg.type !== MESSAGE_TYPE.METHOD_RETURN && msg.type !== MESSAGE_TYPE.ERROR) return;
+  const p = msg.replySerial === undefined ? undefined : pending.get(msg.replySerial);
+  if (p === undefined) return;
+  pending.delete(msg.replySerial!);
+  if (msg.type === MESSAGE_TYPE.ERROR) {
+    const detail = typeof msg.body[0] === 'string' ? `: ${msg.body[0]}` : '';
+    p.reject(new Error(`${p.member} failed: ${msg.errorName ?? 'error'}${detail}`));
+  } else p.resolve(msg.body);
+}
+
 /** Connect and authenticate (and `Hello` on a bus); rejects when the manager cannot be reached this way. */
 export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): Promise<ManagerBus> {
   const uid = process.getuid?.();
@@ -54,11 +111,9 @@ export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): 
       reject(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    let serial = 0;
-    let failure: Error | null = null;
-    const pending = new Map<number, Pending>();
+    const c: Connection = { socket, transport: t, serial: 0, failure: null, pending: new Map() };
     const fail = (error: Error): void => {
-      failure ??= error;
+      c.failure ??= error;
       socket.destroy();
     };
     // Never keeps the process alive, and never waits longer than the timeout for anything.
@@ -67,47 +122,7 @@ export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): 
       timeoutMs,
     );
     timer.unref();
-
-    const bus: ManagerBus = {
-      call(path, iface, member, signature, body) {
-        if (failure !== null || socket.destroyed)
-          return Promise.reject(failure ?? new Error('connection closed'));
-        serial += 1;
-        const message = encodeMessage({
-          type: MESSAGE_TYPE.METHOD_CALL,
-          serial,
-          path,
-          interface: iface,
-          member,
-          ...(t.kind === 'user-bus' ? { destination: SYSTEMD_NAME } : {}),
-          ...(signature === undefined ? {} : { signature, body: body ?? [] }),
-        });
-        const done = new Promise<DbusValue[]>((res, rej) =>
-          pending.set(serial, { member, resolve: res, reject: rej }),
-        );
-        socket.write(message);
-        return done;
-      },
-      async get(path, iface, property) {
-        const [v] = await bus.call(path, PROPERTIES_INTERFACE, 'Get', 'ss', [iface, property]);
-        return typeof v === 'object' && v !== null && !Array.isArray(v) ? v.value : (v ?? '');
-      },
-      close() {
-        clearTimeout(timer);
-        socket.destroy();
-      },
-    };
-
-    const onMessage = (msg: DbusMessage): void => {
-      if (msg.type !== MESSAGE_TYPE.METHOD_RETURN && msg.type !== MESSAGE_TYPE.ERROR) return;
-      const p = msg.replySerial === undefined ? undefined : pending.get(msg.replySerial);
-      if (p === undefined) return;
-      pending.delete(msg.replySerial!);
-      if (msg.type === MESSAGE_TYPE.ERROR) {
-        const detail = typeof msg.body[0] === 'string' ? `: ${msg.body[0]}` : '';
-        p.reject(new Error(`${p.member} failed: ${msg.errorName ?? 'error'}${detail}`));
-      } else p.resolve(msg.body);
-    };
+    const bus = busOver(c, timer);
 
     speakDbus(socket, uid, t.socketPath, {
       authenticated: () => {
@@ -118,18 +133,18 @@ export function openManagerBus(env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): 
             .then(() => resolve(bus), fail);
         } else resolve(bus);
       },
-      message: onMessage,
+      message: (msg) => settleReply(c.pending, msg),
       fail,
     });
     socket.on('error', (error) => {
-      failure ??= error;
+      c.failure ??= error;
     });
     socket.on('close', () => {
       clearTimeout(timer);
-      const why = failure ?? new Error('the manager closed the connection');
+      const why = c.failure ?? new Error('the manager closed the connection');
       reject(why);
-      for (const p of pending.values()) p.reject(why);
-      pending.clear();
+      for (const p of c.pending.values()) p.reject(why);
+      c.pending.clear();
     });
   });
 }

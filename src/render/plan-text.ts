@@ -231,6 +231,18 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
   if (affected !== null && plan.actions.length + plan.deferredRestarts.length + plan.held.length > 3) {
     out.push(paint(style, 'bold', affected), '');
   }
+  pushEndsAndDeferredRestarts(out, plan, style);
+  pushActions(out, plan, style);
+  pushLeftAlone(out, plan, style);
+  if (out.length > 0) out.push('');
+  out.push(paint(style, 'bold', summaryLine(plan)));
+  const disruption = disruptionLine(plan);
+  if (disruption !== null) out.push(paint(style, 'bold', disruption));
+  return `${out.join('\n')}\n`;
+}
+
+/** The running agents this plan ends, each with why, and the restarts it leaves for later. */
+function pushEndsAndDeferredRestarts(out: string[], plan: Plan, style: TextStyle): void {
   // What matters first: the running agents this plan ends, each with why, and the ones it leaves for later.
   const ends = disruptiveActions(plan);
   if (ends.length > 0) {
@@ -258,6 +270,10 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     }
     out.push('');
   }
+}
+
+/** Every action in order, runs of three or more alike (env files, units) folded into one line. */
+function pushActions(out: string[], plan: Plan, style: TextStyle): void {
   for (let i = 0; i < plan.actions.length; i++) {
     const a = plan.actions[i];
     const m = marker(a);
@@ -291,6 +307,10 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
       out.push(indent(`moved to ${a.to}`));
     }
   }
+}
+
+/** What the plan does not touch: orphans, other hosts' agents, back-off, held starts, warnings. */
+function pushLeftAlone(out: string[], plan: Plan, style: TextStyle): void {
   if (plan.orphans.length > 0) {
     out.push('');
     out.push('Orphans (no manifest names them; left running; `--prune` stops, disables and archives them):');
@@ -330,11 +350,6 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
     out.push('');
     out.push(`${paint(style, 'yellow', 'Warning:')} ${w}`);
   }
-  if (out.length > 0) out.push('');
-  out.push(paint(style, 'bold', summaryLine(plan)));
-  const disruption = disruptionLine(plan);
-  if (disruption !== null) out.push(paint(style, 'bold', disruption));
-  return `${out.join('\n')}\n`;
 }
 
 function indent(text: string): string {
