@@ -8,7 +8,8 @@ import type { GlobalOptions } from '../options.js';
 import { createRunner, type Runner } from '../exec.js';
 import { psReport, unjudgedAgents } from '../engine/status.js';
 import { resolvePaths } from '../paths.js';
-import { PS_FORMAT_VERSION, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
+import { renderPsTable, shortCommand, type PsReport } from '../render/ps.js';
+import { PS_FORMAT_VERSION, renderPsJson } from '../render/ps-json.js';
 import { ManifestError } from '../errors.js';
 
 export interface PsOptions extends GlobalOptions {

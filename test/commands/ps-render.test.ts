@@ -3,7 +3,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fleetStatus, machineProblems, unmanagedSessions } from '../../src/plan/health.js';
-import { duration, renderPsJson, renderPsTable, shortCommand, type PsReport } from '../../src/render/ps.js';
+import { duration, renderPsTable, shortCommand, type PsReport } from '../../src/render/ps.js';
+import { renderPsJson } from '../../src/render/ps-json.js';
 import { agentUnitName } from '../../src/base/names.js';
 import { agent, fleet, NOW_MS, observedBuilder, SOCKET } from '../helpers/builders.js';
 

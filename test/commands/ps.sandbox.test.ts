@@ -9,7 +9,8 @@ import { beforeAll, expect, it } from 'vitest';
 import { psReport } from '../../src/engine/status.js';
 import { createRunner } from '../../src/exec.js';
 import type { AgentStatus } from '../../src/plan/health.js';
-import { renderPsJson, renderPsTable, type PsReport } from '../../src/render/ps.js';
+import { renderPsTable, type PsReport } from '../../src/render/ps.js';
+import { renderPsJson } from '../../src/render/ps-json.js';
 import {
   installAgentTemplate,
   uniqueSocket,
