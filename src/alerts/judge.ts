@@ -114,11 +114,14 @@ const CHECKS: Readonly<Record<AlertCondition, Check>> = {
       detail: `busy since ${iso(busySince)}, and its record ${record.path} (${record.bytes} bytes) has not changed since ${iso(record.mtimeMs)}`,
     };
   },
-  // Back-off engaged: the agent died again after a respawn (the next waits), or has been respawned twice without
-  // a healthy period. The back-off record lasts until the agent stays healthy, so one loop is one episode.
+  // Back-off engaged: the agent died again after a respawn (waiting for the next, or due for it), or has been
+  // respawned twice without a healthy period. The back-off record lasts until the agent stays healthy, so one loop
+  // is one episode: the moment between "waiting out the back-off" and "due for the next respawn" is no recovery.
   'crash-loop': (_agent, st) => {
     const b = st.backoff;
-    if (b === null || !(b.attempts >= 2 || st.flags.includes('BACKOFF'))) return null;
+    const deadAgain = st.flags.includes('DEAD') || st.flags.includes('MISSING');
+    if (b === null || !(b.attempts >= 2 || st.flags.includes('BACKOFF') || (b.attempts >= 1 && deadAgain)))
+      return null;
     return {
       sinceMs: null,
       detail: `${b.attempts} respawn attempt(s) without a healthy period; next not before ${iso(b.nextAttemptMs)}`,

@@ -114,6 +114,15 @@ describe('judgeAlerts', () => {
     },
   );
 
+  it('crash-loop still holds when the back-off of a dead agent is due (between two respawns is no recovery)', () => {
+    const a = agent('p');
+    const b = observedBuilder();
+    b.unit('mosaic-agent@p.service').session(a.socketName, 'p', { dead: true }).heartbeat('p', 3);
+    const o = b.backoff('p', { attempts: 1, lastAttemptMs: 0, nextAttemptMs: 0 }).build();
+    const js = judge(a, o, [rule(['crash-loop'])]);
+    expect(js.map((j) => j.condition)).toEqual(['crash-loop']);
+  });
+
   it('stale: an old heartbeat while the unit is active, counted from when it crossed the limit', () => {
     const a = agent('s');
     const o = observedBuilder().healthyAgent(a).heartbeat('s', 100).build();
