@@ -3,8 +3,8 @@
  * tenant), with dollars where the manifest prices every model a row used. Pure.
  */
 import type { ModelPrice } from '../model/desired.js';
-import type { BudgetSummary } from '../plan/deciders/budget-judge.js';
-import { HOUR_MS, DAY_MS, inWindow, type LedgerEntry } from './ledger.js';
+import { budgetWindowMs, type BudgetSummary } from '../plan/deciders/budget-judge.js';
+import { DAY_MS, inWindow, type LedgerEntry } from './ledger.js';
 import { addTokens, totalOf, zeroTokens, type TokenCounts } from './usage.js';
 
 export const SPEND_FORMAT_VERSION = 1;
@@ -13,22 +13,17 @@ export type SpendWindow = (typeof WINDOWS)[number];
 export const GROUPINGS = ['agent', 'model', 'runtime', 'tenant'] as const;
 export type SpendGrouping = (typeof GROUPINGS)[number];
 
+/** A window's length: a budget's windows as the budgets count them, and the report's own two. */
 export function windowMs(w: SpendWindow): number | null {
   switch (w) {
-    case '5h':
-      return 5 * HOUR_MS;
-    case '1d':
-      return DAY_MS;
-    case '7d':
-      return 7 * DAY_MS;
     case '30d':
       return 30 * DAY_MS;
     case 'all':
       return null;
-    default: {
-      const never: never = w;
-      return never;
-    }
+    case '5h':
+    case '1d':
+    case '7d':
+      return budgetWindowMs(w);
   }
 }
 
