@@ -90,9 +90,9 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
   const agentsByName = new Map<string, SourceRef>();
   const runtimesByName = new Map<string, RuntimeSite>();
   const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
-  let reconcileAt: SourceRef | undefined;
+  /** Where each fleet-wide block (`reconcile`, `register`) was first set. */
+  const fleetWide = new Map<string, SourceRef>();
   const alertNames = new Map<string, SourceRef>();
-  let registerAt: SourceRef | undefined;
   const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
   const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
   const workspaceSites = new WorkspaceSites();
@@ -144,32 +144,12 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
     }
 
     // reconcile: fleet-wide, so exactly one file may own it.
-    if ('reconcile' in data) {
-      const ref = c.ref(['reconcile'], 'key');
-      if (reconcileAt) {
-        c.at(
-          ['reconcile'],
-          `reconcile is also set at ${fmtRef(reconcileAt)}; it applies to the whole fleet, so set it in one manifest`,
-          'key',
-        );
-      } else {
-        reconcileAt = ref;
-      }
-    }
+    if ('reconcile' in data) setOnce(c, 'reconcile', fleetWide);
 
     if (Array.isArray(data.alerts)) checkAlertNames(c, data.alerts, alertNames);
     // register: fleet-wide too; the DSN comes from exactly one place (an env var or a file), never the manifest.
     if (isRec(data.register)) {
-      const ref = c.ref(['register'], 'key');
-      if (registerAt) {
-        c.at(
-          ['register'],
-          `register is also set at ${fmtRef(registerAt)}; it applies to the whole fleet, so set it in one manifest`,
-          'key',
-        );
-      } else {
-        registerAt = ref;
-      }
+      setOnce(c, 'register', fleetWide);
       const hasEnv = typeof data.register.url_env === 'string';
       const hasFile = typeof data.register.url_file === 'string';
       if (hasEnv === hasFile)
@@ -241,4 +221,16 @@ function checkAlertNames(c: Collector, alerts: unknown[], seen: Map<string, Sour
     // Counted even when it clashes, so the defaults stay the same as normalize.ts gives them.
     seen.set(before ? `${name}\u0000${seen.size}` : name, ref);
   });
+}
+
+/** A block that applies to the whole fleet may be set in one manifest only: the second one is refused. */
+function setOnce(c: Collector, key: string, seen: Map<string, SourceRef>): void {
+  const first = seen.get(key);
+  if (first === undefined) seen.set(key, c.ref([key], 'key'));
+  else
+    c.at(
+      [key],
+      `${key} is also set at ${fmtRef(first)}; it applies to the whole fleet, so set it in one manifest`,
+      'key',
+    );
 }
