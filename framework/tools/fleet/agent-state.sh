@@ -51,6 +51,12 @@ write() {
     done <"$hb"
   fi
   local now old_state="${kv[state]:-}"
+  # A conditional write (a ready signal): only while the state is still what it was meant to change, judged under
+  # the lock, so a prompt's `busy` written meanwhile is never overwritten by a late `idle`.
+  if [[ -n "${only_if_state:-}" && "$old_state" != "$only_if_state" ]]; then
+    exec {fd}<&-
+    return 0
+  fi
   printf -v now '%(%s)T' -1
   for line in "$@"; do
     v="${line#*=}"
@@ -141,7 +147,7 @@ ready_watch() {
   [[ -n "$pattern" ]] || return 0
   while ((n < 2400)) && [[ -e "/proc/$1" && "$(get state)" == starting && "$(get pid)" == "$1" ]]; do
     if open_file "$1" "$pattern" >/dev/null; then
-      write state=idle event=ready:open-file
+      only_if_state=starting write state=idle event=ready:open-file
       return 0
     fi
     if ((SECONDS - refreshed >= tick_seconds)); then
@@ -219,7 +225,7 @@ case "$cmd" in
     [[ "$(get state)" == starting ]] || exit 0
     args=(state=idle "event=${1:-ready}")
     [[ -n "${2:-}" ]] && args+=("session=$2")
-    write "${args[@]}"
+    only_if_state=starting write "${args[@]}"
     ;;
   claude)
     event="${1:-}"
