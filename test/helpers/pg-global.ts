@@ -1,7 +1,7 @@
 /**
  * Vitest globalSetup: one private PostgreSQL cluster per test run, started only when a test file asks for it.
  * The main process listens on a unix socket (its path is provided to the workers as `fleetPostgresControl`); the
- * first `start` request starts the cluster (test/helpers/pg-cluster.ts) and every request gets its socket dir.
+ * first `start` request starts the cluster (src/dev/pg-cluster.ts) and every request gets its socket dir.
  * A run with no register test starts nothing and costs one listening socket. The cluster lives in this process,
  * so it outlives the workers that use it (its `setpriv --pdeathsig` ties it to this process, not to a worker).
  */
@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { postgresUnavailableReason, startCluster, type PgCluster } from './pg-cluster.js';
+import { postgresUnavailableReason, startCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -11,9 +11,9 @@ import {
   postgresUnavailableReason,
   startCluster,
   type PgCluster,
-} from './pg-cluster.js';
+} from '../../src/dev/pg-cluster.js';
 
-export { startCluster, type PgCluster } from './pg-cluster.js';
+export { startCluster, type PgCluster } from '../../src/dev/pg-cluster.js';
 
 export interface PgTestDb {
   /** A DSN for this file's own database. */

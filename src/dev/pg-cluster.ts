@@ -3,7 +3,7 @@
  * are root, a unix socket only, `setpriv --pdeathsig SIGINT` so a killed test runner does not leave it running,
  * stopped with SIGINT and waited for until postmaster.pid is gone. Never the system cluster.
  *
- * Used by the vitest globalSetup (test/helpers/pg-global.ts: one cluster per test run, started only when a test
+ * Test and demo infrastructure, not part of the reconciler (like src/dev/sandbox.ts). Used by the vitest globalSetup (test/helpers/pg-global.ts: one cluster per test run, started only when a test
  * file asks for it) and by tests that kill and restart their own cluster (the register outage tests).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
