@@ -16,13 +16,13 @@ import type { DesiredFleet } from '../model/desired.js';
 import { removalCandidates, workspaceRefusals } from '../plan/deciders/workspaces.js';
 import { observeWorks, observeWorkspaces } from '../workspaces/observe.js';
 import type { Observed } from '../model/observed.js';
+import type { ObservedRegister } from '../model/register.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
 import { fleetHostName, hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
-import type { OwnershipDecision } from '../plan/deciders/ownership.js';
 import { meterFleet } from './meter.js';
 import { observeSpend } from './spend-observe.js';
 
@@ -32,8 +32,6 @@ export interface Session {
   desired: DesiredFleet;
   observed: Observed;
   plan: Plan;
-  /** Many hosts: who may run each agent, from the register (src/plan/deciders/ownership.ts); absent without one. */
-  ownership?: OwnershipDecision[];
   /** Metering's warnings when this session metered before planning (under the lock); absent = not metered. */
   meterWarnings?: string[];
 }
@@ -173,15 +171,20 @@ export async function planFor(
   runner: Runner,
   opts: { meter?: boolean } = {},
 ): Promise<Session> {
-  // The package's own files are read while observation's commands run.
-  const [assets, observed] = await Promise.all([loadAssets(), observeFor(desired, paths, runner)]);
+  // The package's own files and the register (many hosts) are read while observation's commands run.
+  const [assets, observed, register] = await Promise.all([
+    loadAssets(),
+    observeFor(desired, paths, runner),
+    observeRegisterFor(desired, paths),
+  ]);
   requireTools(observed);
+  if (register !== undefined) observed.register = register;
   await observeWorkspacesFor(desired, observed, prune, runner);
   const metered = opts.meter ? await meterFleet(desired, paths, runner, observed.nowMs) : undefined;
   const spend = observeSpend(desired, paths.stateDir, observed.nowMs);
   if (spend !== undefined) observed.spend = spend;
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
-  const session: Session = {
+  return {
     paths,
     runner,
     desired,
@@ -189,11 +192,16 @@ export async function planFor(
     plan,
     ...(metered !== undefined ? { meterWarnings: metered.warnings } : {}),
   };
-  if (desired.register === undefined) return session;
-  // Many hosts: starts held until this host holds the agent, moved agents stopped here (docs/hosts.md).
-  const { planOwnership } = await import('../register/plan.js');
-  const owned = await planOwnership(desired, observed, plan, paths);
-  return { ...session, plan: owned.plan, ownership: owned.decisions };
+}
+
+/** Many hosts: the register's ownership rows, for the ownership decider; the client is loaded only for a register. */
+async function observeRegisterFor(
+  desired: DesiredFleet,
+  paths: FleetPaths,
+): Promise<ObservedRegister | undefined> {
+  if (desired.register === undefined) return undefined;
+  const { observeRegister } = await import('../register/observe.js');
+  return observeRegister(desired, paths);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { AlertCondition } from './desired.js';
+import type { ObservedRegister } from './register.js';
 
 /**
  * The observed fleet: one snapshot of the machine, taken by src/observe/ with a constant number of spawns.
@@ -311,6 +312,8 @@ export interface Observed {
    * otherwise): what the budgets decider judges (docs/spend.md).
    */
   spend?: ObservedSpend;
+  /** Ownership in the register, read at the start of the cycle; absent for a fleet without `register:`. */
+  register?: ObservedRegister;
   state: ReconcilerState;
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Operation } from 'fast-json-patch';
 import type { WorktreeRecord } from './observed.js';
+import type { OwnershipDecision } from './register.js';
 
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -251,6 +252,11 @@ export interface Plan {
   backoffResets: string[];
   /** The state file's record of the fleet's worktrees after this plan (by path); absent = none. */
   worktrees?: Record<string, WorktreeRecord>;
+  /**
+   * Many hosts: who may run each agent, from the register (src/plan/deciders/ownership.ts); its claims are made
+   * with the cycle's publication. Absent for a fleet without `register:`.
+   */
+  ownership?: OwnershipDecision[];
   /** Structured state changes (observed projection -> desired projection) as RFC 6902 JSON Patch. */
   patch: Operation[];
   summary: PlanSummary;

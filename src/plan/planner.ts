@@ -15,6 +15,7 @@ import { decideAgents } from './deciders/agents.js';
 import { decideBudgets, explainBudgets, withoutPaused } from './deciders/budgets.js';
 import { decideEnvFiles } from './deciders/env.js';
 import { decideFiles } from './deciders/files.js';
+import { decideOwnershipOf, withOwnership } from './deciders/ownership.js';
 import { scopeOf, type PlanInput } from './deciders/input.js';
 import { decideRemovals, staleBackoff } from './deciders/removals.js';
 import { statePatch, summarize } from './deciders/state.js';
@@ -44,7 +45,7 @@ export function plan(original: PlanInput): Plan {
   const agents = decideAgents(input, scope, { env, files, madeDirs: workspaces.madeDirs });
   const removals = decideRemovals(input, scope);
 
-  const actions: Action[] = [
+  const ordered: Action[] = [
     ...files.actions,
     ...env.actions,
     // Worktrees before any unit action: an agent's first start needs its working directory.
@@ -57,6 +58,13 @@ export function plan(original: PlanInput): Plan {
     // Last: a worktree is removed only after the session working in it has ended.
     ...workspaces.removals,
   ];
+  // Many hosts: starts of agents this host does not hold are held, agents moved away are stopped once idle.
+  const ownership = decideOwnershipOf(input);
+  const {
+    actions,
+    held,
+    warnings: ownershipWarnings,
+  } = withOwnership({ actions: ordered, held: agents.held, warnings: [] }, ownership, observed);
   const warnings = decideWarnings(input, scope, {
     leftAlone: removals.leftAlone,
     blocked: agents.blocked,
@@ -69,14 +77,15 @@ export function plan(original: PlanInput): Plan {
     actions,
     orphans: removals.orphans,
     skipped: scope.skipped,
-    warnings: [...budgets.warnings, ...warnings, ...workspaces.warnings],
+    warnings: [...budgets.warnings, ...warnings, ...workspaces.warnings, ...ownershipWarnings],
     deferred: agents.deferred,
-    held: agents.held,
+    held,
     notRunning: agents.notRunning,
     deferredRestarts: agents.deferredRestarts,
     restartPending: agents.restartPending,
     backoffResets: [...agents.backoffResets, ...staleBackoff(input, scope)].sort(),
     ...(Object.keys(workspaces.worktrees).length > 0 ? { worktrees: workspaces.worktrees } : {}),
+    ...(ownership !== null ? { ownership } : {}),
     patch: statePatch(observed, actions, scope.localFleet.sockets),
     summary: summarize(actions),
   };

@@ -18,8 +18,8 @@ import { registerDsn, registerProblem, withRegister, type RegisterError } from '
 import { publish, type HostLease, type Published } from './publish.js';
 import { statusRows } from './rows.js';
 import { claimsOf } from './ownership.js';
-import { releasesDue } from './plan.js';
-import type { LastContact, OwnershipDecision } from '../plan/deciders/ownership.js';
+import { releasesDue } from './observe.js';
+import type { LastContact, OwnershipDecision } from '../model/register.js';
 import { requireSchema } from './schema.js';
 import { noticePath, readNotice, type NoticeState } from './notice.js';
 
@@ -136,7 +136,7 @@ async function noticeOnce(
  * observed again first, so the register shows what now runs, not what ran before the apply.
  */
 export async function publishAfterApply(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'plan'>,
   applied: boolean,
   say: (line: string) => void,
 ): Promise<PublishOutcome> {
@@ -147,7 +147,7 @@ export async function publishAfterApply(
     desired: s.desired,
     observed,
     paths: s.paths,
-    ...(s.ownership ? { ownership: s.ownership } : {}),
+    ...(s.plan.ownership ? { ownership: s.plan.ownership } : {}),
   });
   if (outcome.notice !== null) say(outcome.notice);
   return outcome;
@@ -155,7 +155,7 @@ export async function publishAfterApply(
 
 /** Watch mode's publish: the notice as a `register` event; a claim won wakes the next cycle at once. */
 export async function publishInWatch(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'plan'>,
   applied: boolean,
   log: (event: string, fields: Record<string, string>, text?: string) => void,
   wake: (why: string) => void,

@@ -14,32 +14,14 @@
  * A host that runs X while the register says another host holds it with a later epoch (it took X over while H
  * was cut off) has been fenced: it stops X now (`fenced`), since two copies already run.
  */
+import { isLocalAgent } from '../../model/desired.js';
+import type { Observed } from '../../model/observed.js';
 import type { Action, HeldAction, Plan } from '../../model/plan.js';
+import type { LastContact, OwnershipDecision, RegisterSnapshot } from '../../model/register.js';
+import { agentUnitName } from '../../base/names.js';
+import type { PlanInput } from './input.js';
 
-export interface OwnershipRow {
-  agent: string;
-  holder: string;
-  epoch: number;
-  released: boolean;
-}
-
-/** What the register said at the start of the cycle; null when it could not be read. */
-export interface RegisterSnapshot {
-  /** The register's clock (unix ms): leases are judged by it, not by this host's clock. */
-  nowMs: number;
-  ownership: Record<string, OwnershipRow>;
-  /** Each host's lease end (unix ms). */
-  leaseEnds: Record<string, number>;
-}
-
-/**
- * What this host knew at its last successful publication: the agents it held, and until when (this host's clock)
- * no other host can have taken them over: that publication's time + lease + takeover_after.
- */
-export interface LastContact {
-  held: readonly string[];
-  safeUntilMs: number;
-}
+export type { LastContact, OwnershipDecision, OwnershipRow, RegisterSnapshot } from '../../model/register.js';
 
 export interface OwnershipAgent {
   name: string;
@@ -53,13 +35,18 @@ export interface OwnershipAgent {
   idle: boolean;
 }
 
-export type OwnershipDecision =
-  | { agent: string; kind: 'hold'; epoch: number; reason: string }
-  | { agent: string; kind: 'claim'; epoch: number; reason: string }
-  | { agent: string; kind: 'wait'; holder: string; reason: string }
-  | { agent: string; kind: 'unknown'; reason: string }
-  | { agent: string; kind: 'hand-over'; to: string; reason: string }
-  | { agent: string; kind: 'fenced'; holder: string; reason: string };
+/** Whether an agent runs on this host: its unit is active or activating, or its session exists. */
+export function runsHere(observed: Observed, agent: string, socketName: string): boolean {
+  const unit = observed.systemd.units[agentUnitName(agent)];
+  if (unit !== undefined && (unit.activeState === 'active' || unit.activeState === 'activating')) return true;
+  return observed.tmux.sockets[socketName]?.sessions.includes(agent) ?? false;
+}
+
+/** The runtime says idle, or says nothing at all (then there is nothing to wait for). */
+function idle(observed: Observed, agent: string): boolean {
+  const state = observed.heartbeats[agent]?.keys.state;
+  return state === undefined || state === 'idle';
+}
 
 function forLocal(
   a: OwnershipAgent,
@@ -159,6 +146,29 @@ export function decideOwnership(input: {
   return out;
 }
 
+/**
+ * The decider as plan() calls it: null for a fleet without a register (nothing is owned through one), else one
+ * decision per agent that has a `host:`, from the register as observed at the start of the cycle.
+ */
+export function decideOwnershipOf(input: PlanInput): OwnershipDecision[] | null {
+  const { desired, observed } = input;
+  if (desired.register === undefined || observed.register === undefined) return null;
+  return decideOwnership({
+    host: observed.hostname,
+    takeoverAfterMs: desired.register.takeoverAfterSeconds * 1000,
+    agents: desired.agents.map((a) => ({
+      name: a.name,
+      host: a.host,
+      local: isLocalAgent(a, observed.hostname),
+      runningHere: runsHere(observed, a.name, a.socketName),
+      idle: idle(observed, a.name),
+    })),
+    register: observed.register.snapshot,
+    lastContact: observed.register.lastContact,
+    nowMs: observed.nowMs,
+  });
+}
+
 /** Whether this host may start the agent now. */
 export function mayStart(d: OwnershipDecision): boolean {
   return d.kind === 'hold';
@@ -166,15 +176,25 @@ export function mayStart(d: OwnershipDecision): boolean {
 
 const STARTS = new Set<Action['kind']>(['start', 'restart', 'respawn']);
 
+/** ownership applied with this host's unit names and heartbeats (see applyOwnership). */
+export function withOwnership<P extends Pick<Plan, 'actions' | 'held' | 'warnings'>>(
+  plan: P,
+  decisions: readonly OwnershipDecision[] | null,
+  observed: Observed,
+): P {
+  if (decisions === null) return plan;
+  return applyOwnership(plan, decisions, { unit: agentUnitName, idle: (a) => idle(observed, a) });
+}
+
 /**
  * The plan with ownership applied: starts of agents this host does not hold are held (with the reason), agents
  * moved away are stopped and disabled here once idle, a fenced copy is stopped now.
  */
-export function applyOwnership(
-  plan: Plan,
+export function applyOwnership<P extends Pick<Plan, 'actions' | 'held' | 'warnings'>>(
+  plan: P,
   decisions: readonly OwnershipDecision[],
   units: { unit: (agent: string) => string; idle: (agent: string) => boolean },
-): Plan {
+): P {
   const blocked = new Map(
     decisions
       .filter((d) => d.kind === 'claim' || d.kind === 'wait' || d.kind === 'unknown')

@@ -6,6 +6,8 @@ import {
   type RegisterSnapshot,
 } from '../../../src/plan/deciders/ownership.js';
 import type { Plan } from '../../../src/model/plan.js';
+import { agent, fleet, HOSTNAME, NOW_MS, observedBuilder } from '../../helpers/builders.js';
+import { lines, planFor } from '../../helpers/planning.js';
 
 const NOW = 1_800_000_000_000;
 const a = (over: Partial<OwnershipAgent> = {}): OwnershipAgent => ({
@@ -124,5 +126,51 @@ describe('applyOwnership', () => {
     const busy = applyOwnership(plan([]), d, { ...units, idle: () => false });
     expect(busy.actions).toEqual([]);
     expect(busy.warnings).toEqual(['x: moved to h3']);
+  });
+});
+
+describe('ownership inside plan()', () => {
+  const desired = fleet([agent('x', { host: HOSTNAME }), agent('y', { host: 'h9' }), agent('z')], {
+    register: { urlEnv: 'R', urlFile: null, leaseSeconds: 60, takeoverAfterSeconds: 300 },
+  });
+  const startsOf = (p: Plan) =>
+    lines(p).flatMap((l) => (l.kind === 'start' && l.target.startsWith('mosaic-agent@') ? [l.target] : []));
+
+  it('with the register read: starts only what this host holds; the decisions ride on the plan', () => {
+    const observed = observedBuilder().build();
+    observed.register = {
+      snapshot: {
+        nowMs: NOW_MS,
+        ownership: { x: { agent: 'x', holder: 'h9', epoch: 2, released: false } },
+        leaseEnds: { h9: NOW_MS + 30_000 },
+      },
+      lastContact: null,
+    };
+    const p = planFor(desired, observed);
+    expect(startsOf(p)).toEqual(['mosaic-agent@z.service']);
+    expect(p.held.map((h) => `${h.agent}: ${h.reason}`)).toEqual([
+      expect.stringMatching(/^x: waits for h9 to stop it/),
+    ]);
+    expect(p.ownership?.map((d) => `${d.agent} ${d.kind}`)).toEqual(['x wait']);
+    // The summary counts what the plan does, after ownership held x's start and its boot enable.
+    const all = planFor(fleet(desired.agents), observedBuilder().build());
+    expect(p.summary.other).toBe(all.summary.other - 2);
+    expect(p.actions.filter((a) => 'agent' in a && a.agent === 'x').map((a) => a.kind)).not.toContain(
+      'enable',
+    );
+  });
+
+  it('without a register: no decisions and nothing held', () => {
+    const p = planFor(fleet(desired.agents), observedBuilder().build());
+    expect(p.ownership).toBeUndefined();
+    expect(startsOf(p)).toContain('mosaic-agent@x.service');
+  });
+
+  it('the register unreachable: nothing with a host: is started, the rest is', () => {
+    const observed = observedBuilder().build();
+    observed.register = { snapshot: null, lastContact: null };
+    const p = planFor(desired, observed);
+    expect(startsOf(p)).toEqual(['mosaic-agent@z.service']);
+    expect(p.ownership?.map((d) => d.kind)).toEqual(['unknown']);
   });
 });
