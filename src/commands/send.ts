@@ -63,18 +63,42 @@ export async function sendCommand(
     process.stderr.write(`fleet: ${agentName} is ${paused}; nothing sent (use --force to send anyway)\n`);
     return 1;
   }
+  const sent = await typeUnderLock(agentName, message, o, timeoutSec);
+  if (typeof sent === 'number') return sent;
+  if (!o.verify && !o.wait) return 0;
+  const picked = sent.ctx.agents[0];
+  if (picked === undefined) return 1;
+  const name = picked.agent.name;
+  if (picked.status.state === null)
+    return bestEffort(sent.ctx, picked.agent.socketName, name, message, o.wait);
+  const verified = await verifyAck(sent, name, timeoutSec);
+  if (verified !== 0 || !o.wait) return verified;
+  return waitIdle(sent.ctx, name);
+}
+
+interface Sent {
+  ctx: VerbContext;
+  /** The agent's heartbeat before the paste, and when it was sent (unix s): what the runtime's word is judged by. */
+  before: Awaited<ReturnType<typeof readHeartbeat>>;
+  sentAtSec: number;
+}
+
+/**
+ * The lock only while checking and typing: a reconcile must not restart the agent under the paste, but a long
+ * --wait must not hold every reconcile back. A runtime still starting is waited for (within --timeout), never
+ * typed into: its keys would be lost or left unsent (src/runtimes/ready.ts). An exit code when nothing was sent.
+ */
+async function typeUnderLock(
+  agentName: string,
+  message: string,
+  o: SendOptions,
+  timeoutSec: number,
+): Promise<Sent | number> {
   const command = `fleet send ${agentName}`;
   const started = new Date();
-  let ctx: VerbContext;
-  let sentAtSec: number;
-  let before;
-  // The lock only while checking and typing: a reconcile must not restart the agent under the paste, but a long
-  // --wait must not hold every reconcile back. A runtime still starting is waited for (within --timeout), never
-  // typed into: its keys would be lost or left unsent (src/runtimes/ready.ts).
   const ready = await lockWhenReady(o, [agentName], command, timeoutSec * 1000);
-  const lock = ready.lock;
   try {
-    ctx = ready.ctx;
+    const ctx = ready.ctx;
     const picked = ctx.agents[0];
     if (picked === undefined) throw new UserError(`no agent named "${agentName}"`);
     const { agent, status } = picked;
@@ -87,8 +111,8 @@ export async function sendCommand(
       process.stderr.write(`fleet: ${why}\n`);
       return 1;
     }
-    before = await readHeartbeat(ctx.paths, agent.name);
-    sentAtSec = Math.floor(Date.now() / 1000);
+    const before = await readHeartbeat(ctx.paths, agent.name);
+    const sentAtSec = Math.floor(Date.now() / 1000);
     try {
       await pasteMessage(ctx.runner, agent.socketName, agent.name, message);
     } catch (error) {
@@ -116,21 +140,19 @@ export async function sendCommand(
       },
     ]);
     process.stdout.write(`sent ${message.length} characters to ${agent.name}\n`);
+    return { ctx, before, sentAtSec };
   } finally {
-    await lock.release();
+    await ready.lock.release();
   }
-  if (!o.verify && !o.wait) return 0;
-  const picked = ctx.agents[0];
-  if (picked === undefined) return 1;
-  const name = picked.agent.name;
-  if (picked.status.state === null) return bestEffort(ctx, picked.agent.socketName, name, message, o.wait);
+}
 
-  // The runtime's own acknowledgement.
+/** --verify: the runtime's own acknowledgement, its heartbeat moved to busy at or after the send. */
+async function verifyAck(sent: Sent, name: string, timeoutSec: number): Promise<number> {
   const deadline = Date.now() + timeoutSec * 1000;
   let verdict: AckVerdict;
   for (;;) {
-    const now = await readHeartbeat(ctx.paths, name);
-    verdict = judgeAck(name, before?.state ?? null, now?.state ?? null, sentAtSec);
+    const now = await readHeartbeat(sent.ctx.paths, name);
+    verdict = judgeAck(name, sent.before?.state ?? null, now?.state ?? null, sent.sentAtSec);
     if (verdict.acknowledged || verdict.settled || Date.now() >= deadline) break;
     await sleep(POLL_MS);
   }
@@ -139,7 +161,11 @@ export async function sendCommand(
     return 1;
   }
   process.stdout.write(`${verdict.detail}\n`);
-  if (!o.wait) return 0;
+  return 0;
+}
+
+/** --wait: until the runtime says idle again; waiting for a permission answer or an exit ends it with 1. */
+async function waitIdle(ctx: VerbContext, name: string): Promise<number> {
   for (;;) {
     const now = (await readHeartbeat(ctx.paths, name))?.state ?? null;
     if (now?.state === 'idle') {
