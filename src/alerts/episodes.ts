@@ -160,6 +160,34 @@ export function nextAlertWakeMs(
   return future.length === 0 ? null : Math.min(...future);
 }
 
+/**
+ * The episodes with delivery results put back: each result goes to the episode it was sent for (same rule, agent,
+ * condition and start) and only while that message is still as it was when sent (pending, same attempts): a cycle
+ * in between may have resolved or dropped the episode. A resolved episode whose messages are settled is done with.
+ */
+export function withDeliveries(
+  episodes: readonly AlertEpisode[],
+  results: readonly { due: DueDelivery; delivery: AlertDelivery }[],
+): AlertEpisode[] {
+  const out = episodes.map((e) => {
+    let next = e;
+    for (const r of results) {
+      const sent = r.due.episode;
+      if (key(sent) !== key(e) || sent.sinceMs !== e.sinceMs) continue;
+      const now = next[r.due.which];
+      if (now?.status !== 'pending' || now.attempts !== (sent[r.due.which]?.attempts ?? 0)) continue;
+      next = { ...next, [r.due.which]: r.delivery };
+    }
+    return next;
+  });
+  return out.filter((e) => e.resolvedAtMs === null || !(settled(e.fire) && settled(e.resolve)));
+}
+
+/** Whether any message is still owed (to be tried again later). */
+export function owesMessages(episodes: readonly AlertEpisode[]): boolean {
+  return episodes.some((e) => e.fire?.status === 'pending' || e.resolve?.status === 'pending');
+}
+
 /** Whether two episode lists differ (so the state file is written only when something changed). */
 export function episodesChanged(a: readonly AlertEpisode[], b: readonly AlertEpisode[]): boolean {
   return JSON.stringify(a) !== JSON.stringify(b);

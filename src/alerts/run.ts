@@ -3,16 +3,21 @@
  * what holds (judge.ts), move the episodes on (episodes.ts), remember them in the state file, deliver what is due
  * (deliver.ts) and journal each firing and its delivery result. It costs nothing when no rule exists and no
  * episode is remembered. The state file is read afresh here: the apply before may have changed it.
+ *
+ * A one-shot run (reconcile, the timer) delivers before it exits, after its apply. Watch mode hands the delivery
+ * to a queue (background.ts) and records the results when they come (`recordDeliveries`), so no cycle waits for
+ * a sink.
  */
 import { appendJournal, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { writeState } from '../apply/state.js';
 import type { Runner } from '../exec.js';
 import type { DesiredFleet } from '../model/desired.js';
-import type { AlertEpisode, Observed } from '../model/observed.js';
+import type { AlertEpisode, Observed, ReconcilerState } from '../model/observed.js';
 import { readState } from '../observe/files.js';
 import type { AgentStatus } from '../plan/health.js';
 import { deliverAll, DEFAULT_LIMITS, type DeliveryLimits, type DeliveryReport } from './deliver.js';
-import { dueDeliveries, episodesChanged, nextAlertWakeMs, settled, stepEpisodes } from './episodes.js';
+import type { DeliveryQueue } from './background.js';
+import { dueDeliveries, episodesChanged, nextAlertWakeMs, stepEpisodes, withDeliveries } from './episodes.js';
 import { judgeAlerts, type BudgetVerdict, type Judgment } from './judge.js';
 
 export interface AlertsInput {
@@ -29,6 +34,8 @@ export interface AlertsInput {
   budgets?: Record<string, BudgetVerdict>;
   env?: NodeJS.ProcessEnv;
   limits?: DeliveryLimits;
+  /** Watch mode: deliver in the background (background.ts); absent: deliver now, before returning. */
+  queue?: DeliveryQueue;
 }
 
 export interface AlertsOutcome {
@@ -57,17 +64,6 @@ function journalAction(r: DeliveryReport): JournalAction {
   };
 }
 
-/** Put the delivery results back into the episodes they belong to. */
-function withResults(episodes: AlertEpisode[], reports: readonly DeliveryReport[]): AlertEpisode[] {
-  const byEpisode = new Map<AlertEpisode, DeliveryReport[]>();
-  for (const r of reports) byEpisode.set(r.due.episode, [...(byEpisode.get(r.due.episode) ?? []), r]);
-  return episodes.map((e) => {
-    let out = e;
-    for (const r of byEpisode.get(e) ?? []) out = { ...out, [r.due.which]: r.delivery };
-    return out;
-  });
-}
-
 export async function runAlerts(input: AlertsInput): Promise<AlertsOutcome> {
   const rules = input.desired.alerts ?? [];
   // No rule and no episode when observed (episodes are written only under the lock this run holds): nothing to
@@ -84,36 +80,62 @@ export async function runAlerts(input: AlertsInput): Promise<AlertsOutcome> {
     ...(input.budgets ? { budgets: input.budgets } : {}),
   });
   let episodes = stepEpisodes(before, judgments, new Set(rules.map((r) => r.name)), nowMs);
-  const save = async (list: AlertEpisode[]): Promise<void> => {
-    const next = { ...state };
-    if (list.length > 0) next.alerts = list;
-    else delete next.alerts;
-    await writeState(input.stateDir, next);
-  };
   // Remembered before anything is sent: a watcher killed mid-delivery then retries the message, never re-fires.
-  if (episodesChanged(before, episodes)) await save(episodes);
-  const due = dueDeliveries(episodes, Date.now());
+  if (episodesChanged(before, episodes)) await saveEpisodes(input.stateDir, state, episodes);
+  const queue = input.queue;
+  const due = dueDeliveries(episodes, Date.now()).filter((d) => queue === undefined || !queue.sending(d));
   let deliveries: DeliveryReport[] = [];
   if (due.length > 0) {
-    const started = new Date();
-    deliveries = await deliverAll(
-      due,
-      input.desired,
-      input.observed.hostname,
-      input.runner,
-      input.env ?? process.env,
-      input.limits ?? DEFAULT_LIMITS,
-    );
-    episodes = withResults(episodes, deliveries);
-    // A resolved episode whose messages are all settled is done with.
-    episodes = episodes.filter((e) => e.resolvedAtMs === null || !(settled(e.fire) && settled(e.resolve)));
-    await save(episodes);
-    await journal(input, started, deliveries);
+    const send = (): Promise<DeliveryReport[]> =>
+      deliverAll(
+        due,
+        input.desired,
+        input.observed.hostname,
+        input.runner,
+        input.env ?? process.env,
+        input.limits ?? DEFAULT_LIMITS,
+      );
+    if (queue !== undefined) queue.send(due, send);
+    else {
+      const started = new Date();
+      deliveries = await send();
+      episodes = withDeliveries(episodes, deliveries);
+      await saveEpisodes(input.stateDir, state, episodes);
+      await journal(input, started, deliveries);
+    }
   }
   return { judgments, episodes, deliveries, wakeAtMs: nextAlertWakeMs(episodes, judgments, Date.now()) };
 }
 
-async function journal(input: AlertsInput, started: Date, reports: readonly DeliveryReport[]): Promise<void> {
+async function saveEpisodes(stateDir: string, state: ReconcilerState, list: AlertEpisode[]): Promise<void> {
+  const next = { ...state };
+  if (list.length > 0) next.alerts = list;
+  else delete next.alerts;
+  await writeState(stateDir, next);
+}
+
+/**
+ * Watch mode, when a background batch has its answers (the caller holds the lock): put them into the episodes
+ * as the state file has them now, and journal them. The episodes after it.
+ */
+export async function recordDeliveries(
+  input: Pick<AlertsInput, 'stateDir' | 'command'>,
+  started: Date,
+  reports: readonly DeliveryReport[],
+): Promise<AlertEpisode[]> {
+  const state = await readState(input.stateDir);
+  const before = state.alerts ?? [];
+  const episodes = withDeliveries(before, reports);
+  if (episodesChanged(before, episodes)) await saveEpisodes(input.stateDir, state, episodes);
+  await journal(input, started, reports);
+  return episodes;
+}
+
+async function journal(
+  input: Pick<AlertsInput, 'stateDir' | 'command'>,
+  started: Date,
+  reports: readonly DeliveryReport[],
+): Promise<void> {
   const actions = reports.filter((r) => r.attempts > 0).map(journalAction);
   if (actions.length === 0) return;
   const failed = actions.filter((a) => a.outcome === 'failed').length;

@@ -13,7 +13,7 @@ import { createRunner } from '../exec.js';
 import { resolvePaths } from '../paths.js';
 import { stillDown } from '../engine/suspects.js';
 import { realTimers, WatchScheduler, type Fields } from '../engine/scheduler.js';
-import { watchCycle } from '../engine/watch-cycle.js';
+import { backgroundDeliveries, watchCycle, type DeliveryQueue } from '../engine/watch-cycle.js';
 import {
   HeartbeatNews,
   LastGoodDesired,
@@ -60,9 +60,13 @@ async function runUntilStopped(
   log: Log,
   scheduler: WatchScheduler,
   close: () => Promise<unknown>,
+  deliveries: DeliveryQueue,
 ): Promise<number> {
   const { insisted } = await untilStopped(log, () => scheduler.stop());
-  const finished = close().then(() => scheduler.idle());
+  // The alerts being sent are sent and recorded too (within their bounds), so none is sent twice after a restart.
+  const finished = close()
+    .then(() => scheduler.idle())
+    .then(() => deliveries.idle());
   const code = await Promise.race([finished.then(() => 0), insisted]);
   if (code !== 0) throw new ExitNow(code);
   log('stopped');
@@ -89,7 +93,19 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   });
   const news = new HeartbeatNews(paths.runDir, (agent) => scheduler.event('heartbeat', { agent }));
   const tmuxEvents = tmuxSource(paths.mosaicHome, scheduler, log);
-  cycle = watchCycle({ paths, runner, command, prune: o.prune, fleet, scheduler, news, tmuxEvents, log });
+  const deliveries = backgroundDeliveries({ paths, command, scheduler, log });
+  cycle = watchCycle({
+    paths,
+    runner,
+    command,
+    prune: o.prune,
+    fleet,
+    scheduler,
+    news,
+    tmuxEvents,
+    log,
+    deliveries,
+  });
   const unitEvents = unitSource(scheduler, log);
 
   await fleet.load('start');
@@ -111,9 +127,14 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   log('watching', { manifests: paths.manifests, interval_s: intervalS });
   scheduler.trigger('start');
 
-  return runUntilStopped(log, scheduler, () => {
-    clearInterval(resync);
-    news.close();
-    return Promise.all([manifests.close(), tmuxEvents.close(), unitEvents.close()]);
-  });
+  return runUntilStopped(
+    log,
+    scheduler,
+    () => {
+      clearInterval(resync);
+      news.close();
+      return Promise.all([manifests.close(), tmuxEvents.close(), unitEvents.close()]);
+    },
+    deliveries,
+  );
 }

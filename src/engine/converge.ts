@@ -15,6 +15,7 @@ import { backoffPolicy, type Session } from './session.js';
 import { writeJournal } from './agent-control.js';
 import { meterFleet } from './meter.js';
 import { runAlerts, type AlertsOutcome } from '../alerts/run.js';
+import type { DeliveryQueue } from '../alerts/background.js';
 import { rememberDesired, type LoadedDesired } from '../manifest/cache.js';
 import type { BudgetVerdict } from '../alerts/judge.js';
 import type { DesiredFleet } from '../model/desired.js';
@@ -27,6 +28,8 @@ export interface ConvergeHooks {
   onWarning?: (line: string) => void;
   /** Called after the apply with the alerts step's outcome (src/alerts/run.ts), or its error (never fatal). */
   onAlerts?: (outcome: AlertsOutcome | null, error?: Error) => void;
+  /** Watch mode: alerts are delivered by this queue, in the background (src/alerts/background.ts). */
+  deliveries?: DeliveryQueue;
 }
 
 /** How many actions ended each way. */
@@ -60,7 +63,8 @@ export async function converge(
     s.meterWarnings ?? (await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs)).warnings;
   for (const w of warnings) hooks.onWarning?.(w);
   const result = await applyOrSettle(s, command, hooks);
-  // Alerts come after the apply, so no sink ever delays convergence (docs/alerts.md).
+  // Alerts come after the apply, so no sink delays this run's convergence; watch mode also sends them in the
+  // background, so none delays the next cycle either (docs/alerts.md).
   await alertsAfter(s, command, hooks);
   return result;
 }
@@ -103,6 +107,7 @@ async function alertsAfter(s: Session, command: string, hooks: ConvergeHooks): P
       command,
       restartPending: s.plan.restartPending,
       budgets: budgetVerdicts(s.desired, s.observed),
+      ...(hooks.deliveries ? { queue: hooks.deliveries } : {}),
     });
     hooks.onAlerts?.(outcome);
   } catch (error) {

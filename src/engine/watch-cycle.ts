@@ -8,6 +8,11 @@ import type { Runner } from '../exec.js';
 import type { TmuxEventSource } from '../observe/tmux-events.js';
 import type { FleetPaths } from '../paths.js';
 import { alertWakeMs, earliest, logAlerts, stateAlertAgents } from '../alerts/watch.js';
+import { DeliveryQueue } from '../alerts/background.js';
+
+export type { DeliveryQueue } from '../alerts/background.js';
+import { recordDeliveries } from '../alerts/run.js';
+import { owesMessages } from '../alerts/episodes.js';
 import { converge } from './converge.js';
 import type { WatchScheduler } from './scheduler.js';
 import { planFor } from './session.js';
@@ -18,6 +23,8 @@ import { logPlan, logResult, type HeartbeatNews, type LastGoodDesired, type Log 
 const LOCK_WAIT_MS = 5_000;
 /** A cycle that found the lock held after LOCK_WAIT_MS tries again this much later. */
 const LOCK_RETRY_MS = 1_000;
+/** Recording a background delivery waits this long for the lock (a cycle, a manual run) before giving up. */
+const RECORD_LOCK_WAIT_MS = 60_000;
 
 export interface WatchCycleParts {
   paths: FleetPaths;
@@ -29,6 +36,32 @@ export interface WatchCycleParts {
   news: HeartbeatNews;
   tmuxEvents: TmuxEventSource;
   log: Log;
+  deliveries: DeliveryQueue;
+}
+
+/**
+ * Watch mode's alert deliveries, off the cycle: the results are recorded under the lock when they come, logged,
+ * and a message still owed (a failure to retry, a resolution that waited for its firing) wakes a cycle, whose
+ * alerts step sends it when due. Not recorded (the lock never came): the message stays pending and is sent again.
+ */
+export function backgroundDeliveries(
+  w: Pick<WatchCycleParts, 'paths' | 'command' | 'scheduler' | 'log'>,
+): DeliveryQueue {
+  const { paths, command, scheduler, log } = w;
+  return new DeliveryQueue(
+    async (reports, started) => {
+      const lock = await acquireLock(paths.stateDir, command, RECORD_LOCK_WAIT_MS);
+      let episodes;
+      try {
+        episodes = await recordDeliveries({ stateDir: paths.stateDir, command }, started, reports);
+      } finally {
+        await lock.release();
+      }
+      logAlerts(log, { judgments: [], episodes, deliveries: reports, wakeAtMs: null });
+      if (owesMessages(episodes)) scheduler.trigger('alert-delivery');
+    },
+    (error) => logAlerts(log, null, error),
+  );
 }
 
 /** The scheduler's cycle: nothing until the manifests have loaded once; a failing cycle never ends the watcher. */
@@ -58,6 +91,7 @@ export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
       const planWake = nextWakeMs(s);
       scheduler.wakeAt(planWake);
       const result = await converge(s, command, {
+        deliveries: w.deliveries,
         onWarning: (line) => log('spend-warning', { warning: line }, line),
         onAlerts: (outcome, error) => {
           logAlerts(log, outcome, error);

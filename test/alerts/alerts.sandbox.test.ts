@@ -227,3 +227,56 @@ describeSandbox('alerts: watch mode', (sandbox) => {
     }
   }, 120_000);
 });
+
+describeSandbox('alerts: a sink that never answers', (sandbox) => {
+  it('watch mode heals a killed pane while an alert is still being sent: no cycle waits for a sink', async () => {
+    const sb = sandbox();
+    // A receiver that takes the request and never answers: each attempt runs into its 5 s timeout.
+    const asked: number[] = [];
+    const server = createServer((req) => {
+      asked.push(Date.now());
+      req.resume();
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const env = { ALERT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts` };
+    writeRoster(
+      sb,
+      'mutefleet',
+      '  - when: [waiting]\n    after: 1s\n    send: {webhook: {url_env: ALERT_URL}}',
+      [SLEEPER('asker'), SLEEPER('worker')],
+    );
+    const first = await fleet(sb, ['reconcile'], env);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const since = Math.floor(Date.now() / 1000);
+    beat(sb, 'asker', 'waiting', since);
+    const ticker = setInterval(() => beat(sb, 'asker', 'waiting', since), 1_000);
+    const w = startWatcher(sb, env);
+    try {
+      await waitFor('the alert being sent', () => asked.length > 0, 20_000, w.output);
+      await sb.tmux('mutefleet', 'kill-session', '-t', '=worker');
+      await waitFor(
+        'worker healed',
+        async () =>
+          (await sb.tmux('mutefleet', 'has-session', '-t', '=worker').then(
+            () => true,
+            () => false,
+          )) || null,
+        20_000,
+        w.output,
+      );
+      // Healed before the delivery's first answer (its 5 s timeout) was even recorded: the heal did not wait.
+      expect(w.output()).not.toMatch(/"event":"alert"/);
+      await waitFor(
+        'the delivery recorded',
+        () => /"event":"alert"/.test(w.output()) || null,
+        20_000,
+        w.output,
+      );
+      expect(w.output()).toMatch(/"outcome":"retrying"/);
+    } finally {
+      clearInterval(ticker);
+      await stopWatcher(w);
+    }
+  }, 120_000);
+});
