@@ -115,14 +115,17 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
       expect((await budgetOf(b, a.name))?.state, a.name).toBe('ok');
     }
     // The first call answers with a tool call (Read, which asks no permission); the follow-up call, whose last
-    // user message is the tool's result (the note), is held: the turn stays open for HOLD_MS.
+    // user message is the tool's result (the note), is held HOLD_MS, and past that until the mid-turn checks are
+    // done (a loaded machine must not let the turn end under them).
+    let checked: () => void = () => undefined;
+    const checksDone = new Promise<void>((r) => (checked = r));
     for (const a of AGENTS) {
       b.server.on({
         match: `budget-${a.name}-first`,
         toolCall: { name: 'Read', input: { file_path: join(b.workDir(a.name), 'note.txt') } },
         withTools: true,
       });
-      b.server.on({ match: `budget-note-${a.name}`, holdMs: HOLD_MS, text: 'noted' });
+      b.server.on({ match: `budget-note-${a.name}`, holdMs: HOLD_MS, holdUntil: checksDone, text: 'noted' });
     }
     for (const a of AGENTS) await prompt(b, a.name, `budget-${a.name}-first: read note.txt`);
     const held = await Promise.all(
@@ -136,22 +139,23 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
       /ccp: OVER-BUDGET: over budget \([\d,]+ of 1,000 tokens in 5h; room again at \d\d:\d\d\); pauses at its next idle moment \(busy for \d+s; stops once idle for 1s\)$/m,
     );
     expect(during.stdout).toMatch(/ccd: .*not now: busy/);
-    expect(during.mutating.filter((c) => c.argv.some((x) => x.startsWith('mosaic-agent@')))).toEqual([]);
-    for (const a of AGENTS) {
-      expect((await b.ps(a.name)).state?.value, a.name).toBe('busy');
-      expect((await b.ps(a.name)).session.pane_pid, a.name).toBe(pids[a.name]);
-    }
+    expect(during.stdout).toContain(`ccd: OVER-BUDGET: over budget`);
     // A send to the agent its budget pauses is refused, even before it is stopped.
     const send = await b.fleet('send', 'ccp', 'more work');
     expect(send.code).toBe(1);
     expect(send.stderr).toMatch(/^fleet: ccp is paused: over budget \(.*\); nothing sent \(use --force/);
-    // The turns were still held all along: every check above ran mid-turn.
-    for (const h of held) expect(h.endedAtMs, 'held turn ended too early').toBeUndefined();
-    console.log(
-      'TIMING',
-      held.map((h) => Date.now() - h.atMs),
-      during.stdout,
-    );
+    // A second run mid-turn: still nothing done to either agent.
+    const again = await b.fleet('reconcile');
+    expect(again.code, again.stderr).toBe(0);
+    for (const x of [during, again])
+      expect(x.mutating.filter((c) => c.argv.some((y) => y.startsWith('mosaic-agent@')))).toEqual([]);
+    for (const a of AGENTS) {
+      const row = await b.ps(a.name);
+      expect([row.state?.value, row.session.pane_pid], a.name).toEqual(['busy', pids[a.name]]);
+    }
+    // Every check above ran mid-turn: neither held call was cut (an interrupted turn closes its request).
+    for (const h of held) expect(h.endedAtMs, 'held call ended before the checks were done').toBeUndefined();
+    checked();
 
     // The turn ends (the held reply arrives); the panes are the same ones.
     for (const a of AGENTS) {
@@ -171,7 +175,7 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
           ? true
           : undefined;
       },
-      30_000,
+      60_000,
     );
     const r = await b.fleet('reconcile');
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
@@ -185,7 +189,7 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
         const x = b.heartbeat('ccp');
         return x.state === 'exited' ? x : undefined;
       },
-      30_000,
+      60_000,
     );
     expect(hb.event).toBe('SessionEnd');
     const h = await b.fleet('history', '--json', '-n', '1');
@@ -229,7 +233,7 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
         const x = await b.ps('ccd');
         return x.session.pane_pid !== null && x.session.pane_pid !== pids.ccd ? x : undefined;
       },
-      30_000,
+      60_000,
     );
     await b.waitState('ccd', 'idle', 60_000);
     const req = await prompt(b, 'ccd', 'budget-ccd-second: and now?');
@@ -256,5 +260,5 @@ describeRuntimes('budgets with real Claude Code: pause at an idle boundary, down
     expect(messagesOf(req)).toContain('budget-ccp-first');
     const h = await b.fleet('history', '-n', '1');
     expect(h.stdout).toContain('budget has room: 0 of 1,000 tokens in 5h');
-  }, 90_000);
+  }, 120_000);
 });
