@@ -1,6 +1,6 @@
 /**
- * The `warn` step's journal entry (docs/spend.md, "The ladder"): after each converging run (reconcile, apply, watch
- * mode, the timer), an agent over a `warn` budget is journaled once per window, with its figures; the state file
+ * The `warn` step's journal entry (docs/spend.md, "The ladder"): after each converging run (`fleet reconcile`, watch
+ * mode, the timer: `converge`), an agent over a `warn` budget is journaled once per window, with its figures; the state file
  * remembers when, so the next runs of the same window say nothing more. The other steps are journaled as the
  * actions they are (a pause's stop, a downgrade's restart).
  */
