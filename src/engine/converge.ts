@@ -14,6 +14,7 @@ import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
 import { writeJournal } from './agent-control.js';
 import { meterFleet } from './meter.js';
+import { journalBudgetWarnings } from './budget-journal.js';
 import { runAlerts, type AlertsOutcome } from '../alerts/run.js';
 import type { DeliveryQueue } from '../alerts/background.js';
 import { rememberDesired, type LoadedDesired } from '../manifest/cache.js';
@@ -63,6 +64,7 @@ export async function converge(
     s.meterWarnings ?? (await meterFleet(s.desired, s.paths, s.runner, s.observed.nowMs)).warnings;
   for (const w of warnings) hooks.onWarning?.(w);
   const result = await applyOrSettle(s, command, hooks);
+  await budgetWarningsAfter(s, command, hooks);
   // Alerts come after the apply, so no sink delays this run's convergence; watch mode also sends them in the
   // background, so none delays the next cycle either (docs/alerts.md).
   await alertsAfter(s, command, hooks);
@@ -94,6 +96,16 @@ async function applyOrSettle(s: Session, command: string, hooks: ConvergeHooks):
   )
     await writeState(s.paths.stateDir, stateAfterResets(s.observed, s.plan));
   return null;
+}
+
+/** A `warn` budget's journal entry, once per window (src/engine/budget-journal.ts): a failure is one warning. */
+async function budgetWarningsAfter(s: Session, command: string, hooks: ConvergeHooks): Promise<void> {
+  try {
+    await journalBudgetWarnings(s, command);
+  } catch (error) {
+    const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+    hooks.onWarning?.(`budgets: could not journal a budget warning: ${first}`);
+  }
 }
 
 /** The alerts step (src/alerts/run.ts): a failure there is reported to the caller, never a failed convergence. */

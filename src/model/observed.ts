@@ -217,6 +217,11 @@ export interface ReconcilerState {
   /** The worktrees the fleet made for its agents, by worktree path (docs/workspaces.md). */
   worktrees?: Record<string, WorktreeRecord>;
   /**
+   * Per agent over a `warn` budget, when (unix ms) that was last journaled: once per window, not every run
+   * (src/plan/deciders/budget-warn.ts).
+   */
+  budgetWarned?: Record<string, number>;
+  /**
    * Alert episodes (docs/alerts.md): open ones, and resolved ones whose message is still to be delivered. Kept
    * here, not in memory, so a restarted watcher never fires an open episode again.
    */

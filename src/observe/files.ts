@@ -245,6 +245,7 @@ export function parseState(text: string | null): ReconcilerState {
     restartPending?: unknown;
     worktrees?: unknown;
     alerts?: unknown;
+    budgetWarned?: unknown;
   };
   const state = emptyState();
   if (typeof d.written === 'object' && d.written !== null) {
@@ -260,12 +261,10 @@ export function parseState(text: string | null): ReconcilerState {
     }
     if (Object.keys(sockets).length > 0) state.sessionSockets = sockets;
   }
-  if (typeof d.restartPending === 'object' && d.restartPending !== null) {
-    const pending: Record<string, number> = {};
-    for (const [k, v] of Object.entries(d.restartPending))
-      if (typeof v === 'number' && Number.isFinite(v)) pending[k] = v;
-    if (Object.keys(pending).length > 0) state.restartPending = pending;
-  }
+  const pending = timesByName(d.restartPending);
+  if (pending !== null) state.restartPending = pending;
+  const warned = timesByName(d.budgetWarned);
+  if (warned !== null) state.budgetWarned = warned;
   const worktrees = parseWorktreeRecords(d.worktrees);
   if (worktrees !== null) state.worktrees = worktrees;
   // Kept as found (every writer of the state carries it through); a malformed entry is dropped, not fatal.
@@ -274,6 +273,14 @@ export function parseState(text: string | null): ReconcilerState {
     if (episodes.length > 0) state.alerts = episodes;
   }
   return state;
+}
+
+/** A record of unix ms by name; null when absent or empty (bad values dropped). */
+function timesByName(value: unknown): Record<string, number> | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 function parseWorktreeRecords(value: unknown): Record<string, WorktreeRecord> | null {

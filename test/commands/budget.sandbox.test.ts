@@ -2,7 +2,8 @@
  * A pausing budget end to end on the real sandbox (systemd user manager + tmux), with a scripted runtime whose
  * reported state the test sets: over the budget while busy, the agent keeps running and `send` is refused; once
  * idle, the next reconcile stops it (its unit's own stop); it stays stopped while over; with the window's spend
- * moved out of the window, the next reconcile starts it again. Each step is in `fleet history`.
+ * moved out of the window, the next reconcile starts it again. Each step is in `fleet history`. Beside it, an
+ * agent over a `warn` budget is journaled once, however many runs see it over.
  *
  * The spend is written as the ledger's own committed lines (src/spend/store.ts): the scripted runtime records no
  * usage, so metering adds nothing to them. Moving the entries back six hours stands for the window moving past.
@@ -60,19 +61,19 @@ describeSandbox('a pausing budget (sandbox, scripted runtime)', (sandbox) => {
       () => `last row: ${JSON.stringify(last)}`,
     );
   };
-  /** The ledger as committed lines: 1,500 tokens for `a` in the hour `hoursAgo` before this one. */
-  const spent = (hoursAgo: number) => {
+  /** The ledger as committed lines: 1,500 tokens for each of `agents` in the hour `hoursAgo` before this one. */
+  const spent = (hoursAgo: number, agents = ['a']) => {
     const dir = spendDir(sandbox().paths.stateDir);
     mkdirSync(dir, { recursive: true });
-    const e: LedgerEntry = {
-      agent: 'a',
+    const entry = (agent: string): LedgerEntry => ({
+      agent,
       runtime: 'fake',
       model: 'm',
       at: hourOf(Date.now()) - hoursAgo * HOUR_MS,
       span: 'h',
       tokens: { input: 1000, cache_read: 0, cache_write: 0, output: 500, reasoning: 0 },
-    };
-    const text = `${formatEntry(e)}\n`;
+    });
+    const text = agents.map((a) => `${formatEntry(entry(a))}\n`).join('');
     writeFileSync(join(dir, 'ledger-1.jsonl'), text);
     const state = emptySpendState();
     state.ledger.bytes = Buffer.byteLength(text);
@@ -95,6 +96,8 @@ describeSandbox('a pausing budget (sandbox, scripted runtime)', (sandbox) => {
         `  fake: {command: ${script}, heartbeat: true, model_args: []}`,
         'agents:',
         '  - {name: a, runtime: fake, budget: {window: 5h, tokens: 1000, on_exceed: pause}}',
+        // Only warned: journaled once per window, however many runs see it over (never started: not needed).
+        '  - {name: w, runtime: fake, enabled: false, budget: {window: 5h, tokens: 1000}}',
         '',
       ].join('\n'),
     );
@@ -105,7 +108,7 @@ describeSandbox('a pausing budget (sandbox, scripted runtime)', (sandbox) => {
   }, 60_000);
 
   it('over the budget while busy: left running, send refused; once idle: stopped, and kept stopped', async () => {
-    spent(0);
+    spent(0, ['a', 'w']);
     const before = (await row()).session.pane_pid;
     const busy = await fleet('reconcile');
     expect(busy.code, busy.stderr).toBe(0);
@@ -144,6 +147,33 @@ describeSandbox('a pausing budget (sandbox, scripted runtime)', (sandbox) => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).not.toMatch(/start\s+mosaic-agent@a\.service/);
     expect((await row()).session.pane_pid).toBeNull();
+
+    // Three runs saw w over its warn budget: one journal entry, with the figures.
+    expect(again.stdout).toContain('w: OVER-BUDGET: over budget (1,500 of 1,000 tokens in 5h');
+    const history = await fleet('history', '--json', '-n', '50');
+    const warns = (
+      JSON.parse(history.stdout) as {
+        entries: { command: string; actions: { kind: string; target: string; reason: string }[] }[];
+      }
+    ).entries.flatMap((e) =>
+      e.actions.filter((x) => x.kind === 'budget-warn').map((x) => ({ command: e.command, ...x })),
+    );
+    expect(warns).toEqual([
+      {
+        command: 'fleet reconcile (budgets)',
+        kind: 'budget-warn',
+        target: 'w',
+        message: 'w: OVER-BUDGET',
+        outcome: 'done',
+        reason: expect.stringMatching(
+          /^over budget \(1,500 of 1,000 tokens in 5h; room again at \d\d:\d\d\)$/,
+        ) as unknown,
+      },
+    ]);
+    const text = await fleet('history', '-n', '50');
+    expect(text.stdout).toMatch(
+      /^ {4}w: OVER-BUDGET \(over budget \(1,500 of 1,000 tokens in 5h; room again at/m,
+    );
 
     const spend = await fleet('spend', '--json', '--window', '5h');
     expect(spend.code, spend.stderr).toBe(0);

@@ -2,7 +2,7 @@
  * The framework scripts against a real tmux, in a private TMUX_TMPDIR: the "default socket" here is this
  * test's own, and every server it starts is killed through its own socket path at the end.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +188,42 @@ describe('start-agent-session.sh', () => {
     // `bash -lc 'sleep 300'` (bash may exec the single command in place of itself).
     const argv = readFileSync(`/proc/${alive.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     expect(argv.slice(-2).join(' ')).toMatch(/^(-lc sleep 300|sleep 300)$/);
+  });
+
+  it('resumes a pi conversation only while its file starts with its session header', async (t) => {
+    skipUnless(t);
+    // pi finds a session by that header; a file deleted while pi runs is created again by its next append
+    // without one, and `pi --session ID` then exits 1: the start must be a fresh one, not a pane that dies.
+    const id = '01a25237-4903-7262-86ed-80efda481bd7';
+    const transcript = join(root, 'pi-session.jsonl');
+    const message = '{"type":"message","id":"m1","message":{"role":"user","content":"hi"}}\n';
+    const run = join(mosaicHome, 'fleet', 'run');
+    await mkdir(run, { recursive: true });
+    const start = async (name: string, file: string): Promise<{ stderr: string; argv: string[] }> => {
+      writeFileSync(transcript, file);
+      writeFileSync(join(run, `${name}.hb`), `ts=1\nstate=idle\nsession=${id}\ntranscript=${transcript}\n`);
+      const env = agentEnv(name, SOCKET, {
+        MOSAIC_AGENT_RUNTIME: 'pi',
+        MOSAIC_AGENT_RESUME_ARGS: '--session {session}',
+      });
+      const r = await script(START, [name], env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const { pid } = await pane(SOCKET, name);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      return { stderr: r.stderr, argv };
+    };
+    const header = `{"type":"session","version":3,"id":"${id}","timestamp":"2026-12-07T20:00:00.000Z","cwd":"/w"}\n`;
+    const whole = await start('pi-whole', header + message);
+    expect(whole.stderr).toContain(`resuming conversation ${id}`);
+    expect(whole.argv).toEqual(['bash', STUB, '--session', id, '--model', 'model one']);
+    const headless = await start('pi-headless', message);
+    expect(headless.stderr).toContain(
+      `not resuming conversation ${id}: its transcript is gone or cannot be loaded`,
+    );
+    expect(headless.argv).toEqual(['bash', STUB, '--model', 'model one']);
+    // Another conversation's header is not this one's.
+    const other = await start('pi-other', header.replace(id, 'another-id') + message);
+    expect(other.argv).toEqual(['bash', STUB, '--model', 'model one']);
   });
 
   it('fails with a clear message and creates nothing when something is missing', async (t) => {

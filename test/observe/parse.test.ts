@@ -53,12 +53,19 @@ describe('parseState', () => {
         version: 1,
         written: { '/a': 'h1', '/b': 3 },
         backoff: { x: { attempts: 2, lastAttemptMs: 1, nextAttemptMs: 2 }, y: { attempts: 'no' } },
+        budgetWarned: { a1: 1_800_000_000_000, a2: 'soon', a3: null },
       }),
     );
     expect(s).toEqual({
       version: 1,
       written: { '/a': 'h1' },
       backoff: { x: { attempts: 2, lastAttemptMs: 1, nextAttemptMs: 2 } },
+      budgetWarned: { a1: 1_800_000_000_000 },
+    });
+    expect(parseState('{"version":1,"written":{},"budgetWarned":{"a":"x"}}')).toEqual({
+      version: 1,
+      written: {},
+      backoff: {},
     });
   });
   it.each([[null], ['{'], ['[]'], ['{"version":2,"written":{}}'], ['null']])(

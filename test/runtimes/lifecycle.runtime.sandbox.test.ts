@@ -205,6 +205,28 @@ describeRuntimes('graceful stop and resume (claude, codex, pi)', ['claude', 'cod
     expect(b.heartbeat('pi0').event).toBe('session_shutdown');
   }, 60_000);
 
+  it('pi: its session file deleted while it runs (created again without its header): the next start is fresh, not a dead pane', async () => {
+    const b = bed();
+    await systemctl(b, 'start', 'mosaic-agent@pi0.service');
+    await b.waitState('pi0', 'idle', 90_000);
+    await turn(b, 'pi0', 'lifecycle-pi-kept: hello');
+    const before = b.heartbeat('pi0');
+    expect(before.transcript && existsSync(before.transcript)).toBe(true);
+    rmSync(before.transcript);
+    // pi appends by path: the next turn creates the file again, holding only its own lines.
+    await turn(b, 'pi0', 'lifecycle-pi-after-rm: hello');
+    expect(readFileSync(before.transcript, 'utf8')).not.toContain('"type":"session"');
+    // `pi --session ID` finds no session in it and exits 1: the start script starts pi fresh instead.
+    await systemctl(b, 'restart', 'mosaic-agent@pi0.service');
+    const after = await restarted(b, 'pi0', before.pid);
+    expect(after.session).not.toBe(before.session);
+    // pi sets its process title (argv reads `pi`): the pane's start command shows what was asked of it.
+    const pane = (await b.ps('pi0')).session as { pane_dead: boolean; start_command?: string };
+    expect(pane.pane_dead).toBe(false);
+    expect(pane.start_command).toContain(' pi ');
+    expect(pane.start_command).not.toContain('--session');
+  }, 120_000);
+
   it('a runtime that ignores its exit keys is still ended after the grace period', async () => {
     const b = bed();
     const ls = await b.sb.tmux(

@@ -183,7 +183,8 @@ describeRuntimes(
     it('a reconcile SIGKILLed mid-metering neither loses nor counts twice', async () => {
       const b = bed();
       await prompt(b, 'oc0', 'spend-before-kill-oc: say something');
-      // Not pi: its session file was deleted above, and pi goes on writing to the deleted file (nothing to read).
+      // Not pi: its sessions folder was deleted above, and pi's appends then fail silently (nothing is recorded
+      // until its next session; docs/spend.md).
       await prompt(b, 'cx0', 'spend-before-kill-cx: say something');
       await new Promise((r) => setTimeout(r, 2000));
       const killed = await runFleet({ ...b.sb.env, FLEET_TEST_CRASH_IN_METER: '1' }, ['reconcile'], {

@@ -17,6 +17,22 @@ set -euo pipefail
 # the default socket: the socket rule below must be the only thing that picks the server.
 unset TMUX
 
+# resumable TRANSCRIPT SESSION: the runtime can load that conversation ('' = it named no transcript: trusted).
+# pi finds a session by the header on its file's first line; a file deleted while pi runs is created again by its
+# next append without one, and `pi --session ID` then exits 1 ("No session found"): a pane that dies at once, at
+# every respawn. Read with builtins, at most 4 KiB.
+resumable() {
+  local transcript="$1" session="$2" first=''
+  [[ -n "$transcript" ]] || return 0
+  [[ -f "$transcript" ]] || return 1
+  case "${MOSAIC_AGENT_RUNTIME:-}" in
+    pi)
+      IFS= read -r -n 4096 first 2>/dev/null <"$transcript" || [[ -n "$first" ]] || return 1
+      [[ "$first" == *'"type":"session"'* && "$first" == *"\"id\":\"$session\""* ]]
+      ;;
+  esac
+}
+
 die() {
   printf 'start-agent-session: %s\n' "$*" >&2
   exit 1
@@ -89,7 +105,8 @@ else
     args=(--model "$MOSAIC_AGENT_MODEL")
   fi
   # Resume the previous conversation when the runtime reported one (session= in the heartbeat) and its
-  # transcript, when the runtime named one, still exists: a start never fails for a vanished conversation.
+  # transcript, when the runtime named one, still exists and can be loaded: a start never fails for a vanished
+  # conversation.
   resume=()
   resumed_session=''
   resumed_transcript=''
@@ -106,12 +123,14 @@ else
         transcript=*) [[ -n "$have_transcript" ]] || { transcript="${line#transcript=}"; have_transcript=1; } ;;
       esac
     done <"$hb"
-    if [[ "$session" =~ ^[A-Za-z0-9._:-]+$ ]] && { [[ -z "$transcript" ]] || [[ -f "$transcript" ]]; }; then
+    if [[ "$session" =~ ^[A-Za-z0-9._:-]+$ ]] && resumable "$transcript" "$session"; then
       split_words resume "$MOSAIC_AGENT_RESUME_ARGS" || die "$name: MOSAIC_AGENT_RESUME_ARGS cannot be split (unmatched quote)"
       resume=("${resume[@]//\{session\}/$session}")
       resumed_session="$session"
       resumed_transcript="$transcript"
       printf 'start-agent-session: %s: resuming conversation %s\n' "$name" "$session" >&2
+    elif [[ -n "$session" ]]; then
+      printf 'start-agent-session: %s: not resuming conversation %s: its transcript is gone or cannot be loaded\n' "$name" "$session" >&2
     fi
   fi
   argv=("$program" "${resume[@]}" "${args[@]}")

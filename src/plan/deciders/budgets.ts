@@ -104,7 +104,7 @@ function pause(input: PlanInput, agent: DesiredAgent, text: string, d: BudgetsDe
   const status = agentStatus(agent, observed, desired.runtimes[agent.runtime]);
   const live = status.sessionExists === true && !status.paneDead;
   const settle = (desired.reconcile.restart ?? DEFAULT_RESTART).settleSeconds;
-  const wait = live ? idleWait(status, settle) : null;
+  const wait = live ? idleWait(status, settle, 'stops') : null;
   if (wait !== null) {
     d.warnings.push(`${agent.name}: OVER-BUDGET: ${text}; pauses at its next idle moment (${wait})`);
     return false;

@@ -39,8 +39,11 @@ export function restartDecision(
   return { now: false, reason: wait };
 }
 
-/** What a when-idle restart waits for; null when the agent is settled (idle long enough, or exited). */
-export function idleWait(status: AgentStatus, settle: number): string | null {
+/**
+ * What a when-idle restart (or a budget's pause: `stops`) waits for; null when the agent is settled (idle long
+ * enough, or exited).
+ */
+export function idleWait(status: AgentStatus, settle: number, then = 'restarts'): string | null {
   const st = status.state;
   if (st === null) {
     // No state signal (a plain command): the pane's output quiet for the settle period is the best there is.
@@ -51,5 +54,5 @@ export function idleWait(status: AgentStatus, settle: number): string | null {
   }
   if ((st.state === 'idle' && (st.forSeconds ?? 0) >= settle) || st.state === 'exited') return null;
   const what = st.state === 'waiting' ? 'waiting for a permission answer' : st.state;
-  return `${what}${st.forSeconds === null ? '' : ` for ${st.forSeconds}s`}; restarts once idle for ${settle}s`;
+  return `${what}${st.forSeconds === null ? '' : ` for ${st.forSeconds}s`}; ${then} once idle for ${settle}s`;
 }

@@ -1,7 +1,7 @@
 /** When a running agent's restart may happen: its policy against what the runtime says it is doing. */
 import { describe, expect, it } from 'vitest';
 import type { RestartSettings } from '../../../src/model/desired.js';
-import { DEFAULT_RESTART, restartDecision } from '../../../src/plan/deciders/restart-policy.js';
+import { DEFAULT_RESTART, idleWait, restartDecision } from '../../../src/plan/deciders/restart-policy.js';
 import type { AgentStatus } from '../../../src/plan/health.js';
 import type { StateStatus } from '../../../src/model/agent-state.js';
 import { agent, NOW_MS, observedBuilder } from '../../helpers/builders.js';
@@ -48,6 +48,11 @@ describe('restartDecision', () => {
       now: false,
       reason: 'waiting for a permission answer for 100s; restarts once idle for 30s',
     });
+  });
+
+  it('a budget’s pause waits the same way, and says it stops (not restarts) the agent', () => {
+    expect(idleWait(status(st('busy', 12)), 2, 'stops')).toBe('busy for 12s; stops once idle for 2s');
+    expect(idleWait(status(st('idle', 2)), 2, 'stops')).toBeNull();
   });
 
   it('no state signal: the pane’s quiet decides', () => {
