@@ -56,7 +56,14 @@ export interface OwnershipAgent {
 export type OwnershipDecision =
   | { agent: string; kind: 'hold'; epoch: number; reason: string }
   | { agent: string; kind: 'claim'; epoch: number; reason: string }
-  | { agent: string; kind: 'wait'; holder: string; reason: string }
+  | {
+      agent: string;
+      kind: 'wait';
+      holder: string;
+      /** In how long the holder's lease will have been over for takeover_after, if it is not renewed. */
+      takeoverInMs: number;
+      reason: string;
+    }
   | { agent: string; kind: 'unknown'; reason: string }
   | { agent: string; kind: 'hand-over'; to: string; reason: string }
   | { agent: string; kind: 'fenced'; holder: string; reason: string };
@@ -121,6 +128,7 @@ function forLocal(
     agent: a.name,
     kind: 'wait',
     holder: row.holder,
+    takeoverInMs: takeoverAfterMs - overForMs,
     reason: `waits for ${row.holder} to stop it and record that, or for ${row.holder}'s lease to be over for ${Math.round(takeoverAfterMs / 1000)} s`,
   };
 }

@@ -35,7 +35,12 @@ describe('ownership decider', () => {
 
   it('waits while the old host holds it and its lease runs; claims once it recorded the stop', () => {
     const held = { x: { agent: 'x', holder: 'h1', epoch: 4, released: false } };
-    expect(decide(a(), reg({ ownership: held }))).toMatchObject({ kind: 'wait', holder: 'h1' });
+    // h1's lease ends in 30 s: taken over 300 s after that, unless h1 renews it.
+    expect(decide(a(), reg({ ownership: held }))).toMatchObject({
+      kind: 'wait',
+      holder: 'h1',
+      takeoverInMs: 330_000,
+    });
     expect(decide(a(), reg({ ownership: { x: { ...held.x, released: true } } }))).toMatchObject({
       kind: 'claim',
       epoch: 4,
@@ -46,7 +51,7 @@ describe('ownership decider', () => {
   it('takes over from a dead host only after its lease has been over for takeover_after', () => {
     const held = { x: { agent: 'x', holder: 'h1', epoch: 4, released: false } };
     const over = (ms: number) => reg({ ownership: held, leaseEnds: { h1: NOW - ms } });
-    expect(decide(a(), over(299_000))).toMatchObject({ kind: 'wait' });
+    expect(decide(a(), over(299_000))).toMatchObject({ kind: 'wait', takeoverInMs: 1_000 });
     expect(decide(a(), over(300_000))).toMatchObject({ kind: 'claim', epoch: 4 });
   });
 
@@ -111,7 +116,7 @@ describe('applyOwnership', () => {
     ]);
     const out = applyOwnership(
       p,
-      [{ agent: 'x', kind: 'wait', holder: 'h1', reason: 'waits for h1' }],
+      [{ agent: 'x', kind: 'wait', holder: 'h1', takeoverInMs: 1_000, reason: 'waits for h1' }],
       units,
     );
     expect(out.actions.map((x) => `${x.kind} ${'agent' in x ? x.agent : ''}`)).toEqual(['start y']);
