@@ -15,7 +15,7 @@ import {
 } from '../plan/deciders/ownership.js';
 import { isLocalAgent } from '../model/desired.js';
 import { agentUnitName } from '../base/names.js';
-import { registerDsn, withRegister } from './connect.js';
+import { registerDsn, registerProblem, withRegister } from './connect.js';
 import { readSnapshot } from './ownership.js';
 import { lastContact } from './notice.js';
 import type { FleetPaths } from '../paths.js';
@@ -44,16 +44,27 @@ export function ownershipAgents(desired: DesiredFleet, observed: Observed): Owne
   }));
 }
 
-export async function readRegisterSnapshot(desired: DesiredFleet): Promise<RegisterSnapshot | null> {
-  if (desired.register === undefined) return null;
+/**
+ * The register's ownership rows and leases, or why they could not be read: `register unreachable` for an outage,
+ * else the one line of the refusal (the plan's reasons say which, since only an outage passes by itself).
+ */
+export async function readRegisterSnapshot(
+  desired: DesiredFleet,
+): Promise<{ snapshot: RegisterSnapshot; unreadable: null } | { snapshot: null; unreadable: string }> {
+  if (desired.register === undefined) return { snapshot: null, unreadable: 'no register' };
   try {
-    return await withRegister(await registerDsn(desired.register), async (c) => {
+    const snapshot = await withRegister(await registerDsn(desired.register), async (c) => {
       await requireSchema(c);
       return readSnapshot(c);
     });
-  } catch {
-    // Unreachable or refused: the publish step says so, once. Here it only means "ownership unknown".
-    return null;
+    return { snapshot, unreadable: null };
+  } catch (error) {
+    // The publish step says so, once. Here it only means "ownership unknown".
+    const problem = registerProblem(error);
+    return {
+      snapshot: null,
+      unreadable: problem.kind === 'unreachable' ? 'register unreachable' : problem.message,
+    };
   }
 }
 
@@ -65,7 +76,7 @@ export async function planOwnership(
 ): Promise<{ plan: Plan; decisions: OwnershipDecision[] }> {
   const register = desired.register;
   if (register === undefined) return { plan, decisions: [] };
-  const snapshot = await readRegisterSnapshot(desired);
+  const { snapshot, unreadable } = await readRegisterSnapshot(desired);
   const decisions = decideOwnership({
     host: observed.hostname,
     takeoverAfterMs: register.takeoverAfterSeconds * 1000,
@@ -73,6 +84,7 @@ export async function planOwnership(
     register: snapshot,
     lastContact: snapshot === null ? await lastContact(paths) : null,
     nowMs: observed.nowMs,
+    ...(unreadable !== null ? { unreadable } : {}),
   });
   return {
     plan: applyOwnership(plan, decisions, { unit: agentUnitName, idle: (a) => idle(observed, a) }),

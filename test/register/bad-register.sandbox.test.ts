@@ -21,7 +21,7 @@ const SOCKET = 'badreg';
  * back-off, which is not what is tested here); the `free` ones have no host: and never touch ownership.
  */
 const HELD = ['held0', 'held1', 'held2', 'held3'];
-function roster(free: readonly string[]): string {
+function roster(free: readonly string[], late = false): string {
   return [
     'version: 1',
     `tmux: {socket_name: ${SOCKET}}`,
@@ -29,6 +29,8 @@ function roster(free: readonly string[]): string {
     'agents:',
     ...HELD.map((a) => `  - {name: ${a}, runtime: stub, host: h1}`),
     ...free.map((f) => `  - {name: ${f}, runtime: stub}`),
+    // An agent of h1's never claimed yet: with a register that cannot be used, its start is held.
+    ...(late ? ['  - {name: late, runtime: stub, host: h1}'] : []),
     '',
   ].join('\n');
 }
@@ -101,6 +103,8 @@ describePostgres('a register that cannot be used: one line, local convergence un
     name: string;
     env: () => string;
     line: RegExp;
+    /** Why the plan holds the start of `late`, an agent of h1's the register never gave it. */
+    held: string;
     reads?: boolean;
     before?: () => Promise<void>;
   }[] = [
@@ -108,17 +112,21 @@ describePostgres('a register that cannot be used: one line, local convergence un
       name: 'a role without rights',
       env: () => dsnAs(role),
       line: /^fleet: register: permission denied for schema fleet$/,
+      held: 'register: permission denied for schema fleet: not started until its ownership is confirmed',
     },
     {
       name: 'a role that may read but not write',
       env: () => dsnAs(reader),
       line: /^fleet: register: permission denied for table hosts$/,
+      // It can read: the plan claims it, and the claim is refused with the publication.
+      held: 'claims it first: no host holds it yet',
       reads: true,
     },
     {
       name: 'a wrong DSN',
       env: () => 'postgresql://fleet@/nodb?host=/nonexistent-socket-dir&port=5432',
       line: /^fleet: register unreachable: connect ENOENT /,
+      held: 'register unreachable: not started until its ownership is confirmed',
     },
     {
       name: 'a register of a newer schema version',
@@ -126,6 +134,7 @@ describePostgres('a register that cannot be used: one line, local convergence un
       line: new RegExp(
         `^fleet: register schema version ${SCHEMA_VERSION + 1} is newer than this fleet knows \\(${SCHEMA_VERSION}\\): upgrade fleet on this host$`,
       ),
+      held: `register schema version ${SCHEMA_VERSION + 1} is newer than this fleet knows (${SCHEMA_VERSION}): upgrade fleet on this host: not started until its ownership is confirmed`,
       before: () => sql(`INSERT INTO fleet.schema_version (version) VALUES (${SCHEMA_VERSION + 1})`),
     },
   ];
@@ -137,7 +146,7 @@ describePostgres('a register that cannot be used: one line, local convergence un
       await c.before?.();
       const env = { FLEET_REGISTER_URL: c.env() };
       const free = cases.slice(0, i + 1).map((_, k) => `free${k}`);
-      publishRoster([h], roster(free));
+      publishRoster([h], roster(free, true));
       const held = `held${i}`;
       const killed = await live(h, held);
       expect(killed?.pid).toBeGreaterThan(1);
@@ -153,6 +162,9 @@ describePostgres('a register that cannot be used: one line, local convergence un
       const healed = await live(h, held);
       expect(healed, r.stdout).not.toBeNull();
       expect(healed?.pid).not.toBe(killed?.pid);
+      expect(await live(h, 'late')).toBeNull();
+      const dry = await h.fleetEnv(env, 'reconcile', '--dry-run');
+      expect(dry.stdout.split('\n').find((l) => l.includes('late'))).toContain(c.held);
       // Said once: the next run converges as quietly as without a register.
       const again = await h.fleetEnv(env, 'reconcile', '--yes');
       expect(again.code).toBe(0);
@@ -176,6 +188,9 @@ describePostgres('a register that cannot be used: one line, local convergence un
     const r = await h1.fleet('reconcile', '--yes');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^fleet: register reachable again/);
+    // That run claimed `late`; this one starts it.
+    expect((await h1.fleet('reconcile', '--yes')).code).toBe(0);
+    expect(await live(h1, 'late')).not.toBeNull();
     const view = JSON.parse((await h1.fleet('ps', '--all-hosts', '--json')).stdout) as {
       agents: { agent: string; state: string }[];
     };
@@ -185,6 +200,7 @@ describePostgres('a register that cannot be used: one line, local convergence un
       'free2 running',
       'free3 running',
       ...HELD.map((a) => `${a} running`),
+      'late running',
     ]);
   });
 });

@@ -73,7 +73,7 @@ function forLocal(
   host: string,
   reg: RegisterSnapshot | null,
   takeoverAfterMs: number,
-  last: { contact: LastContact | null; nowMs: number },
+  last: { contact: LastContact | null; nowMs: number; why: string },
 ): OwnershipDecision {
   // Unreachable, but this host held it at its last contact and its lease cannot have been over for
   // takeover_after yet: nobody else can hold it, so a crashed pane is healed as usual.
@@ -87,15 +87,15 @@ function forLocal(
       agent: a.name,
       kind: 'hold',
       epoch: 0,
-      reason: `register unreachable: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
+      reason: `${last.why}: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
     };
   if (reg === null)
     return {
       agent: a.name,
       kind: 'unknown',
       reason: a.runningHere
-        ? 'register unreachable: keeps running, its ownership unconfirmed'
-        : 'register unreachable: not started until its ownership is confirmed',
+        ? `${last.why}: keeps running, its ownership unconfirmed`
+        : `${last.why}: not started until its ownership is confirmed`,
     };
   const row = reg.ownership[a.name];
   if (row === undefined) return { agent: a.name, kind: 'claim', epoch: 0, reason: 'no host holds it yet' };
@@ -142,6 +142,11 @@ export function decideOwnership(input: {
   /** For an unreachable register: what the last contact said, and this host's clock now. */
   lastContact?: LastContact | null;
   nowMs?: number;
+  /**
+   * Why the register could not be read, for the reasons: `register unreachable` (the default), or the line of a
+   * register that answered no (a role without rights, a newer schema), which waiting will not cure.
+   */
+  unreadable?: string;
 }): OwnershipDecision[] {
   const out: OwnershipDecision[] = [];
   for (const a of input.agents) {
@@ -151,6 +156,7 @@ export function decideOwnership(input: {
         forLocal(a, input.host, input.register, input.takeoverAfterMs, {
           contact: input.lastContact ?? null,
           nowMs: input.nowMs ?? 0,
+          why: input.unreadable ?? 'register unreachable',
         }),
       );
     } else if (a.runningHere) {

@@ -57,7 +57,24 @@ describe('ownership decider', () => {
 
   it('with the register unreachable: keeps what runs, starts nothing', () => {
     expect(decide(a({ runningHere: true }), null)).toMatchObject({ kind: 'unknown' });
-    expect(decide(a(), null)).toMatchObject({ kind: 'unknown' });
+    expect(decide(a(), null)).toMatchObject({
+      kind: 'unknown',
+      reason: 'register unreachable: not started until its ownership is confirmed',
+    });
+  });
+
+  it('with a register that refused (no rights, a newer schema), the reason says so, not "unreachable"', () => {
+    const [d] = decideOwnership({
+      host: 'h2',
+      takeoverAfterMs: 300_000,
+      agents: [a()],
+      register: null,
+      unreadable: 'register: permission denied for schema fleet',
+    });
+    expect(d).toMatchObject({
+      kind: 'unknown',
+      reason: 'register: permission denied for schema fleet: not started until its ownership is confirmed',
+    });
   });
 
   it('with the register unreachable, heals what it held at the last contact while no one can have taken it', () => {
