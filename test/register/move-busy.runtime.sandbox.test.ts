@@ -131,20 +131,23 @@ describePostgres('a busy real agent moving from h1 to h2 (claude)', () => {
       // The turn ends (the model server completes its reply): the agent goes idle by its own hooks.
       server.releaseHolds();
 
-      // Then both hosts reconcile in turn until it runs on h2: h1 stops it once idle, h2 claims, then starts it.
-      let stopped: string | null = null;
+      // Idle by its own hooks: h1's next run stops it (its restart policy) and records that in the register.
+      await waitFor('cc idle on h1', () => b1.heartbeat('cc').state === 'idle', 30_000);
+      const stop = await reconcile(h1);
+      expect(stop.stdout).toMatch(/stopped mosaic-agent@cc\.service/);
+      expect(stop.stdout).toMatch(/moved to h2: stopped here while idle/);
+      expect((await h1.panes()).get('cc')).toBeUndefined();
+      // h2 claims it from h1's record, then starts it (a run each).
+      const claim = await h2.fleet('reconcile', '--dry-run');
+      expect(claim.stdout).toMatch(/cc.*claims it first: h1 recorded that it stopped it \(epoch 1\)/);
       await waitFor(
         'cc running on h2',
         async () => {
-          const r1 = await reconcile(h1);
-          if (/stopped mosaic-agent@cc/.test(r1.stdout)) stopped = r1.stdout;
           await reconcile(h2);
           return (await h2.panes()).get('cc')?.dead === false;
         },
-        60_000,
+        30_000,
       );
-      expect(stopped, 'h1 stopped it').not.toBeNull();
-      expect(stopped).toMatch(/moved to h2: stopped here while idle/);
     } finally {
       sampling = false;
       await sampler;
