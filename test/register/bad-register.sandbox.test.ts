@@ -4,6 +4,7 @@
  * a newer schema version. Each gives one line, said once (not again on the next run), `fleet reconcile` still
  * exits 0 and converges the host: a new agent is started and a killed pane of an agent this host held at its last
  * contact is healed. The commands that only read the register (`ps --all-hosts`) exit 1 with that one line.
+ * Then a role with exactly the rights docs/hosts.md grants a host publishes everything, and says so once.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -41,6 +42,8 @@ describePostgres('a register that cannot be used: one line, local convergence un
   let reason: string | null = null;
   const role = `norights_${process.pid}`;
   const reader = `reader_${process.pid}`;
+  /** A host's role with exactly the rights docs/hosts.md grants one. */
+  const hostRole = `host_${process.pid}`;
   const sql = async (text: string): Promise<void> => {
     const c = new pg.Client({ connectionString: db().dsn });
     await c.connect();
@@ -65,6 +68,16 @@ describePostgres('a register that cannot be used: one line, local convergence un
     await sql(
       `GRANT USAGE ON SCHEMA fleet TO ${reader}; GRANT SELECT ON ALL TABLES IN SCHEMA fleet TO ${reader}`,
     );
+    await sql(
+      [
+        `CREATE ROLE ${hostRole} LOGIN`,
+        `GRANT USAGE ON SCHEMA fleet TO ${hostRole}`,
+        `GRANT SELECT ON ALL TABLES IN SCHEMA fleet TO ${hostRole}`,
+        `GRANT INSERT, UPDATE ON fleet.hosts, fleet.agent_status, fleet.ownership TO ${hostRole}`,
+        `GRANT DELETE ON fleet.agent_status TO ${hostRole}`,
+        `GRANT INSERT ON fleet.journal TO ${hostRole}`,
+      ].join('; '),
+    );
     h1 = hostOf(
       'h1',
       await startSandbox({ env: { MOSAIC_HOST: 'h1', FLEET_REGISTER_URL: db().dsn } }),
@@ -74,10 +87,11 @@ describePostgres('a register that cannot be used: one line, local convergence un
   afterAll(async () => {
     await h1?.sb.stop();
     if (reason === null) {
+      for (const r of [reader, hostRole])
+        await sql(`REVOKE ALL ON ALL TABLES IN SCHEMA fleet FROM ${r}; REVOKE ALL ON SCHEMA fleet FROM ${r}`);
       await sql(
-        `REVOKE ALL ON ALL TABLES IN SCHEMA fleet FROM ${reader}; REVOKE ALL ON SCHEMA fleet FROM ${reader}`,
+        `DROP ROLE IF EXISTS ${role}; DROP ROLE IF EXISTS ${reader}; DROP ROLE IF EXISTS ${hostRole}`,
       );
-      await sql(`DROP ROLE IF EXISTS ${role}; DROP ROLE IF EXISTS ${reader}`);
     }
   });
 
@@ -182,16 +196,19 @@ describePostgres('a register that cannot be used: one line, local convergence un
     });
   });
 
-  it('once the register is usable again it says so, and the agents run as before', async (ctx) => {
+  it('usable again, with a role of only the rights docs/hosts.md grants: says so once, publishes all', async (ctx) => {
     if (reason !== null || h1 === undefined) return ctx.skip();
     await sql(`DELETE FROM fleet.schema_version WHERE version > ${SCHEMA_VERSION}`);
-    const r = await h1.fleet('reconcile', '--yes');
+    const env = { FLEET_REGISTER_URL: dsnAs(hostRole) };
+    const r = await h1.fleetEnv(env, 'reconcile', '--yes');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^fleet: register reachable again/);
-    // That run claimed `late`; this one starts it.
-    expect((await h1.fleet('reconcile', '--yes')).code).toBe(0);
+    expect(r.stderr).toMatch(/^fleet: register reachable again: published \d+ journal entries it missed\n$/);
+    // That run claimed `late`; this one starts it, quietly.
+    const next = await h1.fleetEnv(env, 'reconcile', '--yes');
+    expect(next.code).toBe(0);
+    expect(next.stderr).toBe('');
     expect(await live(h1, 'late')).not.toBeNull();
-    const view = JSON.parse((await h1.fleet('ps', '--all-hosts', '--json')).stdout) as {
+    const view = JSON.parse((await h1.fleetEnv(env, 'ps', '--all-hosts', '--json')).stdout) as {
       agents: { agent: string; state: string }[];
     };
     expect(view.agents.map((a) => `${a.agent} ${a.state}`)).toEqual([
