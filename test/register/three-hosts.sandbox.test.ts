@@ -18,7 +18,7 @@ import { describePostgres, useDatabase } from '../helpers/postgres.js';
 import { sandboxRequired, sandboxUnavailableReason, startSandbox } from '../sandbox.js';
 
 const SOCKET = 'three';
-const LEASE_S = 3;
+const LEASE_S = 4;
 const TAKEOVER_S = 6;
 /**
  * The watchers' resync, much longer than the lease: watch mode renews the lease at half its length and looks at a
