@@ -1,8 +1,8 @@
 /**
  * When the plan could next change with nothing happening but time: a back-off that ends, a heartbeat that turns
  * stale, an agent idle long enough for its deferred restart, a restart past its max_defer; with a register, the
- * lease to renew and a takeover that becomes possible. Watch mode sleeps until
- * the earliest of these instead of waiting for its resync (docs/convergence.md). Pure: reads a session, returns a time.
+ * lease to renew and a takeover that becomes possible. Watch mode sleeps until the earliest of these instead of
+ * waiting for its resync (docs/convergence.md). Pure: reads a session, returns a time.
  */
 import { DEFAULT_RESTART } from '../plan/planner.js';
 import type { Session } from './session.js';
