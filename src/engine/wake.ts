@@ -1,7 +1,8 @@
 /**
  * When the plan could next change with nothing happening but time: a back-off that ends, a heartbeat that turns
- * stale, an agent idle long enough for its deferred restart, a restart past its max_defer. Watch mode sleeps until
- * the earliest of these instead of waiting for its resync (docs/convergence.md). Pure: reads a session, returns a time.
+ * stale, an agent idle long enough for its deferred restart, a restart past its max_defer; with a register, the
+ * lease to renew and a takeover that becomes possible. Watch mode sleeps until the earliest of these instead of
+ * waiting for its resync (docs/convergence.md). Pure: reads a session, returns a time.
  */
 import { DEFAULT_RESTART } from '../plan/planner.js';
 import type { Session } from './session.js';
@@ -32,6 +33,14 @@ export function nextWakeMs(s: Pick<Session, 'desired' | 'observed' | 'plan'>): n
       (p) => p.session === agent.name,
     )?.created;
     if (created !== null && created !== undefined) due.push((created + agent.heartbeat.graceSeconds) * 1000);
+  }
+
+  // Many hosts (docs/hosts.md): the lease is renewed at half its length, whatever the resync interval, so a
+  // live host never looks dead; and a start held for another host is looked at again when that host's lease
+  // will have been over for takeover_after, rather than at the next resync.
+  if (s.desired.register !== undefined) {
+    due.push(now + s.desired.register.leaseSeconds * 500);
+    for (const d of s.plan.ownership ?? []) if (d.kind === 'wait') due.push(now + d.takeoverInMs);
   }
 
   const future = due.filter((t) => Number.isFinite(t) && t + MARGIN_MS > now);

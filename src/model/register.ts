@@ -32,6 +32,11 @@ export interface LastContact {
 export interface ObservedRegister {
   /** null when it could not be read (unreachable, refused): ownership is then unknown. */
   snapshot: RegisterSnapshot | null;
+  /**
+   * Why the snapshot is null: `register unreachable` for an outage, else the one line of the refusal (no rights,
+   * a newer schema): the plan's reasons say which, since only an outage passes by itself. null with a snapshot.
+   */
+  unreadable: string | null;
   /** Only read when the snapshot is null: what the last successful publication said. */
   lastContact: LastContact | null;
 }
@@ -39,7 +44,14 @@ export interface ObservedRegister {
 export type OwnershipDecision =
   | { agent: string; kind: 'hold'; epoch: number; reason: string }
   | { agent: string; kind: 'claim'; epoch: number; reason: string }
-  | { agent: string; kind: 'wait'; holder: string; reason: string }
+  | {
+      agent: string;
+      kind: 'wait';
+      holder: string;
+      /** In how long the holder's lease will have been over for takeover_after, if it is not renewed. */
+      takeoverInMs: number;
+      reason: string;
+    }
   | { agent: string; kind: 'unknown'; reason: string }
   | { agent: string; kind: 'hand-over'; to: string; reason: string }
   | { agent: string; kind: 'fenced'; holder: string; reason: string };

@@ -7,35 +7,37 @@
 import type { DesiredFleet } from '../model/desired.js';
 import { isLocalAgent } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
-import type { ObservedRegister, RegisterSnapshot } from '../model/register.js';
+import type { ObservedRegister } from '../model/register.js';
 import { runsHere } from '../plan/deciders/ownership.js';
 import type { FleetPaths } from '../paths.js';
-import { registerDsn, withRegister } from './connect.js';
+import { registerDsn, registerProblem, withRegister } from './connect.js';
 import { lastContact } from './notice.js';
 import { readSnapshot } from './ownership.js';
 import { requireSchema } from './schema.js';
 
-export async function readRegisterSnapshot(desired: DesiredFleet): Promise<RegisterSnapshot | null> {
-  if (desired.register === undefined) return null;
-  try {
-    return await withRegister(await registerDsn(desired.register), async (c) => {
-      await requireSchema(c);
-      return readSnapshot(c);
-    });
-  } catch {
-    // Unreachable or refused: the publish step says so, once. Here it only means "ownership unknown".
-    return null;
-  }
-}
-
-/** The register for this cycle's plan; undefined for a fleet without one. */
+/**
+ * The register for this cycle's plan; undefined for a fleet without one. When the rows cannot be read, why:
+ * `register unreachable` for an outage, else the one line of the refusal (the publish step says it, once).
+ */
 export async function observeRegister(
   desired: DesiredFleet,
   paths: FleetPaths,
 ): Promise<ObservedRegister | undefined> {
   if (desired.register === undefined) return undefined;
-  const snapshot = await readRegisterSnapshot(desired);
-  return { snapshot, lastContact: snapshot === null ? await lastContact(paths) : null };
+  try {
+    const snapshot = await withRegister(await registerDsn(desired.register), async (c) => {
+      await requireSchema(c);
+      return readSnapshot(c);
+    });
+    return { snapshot, unreadable: null, lastContact: null };
+  } catch (error) {
+    const problem = registerProblem(error);
+    return {
+      snapshot: null,
+      unreadable: problem.kind === 'unreachable' ? 'register unreachable' : problem.message,
+      lastContact: await lastContact(paths),
+    };
+  }
 }
 
 /** Agents moved to another host that no longer run here: their stop is recorded with the publication. */

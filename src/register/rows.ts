@@ -1,10 +1,13 @@
 /**
- * What a host publishes about its share, from one observation: a status row per agent of its share. Pure: the
- * same desired fleet and observation give the same rows, so a no-op cycle writes no agent row (only the lease).
+ * What a host publishes about its share, from one observation: a status row per agent of its share, and one per
+ * agent moved to another host that still runs here (flagged MOVING: its stop waits for it to be idle), so the
+ * register shows what runs, not only what the manifest says. Pure: the same desired fleet and observation give
+ * the same rows, so a no-op cycle writes no agent row (only the lease).
  */
-import type { DesiredFleet } from '../model/desired.js';
+import { isLocalAgent, type DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
-import { fleetStatus, type AgentStatus } from '../plan/health.js';
+import { agentStatus, fleetStatus, type AgentStatus } from '../plan/health.js';
+import { runsHere } from '../plan/deciders/ownership.js';
 import { ENV_DIGEST_KEY } from '../render/env.js';
 import { UNIT_DIGEST_KEY } from '../render/units.js';
 
@@ -41,30 +44,45 @@ function digests(observed: Observed, s: AgentStatus): { env: string | null; unit
   return { env: env?.[ENV_DIGEST_KEY] ?? null, unit: env?.[UNIT_DIGEST_KEY] ?? null };
 }
 
-/** One row per agent of this host's share (the agents whose `host:` is this host, or unset). */
+/** The flag of an agent moved to another host that still runs on this one, until this host stops it. */
+export const MOVING_FLAG = 'MOVING';
+
+function rowOf(observed: Observed, s: AgentStatus, extraFlags: readonly string[]): StatusRow {
+  const d = digests(observed, s);
+  const running = s.sessionExists === true && !s.paneDead;
+  // Whole seconds: the same state reported twice must not look like a change.
+  const sinceMs = Math.floor((observed.nowMs - (s.state?.forSeconds ?? 0) * 1000) / 1000) * 1000;
+  return {
+    agent: s.agent,
+    tenant_id: s.tenantId,
+    state: stateOf(s),
+    state_since: new Date(sinceMs).toISOString(),
+    flags: [...s.flags, ...extraFlags],
+    pid: running ? s.panePid : null,
+    unit:
+      s.unitActiveState === '' && s.unitFileState === null
+        ? null
+        : `${s.unitActiveState || '?'}/${s.unitFileState ?? 'no-file'}`,
+    session: s.sessionExists === true ? s.session : null,
+    env_digest: d.env,
+    unit_digest: d.unit,
+    spend_usd: null,
+  };
+}
+
+/**
+ * One row per agent of this host's share (the agents whose `host:` is this host, or unset), and one per agent
+ * moved away that still runs here: without it the register would show a busy agent, whose hand-over waits for
+ * its turn to end, as running nowhere (its old host's row deleted, its new host's saying `down`).
+ */
 export function statusRows(desired: DesiredFleet, observed: Observed): StatusRow[] {
-  return fleetStatus(desired, observed)
+  const share = fleetStatus(desired, observed)
     .filter((s) => s.local)
-    .map((s) => {
-      const d = digests(observed, s);
-      const running = s.sessionExists === true && !s.paneDead;
-      // Whole seconds: the same state reported twice must not look like a change.
-      const sinceMs = Math.floor((observed.nowMs - (s.state?.forSeconds ?? 0) * 1000) / 1000) * 1000;
-      return {
-        agent: s.agent,
-        tenant_id: s.tenantId,
-        state: stateOf(s),
-        state_since: new Date(sinceMs).toISOString(),
-        flags: [...s.flags],
-        pid: running ? s.panePid : null,
-        unit:
-          s.unitActiveState === '' && s.unitFileState === null
-            ? null
-            : `${s.unitActiveState || '?'}/${s.unitFileState ?? 'no-file'}`,
-        session: s.sessionExists === true ? s.session : null,
-        env_digest: d.env,
-        unit_digest: d.unit,
-        spend_usd: null,
-      };
-    });
+    .map((s) => rowOf(observed, s, []));
+  const leaving = desired.agents
+    .filter((a) => !isLocalAgent(a, observed.hostname))
+    .map((a) => agentStatus({ ...a, host: null }, observed, desired.runtimes[a.runtime]))
+    .filter((s) => runsHere(observed, s.agent, s.socketName))
+    .map((s) => rowOf(observed, s, [MOVING_FLAG]));
+  return [...share, ...leaving];
 }

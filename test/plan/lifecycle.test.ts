@@ -300,4 +300,21 @@ describe('watch mode wakes when time alone changes the plan (src/engine/wake.ts)
     // The heartbeat was written a second ago and turns stale in 59 s, before max_defer (3600 s).
     expect(wake(changed, o)).toBe(NOW_MS + 59_000 + 250);
   });
+
+  it('with a register: at half the lease (renewed whatever the resync), or when a held start may take over', () => {
+    const quiet = team(['a1'], undefined, {
+      heartbeat: { staleAfterSeconds: 60, graceSeconds: 30, respawnOnStale: false },
+    });
+    const withRegister: DesiredFleet = {
+      ...quiet,
+      register: { urlEnv: 'X', urlFile: null, leaseSeconds: 10, takeoverAfterSeconds: 6 },
+    };
+    const o = converge(quiet, observedBuilder().build());
+    const p = planFor(withRegister, o);
+    expect(nextWakeMs({ desired: withRegister, observed: o, plan: p })).toBe(NOW_MS + 5_000 + 250);
+    const waiting = { agent: 'a1', kind: 'wait' as const, holder: 'h3', takeoverInMs: 2_000, reason: 'r' };
+    expect(nextWakeMs({ desired: withRegister, observed: o, plan: { ...p, ownership: [waiting] } })).toBe(
+      NOW_MS + 2_000 + 250,
+    );
+  });
 });

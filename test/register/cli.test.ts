@@ -1,7 +1,8 @@
 /**
  * The register through the built CLI: `fleet register migrate`, `fleet ps --all-hosts` / `--host` with HOST-STALE
  * for a host whose lease ran out, `fleet history --all-hosts`, and one line, exit 1, for a wrong DSN and for a
- * register of a newer schema version.
+ * register of a newer schema version. That local convergence goes on with those (and with a role without rights)
+ * needs a real host: test/register/bad-register.sandbox.test.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

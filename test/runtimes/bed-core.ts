@@ -52,7 +52,10 @@ export interface Bed {
   home: string;
   workDir(agent: string): string;
   /** Write the roster (one socket, the given agents) and each agent's operator env lines; create workdirs. */
-  setup(agents: { name: string; runtime: RuntimeName; model?: string }[], extraYaml?: string): Promise<void>;
+  setup(
+    agents: { name: string; runtime: RuntimeName; model?: string; host?: string }[],
+    extraYaml?: string,
+  ): Promise<void>;
   fleet(...args: string[]): Promise<CliResult>;
   /** `fleet ps --json` row of one agent. */
   ps(agent: string): Promise<PsRow>;
@@ -158,24 +161,42 @@ async function prepareHome(home: string, server: ModelServer, workDirs: string[]
   );
 }
 
+/** For several beds as several hosts of one fleet (test/register/move-busy.runtime.sandbox.test.ts). */
+export interface BedOptions {
+  /** A model server shared with other beds: not closed by this bed's stop(). */
+  server?: ModelServer;
+  /** The tmux socket (default: a unique one), so that hosts can share one roster. */
+  socket?: string;
+  /** Where the agents' working directories are (default: in the sandbox), so that hosts can share them. */
+  workRoot?: string;
+  /** More environment for the sandbox (MOSAIC_HOST, a register's DSN). */
+  env?: Record<string, string>;
+}
+
 export async function startBed(
   needs: readonly RuntimeName[],
+  opts: BedOptions = {},
 ): Promise<{ bed: Bed; stop: () => Promise<void> }> {
-  const server = await startModelServer();
+  const server = opts.server ?? (await startModelServer());
+  const ownServer = opts.server === undefined;
   const path = [...needs.map(binDir), process.env.PATH ?? '/usr/bin:/bin'].join(':');
   let sb: Sandbox;
   try {
-    sb = await startSandbox({ path, tmpPrefix: 'fleet-rt-', env: { MOSAIC_TICK_SECONDS: '2' } });
+    sb = await startSandbox({
+      path,
+      tmpPrefix: 'fleet-rt-',
+      env: { MOSAIC_TICK_SECONDS: '2', ...opts.env },
+    });
   } catch (error) {
-    await server.close();
+    if (ownServer) await server.close();
     throw error;
   }
   // systemd gives units its own default PATH, not the one it was started with: put the runtimes on the user
   // manager's PATH the way an operator would (`systemctl --user set-environment`).
   await sb.systemctl('set-environment', `PATH=${path}`);
-  const socket = uniqueSocket('fleet-rt');
+  const socket = opts.socket ?? uniqueSocket('fleet-rt');
   const home = sb.env.HOME ?? join(sb.root, 'home');
-  const workDir = (agent: string): string => join(sb.root, 'work', agent);
+  const workDir = (agent: string): string => join(opts.workRoot ?? join(sb.root, 'work'), agent);
   const logDir = join(sb.root, 'logs');
   await mkdir(logDir, { recursive: true });
   const fleet = (...args: string[]): Promise<CliResult> =>
@@ -226,6 +247,7 @@ export async function startBed(
           `    runtime: ${a.runtime}`,
           `    model_hint: ${a.model ?? DEFAULT_MODEL[a.runtime]}`,
           `    working_directory: ${workDir(a.name)}`,
+          ...(a.host === undefined ? [] : [`    host: ${a.host}`]),
         ]),
         '',
       ].join('\n');
@@ -309,7 +331,7 @@ export async function startBed(
     bed,
     stop: async () => {
       await sb.stop();
-      await server.close();
+      if (ownServer) await server.close();
     },
   };
 }

@@ -53,7 +53,7 @@ function forLocal(
   host: string,
   reg: RegisterSnapshot | null,
   takeoverAfterMs: number,
-  last: { contact: LastContact | null; nowMs: number },
+  last: { contact: LastContact | null; nowMs: number; why: string },
 ): OwnershipDecision {
   // Unreachable, but this host held it at its last contact and its lease cannot have been over for
   // takeover_after yet: nobody else can hold it, so a crashed pane is healed as usual.
@@ -67,15 +67,15 @@ function forLocal(
       agent: a.name,
       kind: 'hold',
       epoch: 0,
-      reason: `register unreachable: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
+      reason: `${last.why}: held at the last contact, safe until ${new Date(last.contact.safeUntilMs).toISOString()}`,
     };
   if (reg === null)
     return {
       agent: a.name,
       kind: 'unknown',
       reason: a.runningHere
-        ? 'register unreachable: keeps running, its ownership unconfirmed'
-        : 'register unreachable: not started until its ownership is confirmed',
+        ? `${last.why}: keeps running, its ownership unconfirmed`
+        : `${last.why}: not started until its ownership is confirmed`,
     };
   const row = reg.ownership[a.name];
   if (row === undefined) return { agent: a.name, kind: 'claim', epoch: 0, reason: 'no host holds it yet' };
@@ -108,6 +108,7 @@ function forLocal(
     agent: a.name,
     kind: 'wait',
     holder: row.holder,
+    takeoverInMs: takeoverAfterMs - overForMs,
     reason: `waits for ${row.holder} to stop it and record that, or for ${row.holder}'s lease to be over for ${Math.round(takeoverAfterMs / 1000)} s`,
   };
 }
@@ -121,6 +122,11 @@ export function decideOwnership(input: {
   /** For an unreachable register: what the last contact said, and this host's clock now. */
   lastContact?: LastContact | null;
   nowMs?: number;
+  /**
+   * Why the register could not be read, for the reasons: `register unreachable` (the default), or the line of a
+   * register that answered no (a role without rights, a newer schema), which waiting will not cure.
+   */
+  unreadable?: string;
 }): OwnershipDecision[] {
   const out: OwnershipDecision[] = [];
   for (const a of input.agents) {
@@ -130,6 +136,7 @@ export function decideOwnership(input: {
         forLocal(a, input.host, input.register, input.takeoverAfterMs, {
           contact: input.lastContact ?? null,
           nowMs: input.nowMs ?? 0,
+          why: input.unreadable ?? 'register unreachable',
         }),
       );
     } else if (a.runningHere) {
@@ -165,6 +172,7 @@ export function decideOwnershipOf(input: PlanInput): OwnershipDecision[] | null 
     })),
     register: observed.register.snapshot,
     lastContact: observed.register.lastContact,
+    ...(observed.register.unreadable !== null ? { unreadable: observed.register.unreadable } : {}),
     nowMs: observed.nowMs,
   });
 }

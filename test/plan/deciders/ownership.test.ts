@@ -37,7 +37,12 @@ describe('ownership decider', () => {
 
   it('waits while the old host holds it and its lease runs; claims once it recorded the stop', () => {
     const held = { x: { agent: 'x', holder: 'h1', epoch: 4, released: false } };
-    expect(decide(a(), reg({ ownership: held }))).toMatchObject({ kind: 'wait', holder: 'h1' });
+    // h1's lease ends in 30 s: taken over 300 s after that, unless h1 renews it.
+    expect(decide(a(), reg({ ownership: held }))).toMatchObject({
+      kind: 'wait',
+      holder: 'h1',
+      takeoverInMs: 330_000,
+    });
     expect(decide(a(), reg({ ownership: { x: { ...held.x, released: true } } }))).toMatchObject({
       kind: 'claim',
       epoch: 4,
@@ -48,13 +53,30 @@ describe('ownership decider', () => {
   it('takes over from a dead host only after its lease has been over for takeover_after', () => {
     const held = { x: { agent: 'x', holder: 'h1', epoch: 4, released: false } };
     const over = (ms: number) => reg({ ownership: held, leaseEnds: { h1: NOW - ms } });
-    expect(decide(a(), over(299_000))).toMatchObject({ kind: 'wait' });
+    expect(decide(a(), over(299_000))).toMatchObject({ kind: 'wait', takeoverInMs: 1_000 });
     expect(decide(a(), over(300_000))).toMatchObject({ kind: 'claim', epoch: 4 });
   });
 
   it('with the register unreachable: keeps what runs, starts nothing', () => {
     expect(decide(a({ runningHere: true }), null)).toMatchObject({ kind: 'unknown' });
-    expect(decide(a(), null)).toMatchObject({ kind: 'unknown' });
+    expect(decide(a(), null)).toMatchObject({
+      kind: 'unknown',
+      reason: 'register unreachable: not started until its ownership is confirmed',
+    });
+  });
+
+  it('with a register that refused (no rights, a newer schema), the reason says so, not "unreachable"', () => {
+    const [d] = decideOwnership({
+      host: 'h2',
+      takeoverAfterMs: 300_000,
+      agents: [a()],
+      register: null,
+      unreadable: 'register: permission denied for schema fleet',
+    });
+    expect(d).toMatchObject({
+      kind: 'unknown',
+      reason: 'register: permission denied for schema fleet: not started until its ownership is confirmed',
+    });
   });
 
   it('with the register unreachable, heals what it held at the last contact while no one can have taken it', () => {
@@ -113,7 +135,7 @@ describe('applyOwnership', () => {
     ]);
     const out = applyOwnership(
       p,
-      [{ agent: 'x', kind: 'wait', holder: 'h1', reason: 'waits for h1' }],
+      [{ agent: 'x', kind: 'wait', holder: 'h1', takeoverInMs: 1_000, reason: 'waits for h1' }],
       units,
     );
     expect(out.actions.map((x) => `${x.kind} ${'agent' in x ? x.agent : ''}`)).toEqual(['start y']);
@@ -144,6 +166,7 @@ describe('ownership inside plan()', () => {
         ownership: { x: { agent: 'x', holder: 'h9', epoch: 2, released: false } },
         leaseEnds: { h9: NOW_MS + 30_000 },
       },
+      unreadable: null,
       lastContact: null,
     };
     const p = planFor(desired, observed);
@@ -168,7 +191,7 @@ describe('ownership inside plan()', () => {
 
   it('the register unreachable: nothing with a host: is started, the rest is', () => {
     const observed = observedBuilder().build();
-    observed.register = { snapshot: null, lastContact: null };
+    observed.register = { snapshot: null, unreadable: 'register unreachable', lastContact: null };
     const p = planFor(desired, observed);
     expect(startsOf(p)).toEqual(['mosaic-agent@z.service']);
     expect(p.ownership?.map((d) => d.kind)).toEqual(['unknown']);

@@ -1,0 +1,123 @@
+/**
+ * Several hosts simulated on one machine for the register tests: each host a sandbox of its own (private systemd
+ * user manager, tmux directory, home; its name through MOSAIC_HOST), the same roster written to every host, and
+ * the probes those tests need: a host's tmux sessions and pane pids, its tmux server's pid, `fleet` run on it, and
+ * a watch-mode reconciler (`fleet reconcile --watch`) running on it as the host's own long-lived process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FLEET_BIN, REPO, runFleet, type CliResult } from './cli.js';
+import type { Sandbox } from '../sandbox.js';
+
+export interface Pane {
+  pid: number;
+  dead: boolean;
+}
+
+export interface Watcher {
+  pid: number;
+  output(): string;
+  /** SIGTERM, and wait for the exit (a no-op once it exited). */
+  stop(): Promise<void>;
+  /** SIGKILL, and wait for the exit: the host's reconciler dies with the host. */
+  kill(): Promise<void>;
+}
+
+export interface Host {
+  name: string;
+  sb: Sandbox;
+  socket: string;
+  fleet(...args: string[]): Promise<CliResult>;
+  /** `fleet` with extra environment (another DSN, say). */
+  fleetEnv(env: Record<string, string>, ...args: string[]): Promise<CliResult>;
+  /** The agents' sessions on the host's fleet socket (no holder session); [] when no server runs. */
+  sessions(): Promise<string[]>;
+  /** Session name -> its pane's pid and whether it is dead; empty when no server runs. */
+  panes(): Promise<Map<string, Pane>>;
+  /** The pid of the tmux server of the fleet socket; null when none runs. */
+  tmuxServerPid(): Promise<number | null>;
+  /** Start `fleet reconcile --watch --interval S` on this host. */
+  watch(intervalS: number): Watcher;
+}
+
+export function hostOf(name: string, sb: Sandbox, socket: string): Host {
+  const logDir = sb.root;
+  const panes = async (): Promise<Map<string, Pane>> => {
+    const r = await sb.run(
+      ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
+      { reject: false },
+    );
+    const out = new Map<string, Pane>();
+    if (r.exitCode !== 0) return out;
+    for (const line of r.stdout.split('\n').filter(Boolean)) {
+      const [session, pid, dead] = line.split(' ');
+      if (session !== undefined && session !== '_holder')
+        out.set(session, { pid: Number(pid), dead: dead === '1' });
+    }
+    return out;
+  };
+  return {
+    name,
+    sb,
+    socket,
+    fleet: (...args) => runFleet(sb.env, args, { logDir }),
+    fleetEnv: (env, ...args) => runFleet({ ...sb.env, ...env }, args, { logDir }),
+    panes,
+    async sessions() {
+      return [...(await panes()).keys()].sort();
+    },
+    async tmuxServerPid() {
+      const r = await sb.run(['tmux', '-L', socket, 'display-message', '-p', '#{pid}'], { reject: false });
+      const pid = Number(r.stdout.trim());
+      return r.exitCode === 0 && Number.isInteger(pid) && pid > 1 ? pid : null;
+    },
+    watch: (intervalS) => startWatcher(sb, intervalS),
+  };
+}
+
+function startWatcher(sb: Sandbox, intervalS: number): Watcher {
+  let out = '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [FLEET_BIN, 'reconcile', '--watch', '--interval', String(intervalS)],
+    { env: sb.env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  return {
+    pid: child.pid ?? -1,
+    output: () => out,
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
+  };
+}
+
+/**
+ * The roster, the same text on every host. The register tests write it through this one function, so that the
+ * git source (`source: {git, ref}`) can replace the copy by a push in one place.
+ */
+export function publishRoster(hosts: readonly Host[], text: string): void {
+  for (const h of hosts) {
+    mkdirSync(h.sb.paths.manifests, { recursive: true });
+    writeFileSync(join(h.sb.paths.manifests, 'roster.yaml'), text);
+  }
+}
+
+/** `fleet ps --all-hosts --json`, parsed. */
+export interface HostsView {
+  now: string;
+  hosts: { host: string; valid_until: string; stale: boolean }[];
+  agents: { host: string; agent: string; state: string; flags: string[]; pid: number | null }[];
+}
+
+export async function psAllHosts(h: Host): Promise<HostsView> {
+  const r = await h.fleet('ps', '--all-hosts', '--json');
+  if (r.code !== 0) throw new Error(`fleet ps --all-hosts on ${h.name} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as HostsView;
+}
