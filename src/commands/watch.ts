@@ -89,7 +89,18 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
   });
   const news = new HeartbeatNews(paths.runDir, (agent) => scheduler.event('heartbeat', { agent }));
   const tmuxEvents = tmuxSource(paths.mosaicHome, scheduler, log);
-  cycle = watchCycle({ paths, runner, command, prune: o.prune, fleet, scheduler, news, tmuxEvents, log });
+  cycle = watchCycle({
+    paths,
+    runner,
+    command,
+    prune: o.prune,
+    fleet,
+    scheduler,
+    news,
+    tmuxEvents,
+    log,
+    resyncMs: intervalS * 1000,
+  });
   const unitEvents = unitSource(scheduler, log);
 
   await fleet.load('start');

@@ -11,6 +11,7 @@ import { alertWakeMs, earliest, logAlerts, stateAlertAgents } from '../alerts/wa
 import { converge } from './converge.js';
 import type { WatchScheduler } from './scheduler.js';
 import { planFor } from './session.js';
+import { sourceCommit } from './source.js';
 import { nextWakeMs } from './wake.js';
 import { logPlan, logResult, type HeartbeatNews, type LastGoodDesired, type Log } from './watch-sources.js';
 
@@ -29,14 +30,15 @@ export interface WatchCycleParts {
   news: HeartbeatNews;
   tmuxEvents: TmuxEventSource;
   log: Log;
+  /** The resync interval: with a git source, a fetch is made at least this often (docs/hosts.md). */
+  resyncMs: number;
 }
 
 /** The scheduler's cycle: nothing until the manifests have loaded once; a failing cycle never ends the watcher. */
 export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
   const { paths, runner, command, scheduler, log } = w;
   return async (why) => {
-    const desired = w.fleet.current;
-    if (desired === null) return;
+    if (w.fleet.current === null && w.fleet.source === null) return;
     let lock;
     try {
       lock = await acquireLock(paths.stateDir, command, LOCK_WAIT_MS);
@@ -47,7 +49,15 @@ export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
       return;
     }
     try {
-      const s = await planFor(desired, paths, w.prune, runner, { meter: true });
+      // The git source: fetched and fast-forwarded under the lock, before planning (docs/hosts.md).
+      await w.fleet.follow(why, runner, command, w.resyncMs);
+      const desired = w.fleet.current;
+      if (desired === null) return;
+      if (w.fleet.source !== null) w.tmuxEvents.setSockets(desired.sockets);
+      const s = await planFor(desired, paths, w.prune, runner, {
+        meter: true,
+        source: sourceCommit(w.fleet.sourceRun),
+      });
       logPlan(log, s, why);
       // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers
       // (entering or leaving `waiting` or `busy`: src/alerts/watch.ts).

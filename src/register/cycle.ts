@@ -136,7 +136,7 @@ async function noticeOnce(
  * observed again first, so the register shows what now runs, not what ran before the apply.
  */
 export async function publishAfterApply(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership' | 'source'>,
   applied: boolean,
   say: (line: string) => void,
 ): Promise<PublishOutcome> {
@@ -147,6 +147,8 @@ export async function publishAfterApply(
     desired: s.desired,
     observed,
     paths: s.paths,
+    // The lease's `commit`: the git source's commit this cycle converged to (null without a git source).
+    commit: s.source?.commit ?? null,
     ...(s.ownership ? { ownership: s.ownership } : {}),
   });
   if (outcome.notice !== null) say(outcome.notice);
@@ -155,7 +157,7 @@ export async function publishAfterApply(
 
 /** Watch mode's publish: the notice as a `register` event; a claim won wakes the next cycle at once. */
 export async function publishInWatch(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'ownership' | 'source'>,
   applied: boolean,
   log: (event: string, fields: Record<string, string>, text?: string) => void,
   wake: (why: string) => void,
