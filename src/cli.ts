@@ -374,7 +374,7 @@ export function buildCli(): Command {
     )
     .option(
       '--source <url[#branch]>',
-      'follow the manifests of this git repository and branch (default $MOSAIC_SOURCE, or a manifest\'s source:)',
+      "follow the manifests of this git repository and branch (default $MOSAIC_SOURCE, or a manifest's source:)",
     )
     // One place sets them for every command: observation, the manifest cache and the register read $MOSAIC_HOST;
     // loading the fleet reads $MOSAIC_SOURCE (src/source/settings.ts).

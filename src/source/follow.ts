@@ -166,10 +166,14 @@ async function followCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string):
   let { target, problem } = judged;
   const dirt = await git.dirt();
   if (dirt.length > 0) {
-    const files = dirt.slice(0, 3).join(', ') + (dirt.length > 3 ? ', ...' : '');
+    const files =
+      dirt
+        .slice(0, 3)
+        .map((l) => l.trim())
+        .join(', ') + (dirt.length > 3 ? ', ...' : '');
     problem ??= {
       key: 'dirty',
-      line: `the checkout ${dir} has local changes (${files}): refused; converging to its commit as committed`,
+      line: `the checkout ${dir} has local changes (${files}): refused, read as committed`,
     };
     target = null;
   }
