@@ -255,7 +255,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
   try {
     const runner = createRunner();
     const { fresh, stale } = await replanSaved(saved, paths, runner);
-    const { observed, desired } = fresh;
+    const { observed, desired, source } = fresh;
     if (stale !== null) {
       throw new UserError(
         `the saved plan ${file} is stale: ${stale} (${saved.created_at}); run \`fleet plan\` again`,
@@ -270,7 +270,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
     }
     if (!o.json) process.stdout.write(`Applying ${file}:\n`);
     const result = await applyAndJournal(
-      { paths, runner, observed, desired },
+      { paths, runner, observed, desired, ...(source !== undefined ? { source } : {}) },
       saved.plan,
       `fleet apply ${file}`,
       hooksFor(o.json),

@@ -46,9 +46,17 @@ export function renderContext(paths: FleetPaths): RenderContext {
   return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
 }
 
-/** How a unit runs this same reconciler: this node binary and this package's entry point, absolute. */
-export function fleetInvocation(paths: FleetPaths): FleetInvocation {
-  return { argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')], manifests: paths.manifests };
+/**
+ * How a unit runs this same reconciler: this node binary and this package's entry point, absolute; and the git
+ * source given by `--source` / `$MOSAIC_SOURCE`, so the timer's runs follow it too.
+ */
+export function fleetInvocation(paths: FleetPaths, env: NodeJS.ProcessEnv = process.env): FleetInvocation {
+  const source = env.MOSAIC_SOURCE;
+  return {
+    argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')],
+    manifests: paths.manifests,
+    ...(source !== undefined && source.trim() !== '' ? { source } : {}),
+  };
 }
 
 /** The systemd and tmux conditions a plan cannot be made (or applied) without. */

@@ -305,3 +305,24 @@ export async function followSource(
   }
   return exists ? followCheckout(w, mode, dir) : firstCheckout(w, mode, dir);
 }
+
+/**
+ * The fleet of one commit the checkout has (fetched by `fleet plan`, say), read from git without moving the
+ * checkout: what `fleet apply FILE` plans again from, so a saved plan is checked against the commit it was made
+ * from. Bad input when the checkout lacks that commit.
+ */
+export async function fleetAtCommit(
+  settings: SourceSettings,
+  stateDir: string,
+  ctx: HostContext,
+  runner: Runner,
+  commit: string,
+): Promise<DesiredFleet> {
+  const dir = checkoutDir(stateDir);
+  const git = new SourceGit(runner, dir);
+  if (!(await isDir(join(dir, '.git'))) || (await git.commit(commit)) === null)
+    throw new UserError(
+      `git source: this host's checkout does not have commit ${short(commit)}; run fleet reconcile, then plan again`,
+    );
+  return committedFleet({ settings, stateDir, ctx, runner }, git, commit);
+}
