@@ -145,6 +145,36 @@ function noticeOf(problem: SourceProblem | null, said: string | null, commit: st
   return said === null ? null : `git source: nothing refused any more; at ${short(commit)}`;
 }
 
+/** The refusal of a checkout with local changes (its first few files named), or null when it is clean. */
+function dirtProblem(dir: string, dirt: readonly string[]): SourceProblem | null {
+  if (dirt.length === 0) return null;
+  const files = dirt.slice(0, 3).map((l) => l.trim());
+  if (dirt.length > 3) files.push('...');
+  return {
+    key: 'dirty',
+    line: `the checkout ${dir} has local changes (${files.join(', ')}): refused, read as committed`,
+  };
+}
+
+/** Remember (in `apply`) what the checkout now follows, its commit and the problem said; only when it changed. */
+async function remember(
+  w: Where,
+  before: SourceState | null,
+  commit: string,
+  problem: SourceProblem | null,
+): Promise<void> {
+  // Another repository or branch is adopted only once it was fetched without a problem.
+  const follows = problem === null || before === null ? w.settings : before;
+  const next: SourceState = {
+    format_version: 1,
+    url: follows.url,
+    ref: follows.ref,
+    commit,
+    problem: problem?.key ?? null,
+  };
+  if (JSON.stringify(next) !== JSON.stringify(before)) await writeSourceState(w.stateDir, next);
+}
+
 /**
  * A host with a checkout: fetch, judge, move (in `apply`), load. Never throws for a refusal (that is the run's
  * `problem`); throws for a checkout git cannot read, or manifests that were never good (a changed `path:`).
@@ -163,45 +193,21 @@ async function followCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string):
     fetched.commit === null
       ? { target: null, fleet: null, problem: fetched.problem }
       : await judgeFetched(w, git, head, fetched.commit, switched);
-  let { target, problem } = judged;
-  const dirt = await git.dirt();
-  if (dirt.length > 0) {
-    const files =
-      dirt
-        .slice(0, 3)
-        .map((l) => l.trim())
-        .join(', ') + (dirt.length > 3 ? ', ...' : '');
-    problem ??= {
-      key: 'dirty',
-      line: `the checkout ${dir} has local changes (${files}): refused, read as committed`,
-    };
-    target = null;
-  }
-  let desired: DesiredFleet;
+  const dirty = dirtProblem(dir, await git.dirt());
+  const problem = judged.problem ?? dirty;
+  const target = dirty === null ? judged.target : null;
   let loaded: LoadedDesired | null = null;
-  if (target !== null && mode === 'apply') {
-    await git.checkout(target);
-    loaded = await checkoutFleet(w, dir);
-    desired = loaded.desired;
-  } else if (target !== null && judged.fleet !== null) desired = judged.fleet;
-  else if (dirt.length > 0) desired = await committedFleet(w, git, head);
+  let desired: DesiredFleet;
+  if (target !== null && mode === 'apply') await git.checkout(target);
+  if (target !== null && mode === 'dry-run' && judged.fleet !== null) desired = judged.fleet;
+  else if (dirty !== null) desired = await committedFleet(w, git, head);
   else {
     loaded = await checkoutFleet(w, dir);
     desired = loaded.desired;
   }
   const commit = target ?? head;
-  const said = state?.problem ?? null;
-  if (mode === 'apply') {
-    const keep = problem === null || state === null ? w.settings : state;
-    const next: SourceState = {
-      format_version: 1,
-      url: keep.url,
-      ref: keep.ref,
-      commit,
-      problem: problem?.key ?? null,
-    };
-    if (JSON.stringify(next) !== JSON.stringify(state)) await writeSourceState(w.stateDir, next);
-  }
+  if (mode === 'apply') await remember(w, state, commit, problem);
+  const said = mode === 'apply' ? (state?.problem ?? null) : null;
   return {
     settings: w.settings,
     desired,
@@ -209,12 +215,8 @@ async function followCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string):
     commit,
     advanced: target === null ? null : { from: head, to: target },
     problem,
-    notice:
-      mode === 'apply'
-        ? noticeOf(problem, said, commit)
-        : problem === null
-          ? null
-          : `git source: ${problem.line}; keeping ${short(commit)}`,
+    // A dry run remembers nothing, so it says a refusal every time.
+    notice: mode === 'apply' ? noticeOf(problem, said, commit) : noticeOf(problem, null, commit),
   };
 }
 
@@ -229,7 +231,6 @@ async function firstCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string): 
   await rm(work, { recursive: true, force: true });
   // Messages and the plan name the files where they will be: the final checkout.
   const git = new SourceGit(w.runner, work);
-  const named = new SourceGit(w.runner, dir);
   try {
     const init = await git.init();
     if (init.exitCode !== 0) throw new UserError(`git source: cannot make ${work}: ${firstLine(init)}`);
@@ -238,7 +239,7 @@ async function firstCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string): 
       throw new UserError(`${originText(w.settings.origin)}: git source: ${fetched.problem.line}`);
     const c = await commitFleet(git, fetched.commit, w.settings, w.ctx);
     if (c.desired === null)
-      throw new ManifestError(c.diagnostics.map((d) => ({ ...d, file: d.file.replace(work, named.dir) })));
+      throw new ManifestError(c.diagnostics.map((d) => ({ ...d, file: d.file.replace(work, dir) })));
     if (mode === 'dry-run')
       return {
         settings: w.settings,

@@ -4,6 +4,7 @@
  * one, and a prompt would hang it until the timeout. Credentials are the operator's (a credential helper, an SSH
  * key or agent); none is ever passed here.
  */
+import { UserError } from '../errors.js';
 import type { Runner, RunResult } from '../exec.js';
 
 /** Fetching crosses the network: long enough for a slow remote, short enough that a hung one does not stall a cycle. */
@@ -87,13 +88,16 @@ export class SourceGit {
     const r = await this.run(['merge-base', '--is-ancestor', ancestor, commit]);
     if (r.exitCode === 0) return true;
     if (r.exitCode === 1) return false;
-    throw new Error(firstLine(r) || `git merge-base failed with exit code ${r.exitCode}`);
+    throw new UserError(
+      `git source: ${firstLine(r) || `git merge-base failed with exit code ${r.exitCode}`}`,
+    );
   }
 
   /** Files changed, untracked or ignored in the checkout: anything there that is not the commit's. */
   async dirt(): Promise<string[]> {
     const r = await this.run(['status', '--porcelain', '--untracked-files=all', '--ignored']);
-    if (r.exitCode !== 0) throw new Error(firstLine(r) || `git status failed with exit code ${r.exitCode}`);
+    if (r.exitCode !== 0)
+      throw new UserError(`git source: ${firstLine(r) || `git status failed with exit code ${r.exitCode}`}`);
     return r.stdout.split('\n').filter((l) => l.trim() !== '');
   }
 
@@ -102,7 +106,10 @@ export class SourceGit {
     const r = await this.run(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], {
       mutate: true,
     });
-    if (r.exitCode !== 0) throw new Error(firstLine(r) || `git checkout failed with exit code ${r.exitCode}`);
+    if (r.exitCode !== 0)
+      throw new UserError(
+        `git source: ${firstLine(r) || `git checkout failed with exit code ${r.exitCode}`}`,
+      );
   }
 
   /** The entries of a directory of a commit ('' = its top): mode, type, object id and name; null when no such dir. */
@@ -116,7 +123,10 @@ export class SourceGit {
   async blobs(oids: readonly string[]): Promise<Map<string, string>> {
     if (oids.length === 0) return new Map();
     const r = await this.run(['cat-file', '--batch'], { input: `${oids.join('\n')}\n` });
-    if (r.exitCode !== 0) throw new Error(firstLine(r) || `git cat-file failed with exit code ${r.exitCode}`);
+    if (r.exitCode !== 0)
+      throw new UserError(
+        `git source: ${firstLine(r) || `git cat-file failed with exit code ${r.exitCode}`}`,
+      );
     return parseBatch(Buffer.from(r.stdout, 'utf8'));
   }
 }
