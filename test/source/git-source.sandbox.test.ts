@@ -6,12 +6,13 @@
  * unreachable remote and a force-pushed history are each refused with one line and the last good state kept,
  * while the host still heals a killed pane; the journal carries the commit converged.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runFleet, type CliResult } from '../helpers/cli.js';
-import { uniqueSocket } from '../helpers/fleet.js';
+import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
+import { uniqueSocket, waitFor } from '../helpers/fleet.js';
 import { describeSandbox, startSandbox, type Sandbox } from '../sandbox.js';
 import { git } from '../workspaces/git-repo.js';
 import { makeRemote, roster, type Remote } from './remote.js';
@@ -159,5 +160,42 @@ describeSandbox('the git source on two hosts', () => {
     });
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
     expect(sourceLines(dry)).toHaveLength(1);
+  });
+
+  it('watch mode fetches at each resync: a push naming the host converges without a reconcile by hand', async () => {
+    // h1 is at c2; the rewritten branch is a fast-forward of c2 (it replaced c3, which h1 never took).
+    const child = spawn(process.execPath, [FLEET_BIN, 'reconcile', '--watch', '--interval', '2', '--json'], {
+      env: host('h1').env,
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await waitFor(
+        'the first fetch',
+        () => out.includes('"event":"source-advanced"'),
+        30_000,
+        () => out,
+      );
+      const h2Before = await panes('h2');
+      const pushed = remote.push({ 'roster.yaml': roster(['a1@h1', 'a2@h1', 'evil@h2'], socket) });
+      await waitFor(
+        'a2 started on h1',
+        async () => (await panes('h1')).a2 !== undefined,
+        30_000,
+        () => out,
+      );
+      expect(out).toContain(`"commit":"${pushed}"`);
+      expect(await panes('h2')).toEqual(h2Before);
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+    expect(lastJournalCommit('h1')).toBe(git(remote.env, checkout('h1'), 'rev-parse', 'HEAD').trim());
   });
 });
