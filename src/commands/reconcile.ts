@@ -19,7 +19,7 @@ import {
 import { alertLines } from '../alerts/watch.js';
 import { lockForRun } from '../engine/run-lock.js';
 import { readSavedPlan, replanSaved, savePlan } from '../engine/saved-plan.js';
-import { makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
+import { makeSession, notStartedLines, pending, planFor, type Session } from '../engine/session.js';
 import {
   advanceText,
   fleetForRun,
@@ -140,7 +140,7 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     );
     process.stdout.write(
       o.json
-        ? jsonResult(shown, { dry_run: true })
+        ? jsonResult(shown, { dry_run: true, ...sourceField(s.source) })
         : renderPlanText(shown, { color: colorOk(), diff: o.diff === true }),
     );
     return o.detailedExitcode && pending(shown) ? 2 : 0;
@@ -181,7 +181,10 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       const { publishAfterApply } = await import('../register/cycle.js');
       await publishAfterApply(s, result !== null, (line) => process.stderr.write(`fleet: ${line}\n`));
     }
-    if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
+    if (o.json)
+      process.stdout.write(
+        jsonResult(s.plan, { dry_run: false, ...sourceField(s.source) }, result ?? undefined),
+      );
     else if (result) {
       printResults(result);
       if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
@@ -193,6 +196,11 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   } finally {
     await lock.release();
   }
+}
+
+/** The JSON document's `source` (docs/plan-format.md): the git source's commit the plan is made from. */
+function sourceField(source: Session['source']): Record<string, unknown> {
+  return source === undefined ? {} : { source };
 }
 
 /** The git source's step said: a refusal on stderr (once per problem), a move on stdout and in the journal. */

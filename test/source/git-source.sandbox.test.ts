@@ -155,11 +155,16 @@ describeSandbox('the git source on two hosts', () => {
     expect(git(remote.env, checkout('h2'), 'rev-parse', 'HEAD').trim()).toBe(good);
     // Said once; the dry run says it every time, and plans from the last good commit.
     expect(sourceLines(await reconcile('h2'))).toEqual([]);
-    const dry = await runFleet(host('h2').env, ['reconcile', '--dry-run', '--detailed-exitcode'], {
+    const dry = await runFleet(host('h2').env, ['reconcile', '--dry-run', '--detailed-exitcode', '--json'], {
       logDir: host('h2').root,
     });
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
     expect(sourceLines(dry)).toHaveLength(1);
+    expect((JSON.parse(dry.stdout) as { source?: unknown }).source).toEqual({
+      url: remote.url,
+      ref: 'main',
+      commit: good,
+    });
   });
 
   it('watch mode fetches at each resync: a push naming the host converges without a reconcile by hand', async () => {
