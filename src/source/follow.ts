@@ -189,6 +189,10 @@ async function followCheckout(w: Where, mode: 'apply' | 'dry-run', dir: string):
   const state = await readSourceState(w.stateDir);
   const switched = state !== null && (state.url !== w.settings.url || state.ref !== w.settings.ref);
   const fetched = await fetchCommit(git, w.settings);
+  // A branch just named (a changed `ref:` or `git:`) that does not exist is a typo, bad input like a bad manifest;
+  // the branch followed so far being deleted is a refusal (the last good state kept).
+  if (switched && fetched.problem?.key === 'missing-ref')
+    throw new UserError(`${originText(w.settings.origin)}: git source: ${fetched.problem.line}`);
   const judged =
     fetched.commit === null
       ? { target: null, fleet: null, problem: fetched.problem }

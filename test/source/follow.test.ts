@@ -208,7 +208,7 @@ describe('the git source', () => {
     expect(existsSync(checkoutDir(stateDir))).toBe(false);
   });
 
-  it('another branch is a new start, not a rewritten history', async () => {
+  it('another branch is a new start, not a rewritten history; a branch that does not exist is bad input, a deleted one a refusal', async () => {
     remote.push({ 'roster.yaml': roster(['a1']) });
     await follow();
     const work = join(root, 'work');
@@ -221,5 +221,16 @@ describe('the git source', () => {
     const switched = await follow('apply', settings({ ref: 'prod' }));
     expect(switched).toMatchObject({ commit: prod, problem: null });
     expect(names(switched)).toEqual(['p1']);
+    // A branch just named that does not exist is bad input naming where it is set; the checkout stays.
+    await expect(follow('apply', settings({ ref: 'nope' }))).rejects.toThrow(
+      /^\/etc\/source\.yaml:2:1: git source: branch nope not found in file:\/\//,
+    );
+    expect(head()).toBe(prod);
+    // The branch followed so far being deleted is a refusal: the last good state is kept.
+    git(remote.env, work, 'push', '-q', 'origin', ':refs/heads/prod');
+    const gone = await follow('apply', settings({ ref: 'prod' }));
+    expect(gone).toMatchObject({ commit: prod, problem: { key: 'missing-ref' } });
+    expect(gone.notice).toMatch(/^git source: branch prod not found in file:\/\/.*; keeping /);
+    expect(names(gone)).toEqual(['p1']);
   });
 });

@@ -203,4 +203,23 @@ describeSandbox('the git source on two hosts', () => {
     }
     expect(lastJournalCommit('h1')).toBe(git(remote.env, checkout('h1'), 'rev-parse', 'HEAD').trim());
   });
+
+  it('fleet plan --out saves the fetched commit; fleet apply applies exactly that plan and journals the commit', async () => {
+    const before = git(remote.env, checkout('h1'), 'rev-parse', 'HEAD').trim();
+    const next = remote.push({ 'roster.yaml': roster(['a1@h1', 'a2@h1', 'a3@h1', 'evil@h2'], socket) });
+    const file = join(host('h1').root, 'h1.plan');
+    const planned = await runFleet(host('h1').env, ['plan', '--out', file], { logDir: host('h1').root });
+    expect(planned.code, planned.stdout + planned.stderr).toBe(0);
+    expect(planned.stdout).toMatch(/a3/);
+    // A dry run moves nothing.
+    expect(git(remote.env, checkout('h1'), 'rev-parse', 'HEAD').trim()).toBe(before);
+    const applied = await runFleet(host('h1').env, ['apply', file], { logDir: host('h1').root });
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    expect((await panes('h1')).a3).toBeDefined();
+    expect(lastJournalCommit('h1')).toBe(next);
+    // The next reconcile moves the checkout to it, with nothing left to do.
+    const r = await reconcile('h1');
+    expect(r.stdout).toContain(`fast-forwarded main to ${next.slice(0, 12)}`);
+    expect(r.mutating.filter((c) => c.argv[0] !== 'git')).toEqual([]);
+  });
 });
