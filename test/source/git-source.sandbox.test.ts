@@ -4,7 +4,8 @@
  * repository in a temp dir, pushed to by a working clone) through a `source:` manifest of their own. `fleet
  * reconcile` is the timer's run. A pushed change converges on the host it names only; a dirty checkout, an
  * unreachable remote and a force-pushed history are each refused with one line and the last good state kept,
- * while the host still heals a killed pane; the journal carries the commit converged.
+ * while the host still heals a killed pane; the journal carries the commit converged. Watch mode fetches at each
+ * resync; `fleet plan --out` / `fleet apply` apply the commit the plan was made from.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
