@@ -83,6 +83,8 @@ export default tseslint.config(
   ),
   layer(['src/apply/**/*.ts'], 'observe|manifest|plan|engine|commands|dev', 'cli|options|main'),
   layer(['src/engine/**/*.ts'], 'commands|dev', 'cli|main'),
+  // The git source is a step the engine calls before loading (docs/hosts.md): it loads manifests, never plans.
+  layer(['src/source/**/*.ts'], 'engine|commands|dev|plan|apply|register', 'cli|options|main'),
   // The commands are shells over the engine, which alone composes observation, the manifests and the planner.
   layer(
     ['src/commands/**/*.ts'],

@@ -372,10 +372,16 @@ export function buildCli(): Command {
       '--host-name <name>',
       "this host's name for agents' host: and the register (default $MOSAIC_HOST or the hostname)",
     )
-    // One place sets it for every command: observation, the manifest cache and the register read $MOSAIC_HOST.
+    .option(
+      '--source <url[#branch]>',
+      "follow the manifests of this git repository and branch (default $MOSAIC_SOURCE, or a manifest's source:)",
+    )
+    // One place sets them for every command: observation, the manifest cache and the register read $MOSAIC_HOST;
+    // loading the fleet reads $MOSAIC_SOURCE (src/source/settings.ts).
     .hook('preAction', (cmd) => {
-      const name = cmd.opts<{ hostName?: string }>().hostName;
-      if (name !== undefined) process.env.MOSAIC_HOST = name;
+      const { hostName, source } = cmd.opts<{ hostName?: string; source?: string }>();
+      if (hostName !== undefined) process.env.MOSAIC_HOST = hostName;
+      if (source !== undefined) process.env.MOSAIC_SOURCE = source;
     })
     // Every command's --help lists --home, --manifests and --unit-dir too.
     .configureHelp({ showGlobalOptions: true });

@@ -22,7 +22,10 @@ export async function historyCommand(o: GlobalOptions & { json: boolean; limit: 
     });
   }
   // Newest first: the last entry appended is the latest run.
-  const entries = all.slice(-limit).reverse() as (JournalEntry & { ran_by?: RanBy })[];
+  const entries = all.slice(-limit).reverse() as (JournalEntry & {
+    ran_by?: RanBy;
+    source?: { commit?: string };
+  })[];
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ format_version: 1, entries }, null, 2)}\n`);
     return 0;
@@ -33,8 +36,10 @@ export async function historyCommand(o: GlobalOptions & { json: boolean; limit: 
   }
   for (const e of entries) {
     const s = e.summary;
+    // The git source's commit the run converged to (docs/hosts.md), when the host follows one.
+    const commit = typeof e.source?.commit === 'string' ? `  manifests ${e.source.commit.slice(0, 12)}` : '';
     process.stdout.write(
-      `${e.started_at}  ${e.result.toUpperCase().padEnd(6)} ${e.command}  by ${ranByText(e.ran_by)}  (${s.done} done, ${s.failed} failed, ${s.not_run} not run)\n`,
+      `${e.started_at}  ${e.result.toUpperCase().padEnd(6)} ${e.command}  by ${ranByText(e.ran_by)}  (${s.done} done, ${s.failed} failed, ${s.not_run} not run)${commit}\n`,
     );
     for (const a of e.actions) {
       const mark = a.outcome === 'done' ? ' ' : a.outcome === 'failed' ? '!' : '-';

@@ -6,7 +6,7 @@ import type { GlobalOptions, ReconcileOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { createRunner } from '../exec.js';
 import type { Plan } from '../model/plan.js';
-import { resolvePaths } from '../paths.js';
+import { resolvePaths, type FleetPaths } from '../paths.js';
 import { planToJson } from '../render/plan-json.js';
 import { disruptiveActions, renderPlanText, summaryLine } from '../render/plan-text.js';
 import type { ActionResult, ApplyResult } from '../apply/executor.js';
@@ -19,7 +19,15 @@ import {
 import { alertLines } from '../alerts/watch.js';
 import { lockForRun } from '../engine/run-lock.js';
 import { readSavedPlan, replanSaved, savePlan } from '../engine/saved-plan.js';
-import { loadFleet, makeSession, notStartedLines, pending, planFor } from '../engine/session.js';
+import { makeSession, notStartedLines, pending, planFor, type Session } from '../engine/session.js';
+import {
+  advanceText,
+  fleetForRun,
+  journalAdvance,
+  localFleet,
+  sourceCommit,
+  type SourceRun,
+} from '../engine/source.js';
 
 function colorOk(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
@@ -121,6 +129,10 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   }
   if (o.dryRun) {
     const s = await makeSession(o, o.prune);
+    // The git source: a refusal on stderr, a move the next reconcile would make in the plan's text.
+    if (s.sourceRun?.notice) process.stderr.write(`fleet: ${s.sourceRun.notice}\n`);
+    const move = s.sourceRun ? advanceText(s.sourceRun, true) : null;
+    if (move !== null && !o.json) process.stdout.write(`${move}\n`);
     const shown = onlyAgents(
       s.plan,
       o.agent ?? [],
@@ -128,19 +140,26 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
     );
     process.stdout.write(
       o.json
-        ? jsonResult(shown, { dry_run: true })
+        ? jsonResult(shown, { dry_run: true, ...sourceField(s.source) })
         : renderPlanText(shown, { color: colorOk(), diff: o.diff === true }),
     );
     return o.detailedExitcode && pending(shown) ? 2 : 0;
   }
   const paths = resolvePaths(o);
   // Fail on a bad manifest or a missing tool before taking the lock or touching anything.
-  const loaded = await loadFleet(paths);
-  const { desired } = loaded;
+  const local = await localFleet(paths);
   const command = `fleet reconcile${o.prune ? ' --prune' : ''}`;
   const lock = await lockForRun(paths, command);
   try {
-    let s = await planFor(desired, paths, o.prune, createRunner(), { meter: true });
+    const runner = createRunner();
+    // The git source (docs/hosts.md): fetched and fast-forwarded under the lock, before planning.
+    const fleet = await fleetForRun(local, paths, runner, 'apply');
+    const { desired, loaded } = fleet;
+    if (fleet.source !== null) await sourceStep(fleet.source, paths, command, o.json);
+    let s = await planFor(desired, paths, o.prune, runner, {
+      meter: true,
+      source: sourceCommit(fleet.source),
+    });
     if (!o.json) process.stdout.write(renderPlanText(s.plan, { color: colorOk(), diff: o.diff === true }));
     const ends = disruptiveActions(s.plan);
     if (ends.length > 0 && !o.yes && !o.json && process.stdin.isTTY && process.stdout.isTTY) {
@@ -162,7 +181,10 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
       const { publishAfterApply } = await import('../register/cycle.js');
       await publishAfterApply(s, result !== null, (line) => process.stderr.write(`fleet: ${line}\n`));
     }
-    if (o.json) process.stdout.write(jsonResult(s.plan, { dry_run: false }, result ?? undefined));
+    if (o.json)
+      process.stdout.write(
+        jsonResult(s.plan, { dry_run: false, ...sourceField(s.source) }, result ?? undefined),
+      );
     else if (result) {
       printResults(result);
       if (result.ok) process.stdout.write(`\nApplied: ${summaryLine(s.plan).replace(/^Plan: /, '')}\n`);
@@ -174,6 +196,20 @@ export async function reconcileCommand(o: ReconcileOptions): Promise<number> {
   } finally {
     await lock.release();
   }
+}
+
+/** The JSON document's `source` (docs/plan-format.md): the git source's commit the plan is made from. */
+function sourceField(source: Session['source']): Record<string, unknown> {
+  return source === undefined ? {} : { source };
+}
+
+/** The git source's step said: a refusal on stderr (once per problem), a move on stdout and in the journal. */
+async function sourceStep(run: SourceRun, paths: FleetPaths, command: string, json: boolean): Promise<void> {
+  if (run.notice !== null) process.stderr.write(`fleet: ${run.notice}\n`);
+  const move = advanceText(run);
+  if (move === null) return;
+  if (!json) process.stdout.write(`${move}\n`);
+  await journalAdvance(paths, command, run);
 }
 
 export async function planCommand(
@@ -227,7 +263,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
   try {
     const runner = createRunner();
     const { fresh, stale } = await replanSaved(saved, paths, runner);
-    const { observed, desired } = fresh;
+    const { observed, desired, source } = fresh;
     if (stale !== null) {
       throw new UserError(
         `the saved plan ${file} is stale: ${stale} (${saved.created_at}); run \`fleet plan\` again`,
@@ -242,7 +278,7 @@ export async function applyCommand(file: string, o: GlobalOptions & { json: bool
     }
     if (!o.json) process.stdout.write(`Applying ${file}:\n`);
     const result = await applyAndJournal(
-      { paths, runner, observed, desired },
+      { paths, runner, observed, desired, ...(source !== undefined ? { source } : {}) },
       saved.plan,
       `fleet apply ${file}`,
       hooksFor(o.json),

@@ -105,6 +105,7 @@ export async function watchCommand(o: ReconcileOptions): Promise<number> {
     tmuxEvents,
     log,
     deliveries,
+    resyncMs: intervalS * 1000,
   });
   const unitEvents = unitSource(scheduler, log);
 

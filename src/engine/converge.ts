@@ -172,7 +172,7 @@ async function sweepTemps(s: Pick<Session, 'paths' | 'observed'>): Promise<TempR
 
 /** Apply under the lock (taken by the caller) and journal the run. */
 export async function applyAndJournal(
-  session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired'>,
+  session: Pick<Session, 'paths' | 'runner' | 'observed' | 'desired' | 'source'>,
   plan: Plan,
   command: string,
   hooks: ConvergeHooks = {},
@@ -198,6 +198,8 @@ export async function applyAndJournal(
   }));
   await writeJournal(session.paths, command, started, actions, {
     ...(removedTemps.length > 0 ? { temp_files: removedTemps } : {}),
+    // The git source's commit this apply converged to (docs/hosts.md): `fleet history` shows it.
+    ...(session.source !== undefined ? { source: session.source } : {}),
   });
   return result;
 }

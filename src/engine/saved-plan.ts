@@ -13,6 +13,9 @@ import { hostContext, type FleetPaths } from '../paths.js';
 import { actionsDigest, observedDigest, observedSummary, summaryChanges } from '../plan/digest.js';
 import { actionTarget, actionVerb } from '../render/plan-text.js';
 import { planFor, type Session } from './session.js';
+import { localFleet, type SourceCommit } from './source.js';
+import { fleetAtCommit } from '../source/follow.js';
+import type { DesiredFleet } from '../model/desired.js';
 
 export interface SavedPlan {
   format_version: number;
@@ -25,6 +28,8 @@ export interface SavedPlan {
   plan: Plan;
   /** What the machine looked like (observedSummary), so a refusal can say what changed. Optional: older files. */
   observed?: Record<string, string>;
+  /** The git source's commit the plan was made from (docs/hosts.md); absent without a git source. */
+  source?: SourceCommit;
 }
 
 /** Save a session's plan to `out` (atomically, owner-only), with what the machine looked like. */
@@ -39,6 +44,7 @@ export async function savePlan(s: Session, prune: boolean, out: string): Promise
     prune,
     plan: s.plan,
     observed: observedSummary(s.observed),
+    ...(s.source !== undefined ? { source: s.source } : {}),
   };
   await writeFileAtomic(out, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
 }
@@ -93,6 +99,24 @@ function actionChanges(saved: Plan, fresh: Plan): string {
 }
 
 /**
+ * The fleet a saved plan was made from: its manifests; with a git source, the commit it names, read from the
+ * checkout (the checkout itself moves at the next reconcile). A host that follows another source refuses it.
+ */
+async function savedFleet(saved: SavedPlan, paths: FleetPaths, runner: Runner): Promise<DesiredFleet> {
+  if (saved.source === undefined) return loadDesired([saved.manifests], hostContext(paths));
+  const local = await localFleet(paths);
+  if (
+    local.kind !== 'source' ||
+    local.settings.url !== saved.source.url ||
+    local.settings.ref !== saved.source.ref
+  )
+    throw new UserError(
+      `the saved plan was made from the git source ${saved.source.url}#${saved.source.ref}, which this host no longer follows; plan again`,
+    );
+  return fleetAtCommit(local.settings, paths.stateDir, hostContext(paths), runner, saved.source.commit);
+}
+
+/**
  * Plan again, now, from the manifests the saved plan was made from (under the caller's lock): the fresh session,
  * and why the saved plan is stale (null when it is not). Stale when the machine changed (units, sessions, files),
  * or when planning now would act differently (a pane that drifted since, a manifest edited since): then the
@@ -103,8 +127,8 @@ export async function replanSaved(
   paths: FleetPaths,
   runner: Runner,
 ): Promise<{ fresh: Session; stale: string | null }> {
-  const desired = await loadDesired([saved.manifests], hostContext(paths));
-  const fresh = await planFor(desired, paths, saved.prune, runner);
+  const desired = await savedFleet(saved, paths, runner);
+  const fresh = await planFor(desired, paths, saved.prune, runner, { source: saved.source });
   const stale =
     observedDigest(fresh.observed) !== saved.plan.observedDigest
       ? `the machine changed since it was made${whatChanged(saved.observed, observedSummary(fresh.observed))}`

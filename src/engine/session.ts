@@ -11,7 +11,7 @@ import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
 import { refuseLinks } from '../base/safe-path.js';
 import { createRunner, type Runner } from '../exec.js';
-import { loadDesiredCached, type LoadedDesired } from '../manifest/cache.js';
+import type { LoadedDesired } from '../manifest/cache.js';
 import type { DesiredFleet } from '../model/desired.js';
 import { removalCandidates, workspaceRefusals } from '../plan/deciders/workspaces.js';
 import { observeWorks, observeWorkspaces } from '../workspaces/observe.js';
@@ -19,12 +19,14 @@ import type { Observed } from '../model/observed.js';
 import type { ObservedRegister } from '../model/register.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy, type Plan } from '../model/plan.js';
 import { observe } from '../observe/index.js';
-import { fleetHostName, hostContext, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
+import { fleetHostName, packageRoot, resolvePaths, type FleetPaths } from '../paths.js';
 import { plan as makePlan, type PlanInput } from '../plan/planner.js';
 import type { FleetInvocation } from '../render/convergence.js';
 import type { RenderContext } from '../render/units.js';
 import { meterFleet } from './meter.js';
 import { observeSpend } from './spend-observe.js';
+import { fleetForRun, localFleet, sourceCommit, type SourceCommit } from './source.js';
+import type { SourceRun } from '../source/follow.js';
 
 export interface Session {
   paths: FleetPaths;
@@ -34,15 +36,25 @@ export interface Session {
   plan: Plan;
   /** Metering's warnings when this session metered before planning (under the lock); absent = not metered. */
   meterWarnings?: string[];
+  /** The git source's commit this session converges to (docs/hosts.md); absent without a git source. */
+  source?: SourceCommit;
 }
 
 export function renderContext(paths: FleetPaths): RenderContext {
   return { mosaicHome: paths.mosaicHome, unitDir: paths.unitDir, toolsDir: paths.toolsDir };
 }
 
-/** How a unit runs this same reconciler: this node binary and this package's entry point, absolute. */
-export function fleetInvocation(paths: FleetPaths): FleetInvocation {
-  return { argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')], manifests: paths.manifests };
+/**
+ * How a unit runs this same reconciler: this node binary and this package's entry point, absolute; and the git
+ * source given by `--source` / `$MOSAIC_SOURCE`, so the timer's runs follow it too.
+ */
+export function fleetInvocation(paths: FleetPaths, env: NodeJS.ProcessEnv = process.env): FleetInvocation {
+  const source = env.MOSAIC_SOURCE;
+  return {
+    argv: [process.execPath, join(packageRoot(), 'bin', 'fleet.js')],
+    manifests: paths.manifests,
+    ...(source !== undefined && source.trim() !== '' ? { source } : {}),
+  };
 }
 
 /** The systemd and tmux conditions a plan cannot be made (or applied) without. */
@@ -169,7 +181,7 @@ export async function planFor(
   paths: FleetPaths,
   prune: boolean,
   runner: Runner,
-  opts: { meter?: boolean } = {},
+  opts: { meter?: boolean; source?: SourceCommit | undefined } = {},
 ): Promise<Session> {
   // The package's own files and the register (many hosts) are read while observation's commands run.
   const [assets, observed, register] = await Promise.all([
@@ -191,6 +203,7 @@ export async function planFor(
     observed,
     plan,
     ...(metered !== undefined ? { meterWarnings: metered.warnings } : {}),
+    ...(opts.source !== undefined ? { source: opts.source } : {}),
   };
 }
 
@@ -206,21 +219,26 @@ async function observeRegisterFor(
 
 /**
  * The fleet the manifests describe, from the cache when they have not changed since a reconcile remembered it
- * (src/manifest/cache.ts). Throws a ManifestError for a bad manifest, as loadDesired does.
+ * (src/manifest/cache.ts); with a git source, the checkout's as it is (no fetch: src/source/follow.ts `read`).
+ * Throws a ManifestError for a bad manifest, as loadDesired does.
  */
-export function loadFleet(paths: FleetPaths): Promise<LoadedDesired> {
-  return loadDesiredCached([paths.manifests], hostContext(paths), paths.stateDir);
+export async function loadFleet(paths: FleetPaths, runner: Runner = createRunner()): Promise<LoadedDesired> {
+  return (await fleetForRun(await localFleet(paths), paths, runner, 'read')).loaded;
 }
 
-/** Load, observe and plan. Read-only. */
+/**
+ * Load, observe and plan, for a dry run. Read-only: with a git source, the branch is fetched into the
+ * checkout's remote-tracking ref and the plan is made from the fetched commit; the checkout does not move.
+ */
 export async function makeSession(
   g: GlobalOptions,
   prune: boolean,
   runner: Runner = createRunner(),
-): Promise<Session> {
+): Promise<Session & { sourceRun: SourceRun | null }> {
   const paths = resolvePaths(g);
-  const { desired } = await loadFleet(paths);
-  return planFor(desired, paths, prune, runner);
+  const fleet = await fleetForRun(await localFleet(paths), paths, runner, 'dry-run');
+  const session = await planFor(fleet.desired, paths, prune, runner, { source: sourceCommit(fleet.source) });
+  return { ...session, sourceRun: fleet.source };
 }
 
 /** Whether a plan leaves work undone: actions to apply, or respawns held back by back-off. */

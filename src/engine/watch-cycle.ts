@@ -16,6 +16,7 @@ import { owesMessages } from '../alerts/episodes.js';
 import { converge } from './converge.js';
 import type { WatchScheduler } from './scheduler.js';
 import { planFor } from './session.js';
+import { sourceCommit } from './source.js';
 import { nextWakeMs } from './wake.js';
 import { logPlan, logResult, type HeartbeatNews, type LastGoodDesired, type Log } from './watch-sources.js';
 
@@ -37,6 +38,8 @@ export interface WatchCycleParts {
   tmuxEvents: TmuxEventSource;
   log: Log;
   deliveries: DeliveryQueue;
+  /** The resync interval: with a git source, a fetch is made at least this often (docs/hosts.md). */
+  resyncMs: number;
 }
 
 /**
@@ -68,8 +71,7 @@ export function backgroundDeliveries(
 export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
   const { paths, runner, command, scheduler, log } = w;
   return async (why) => {
-    const desired = w.fleet.current;
-    if (desired === null) return;
+    if (w.fleet.current === null && w.fleet.source === null) return;
     let lock;
     try {
       lock = await acquireLock(paths.stateDir, command, LOCK_WAIT_MS);
@@ -80,7 +82,15 @@ export function watchCycle(w: WatchCycleParts): (why: string) => Promise<void> {
       return;
     }
     try {
-      const s = await planFor(desired, paths, w.prune, runner, { meter: true });
+      // The git source: fetched and fast-forwarded under the lock, before planning (docs/hosts.md).
+      await w.fleet.follow(why, runner, command, w.resyncMs);
+      const desired = w.fleet.current;
+      if (desired === null) return;
+      if (w.fleet.source !== null) w.tmuxEvents.setSockets(desired.sockets);
+      const s = await planFor(desired, paths, w.prune, runner, {
+        meter: true,
+        source: sourceCommit(w.fleet.sourceRun),
+      });
       logPlan(log, s, why);
       // Heartbeats are news for an agent whose restart waits for it to go idle, and for one a state alert covers
       // (entering or leaving `waiting` or `busy`: src/alerts/watch.ts).

@@ -15,7 +15,10 @@ import { addSessions } from './suspects.js';
 import { formatDiagnostic, ManifestError } from '../errors.js';
 import { stat } from '../fs-async.js';
 import { loadDesired } from '../manifest/load.js';
-import type { DesiredFleet, HostContext } from '../model/desired.js';
+import type { DesiredFleet, HostContext, SourceSettings } from '../model/desired.js';
+import type { Runner } from '../exec.js';
+import { sourceFromEnv } from '../source/settings.js';
+import { advanceText, fleetForRun, journalAdvance, type SourceRun } from './source.js';
 import { watchTmuxEvents, type TmuxEventSource } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
 import { hostContext, type FleetPaths } from '../paths.js';
@@ -177,12 +180,23 @@ export async function manifestSource(
   };
 }
 
+/** Cycles woken for these reasons fetch the git source; others converge to the checkout as it stands. */
+const FETCH_WHYS = new Set(['start', 'resync', 'manifest-change']);
+
 /**
  * The fleet watch mode acts on: the manifests as last loaded without error (null until they first load). A bad or
- * half-saved manifest is reported, and the last good desired state stays in force.
+ * half-saved manifest is reported, and the last good desired state stays in force. With a git source (the
+ * manifests' `source:`, or `--source`), the fleet is the repository's: fetched and fast-forwarded by `follow`
+ * under the cycle's lock, at the resync rhythm (docs/hosts.md, "The git source").
  */
 export class LastGoodDesired {
   current: DesiredFleet | null = null;
+  /** The git source the host's manifests name; null when they are the fleet themselves. */
+  source: SourceSettings | null = null;
+  /** The git source's last step: the commit `current` is from. */
+  sourceRun: SourceRun | null = null;
+  private lastFetchMs = Number.NEGATIVE_INFINITY;
+  private lastFailure: string | null = null;
   private readonly ctx: HostContext;
 
   constructor(
@@ -194,11 +208,19 @@ export class LastGoodDesired {
 
   async load(why: string): Promise<void> {
     try {
-      this.current = await loadDesired([this.paths.manifests], this.ctx);
+      const flag = sourceFromEnv();
+      const local = flag === null ? await loadDesired([this.paths.manifests], this.ctx) : null;
+      this.source = flag ?? local?.source ?? null;
+      if (this.source !== null) {
+        this.log('manifests-loaded', { why, source: `${this.source.url}#${this.source.ref}` });
+        return;
+      }
+      this.sourceRun = null;
+      this.current = local;
       this.log('manifests-loaded', {
         why,
-        agents: this.current.agents.length,
-        files: this.current.sources.length,
+        agents: this.current?.agents.length ?? 0,
+        files: this.current?.sources.length ?? 0,
       });
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
@@ -210,6 +232,36 @@ export class LastGoodDesired {
           ? 'no valid manifests yet: waiting for a fix before acting'
           : 'manifests invalid: the last good desired state stays in force',
       );
+    }
+  }
+
+  /**
+   * With a git source, under the lock: fetch and fast-forward when the cycle is a resync, the start or a manifest
+   * change (or no fetch was made for `everyMs`), then `current` is the fleet to converge to. A refusal keeps the
+   * last good commit and is said once (a `source` event); a move is journaled.
+   */
+  async follow(why: string, runner: Runner, command: string, everyMs: number): Promise<void> {
+    if (this.source === null) return;
+    const now = Date.now();
+    if (this.current !== null && !FETCH_WHYS.has(why) && now - this.lastFetchMs < everyMs) return;
+    this.lastFetchMs = now;
+    try {
+      const fleet = await fleetForRun({ kind: 'source', settings: this.source }, this.paths, runner, 'apply');
+      const run = fleet.source;
+      this.current = fleet.desired;
+      this.sourceRun = run;
+      this.lastFailure = null;
+      if (run === null) return;
+      if (run.notice !== null) this.log('source', { notice: run.notice }, run.notice);
+      const move = advanceText(run);
+      if (move === null) return;
+      this.log('source-advanced', { commit: run.commit, from: run.advanced?.from ?? null }, move);
+      await journalAdvance(this.paths, command, run);
+    } catch (error) {
+      // No good checkout at all (a first fetch failed): nothing to converge to yet; said once, retried.
+      const line = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+      if (line !== this.lastFailure) this.log('source-failed', { error: line });
+      this.lastFailure = line;
     }
   }
 }

@@ -104,6 +104,7 @@ export function toManifestInputs(manifests: readonly ParsedManifest[]): Manifest
       file: m.file,
       roster,
       agentRefs: (roster.agents ?? []).map((_a, i) => locate(m, ['agents', i])),
+      ...(roster.source !== undefined ? { sourceRef: locate(m, ['source'], 'key') } : {}),
     };
   });
 }
@@ -116,4 +117,18 @@ export async function loadDesired(inputs: string[], ctx: HostContext): Promise<D
   const { manifests, diagnostics } = await checkManifests(inputs);
   if (diagnostics.length > 0) throw new ManifestError(diagnostics);
   return normalizeFleet(toManifestInputs(manifests), ctx);
+}
+
+/**
+ * The desired fleet of manifest texts read from elsewhere than files (a commit's manifests, read from git by the
+ * git source, src/source/): the same checks as files, every diagnostic collected. `desired` only when valid.
+ */
+export function loadDesiredFromTexts(
+  files: readonly { file: string; text: string }[],
+  ctx: HostContext,
+): { desired: DesiredFleet | null; diagnostics: Diagnostic[] } {
+  const manifests = files.map((f) => parseManifestText(f.file, f.text));
+  const { diagnostics } = checkParsed(manifests);
+  if (diagnostics.length > 0) return { desired: null, diagnostics: capDiagnostics(diagnostics) };
+  return { desired: normalizeFleet(toManifestInputs(manifests), ctx), diagnostics: [] };
 }

@@ -17,6 +17,7 @@ import type {
   RegisterSettings,
   RuntimeSpec,
   SourceRef,
+  SourceSettings,
 } from '../model/desired.js';
 import { builtinRuntimes, plainRuntime } from '../runtimes/index.js';
 import type { RawAlert, RawBudget, RawHeartbeat, RawRoster } from './types.js';
@@ -28,6 +29,8 @@ export interface ManifestInput {
   roster: RawRoster;
   /** Where each agent is defined, parallel to `roster.agents`. */
   agentRefs: readonly SourceRef[];
+  /** Where `source:` is set, when it is. */
+  sourceRef?: SourceRef;
 }
 
 export const DEFAULT_WORKING_DIRECTORY = '~';
@@ -86,6 +89,8 @@ function alertRule(raw: RawAlert, index: number, file: string): AlertRule {
 }
 
 export const DEFAULT_LEASE_SECONDS = 60;
+/** The branch a git source follows when `ref:` is not given. */
+export const DEFAULT_SOURCE_REF = 'main';
 export const DEFAULT_TAKEOVER_AFTER_SECONDS = 300;
 
 function registerSettings(raw: NonNullable<RawRoster['register']>, userHome: string): RegisterSettings {
@@ -122,9 +127,10 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const pricing: Record<string, ModelPrice> = {};
   const alerts: AlertRule[] = [];
   let register: RegisterSettings | undefined;
+  let source: SourceSettings | undefined;
   const tenantBudgets: Record<string, Budget> = {};
 
-  for (const { roster, agentRefs, file } of manifests) {
+  for (const { roster, agentRefs, file, sourceRef } of manifests) {
     // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
     const socketName = roster.tmux?.socket_name ?? roster.tmux?.socketName ?? '';
     const holderSession = roster.tmux?.holder_session ?? roster.tmux?.holderSession ?? DEFAULT_HOLDER_SESSION;
@@ -188,6 +194,17 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     }
     for (const raw of roster.alerts ?? []) alerts.push(alertRule(raw, alerts.length, file));
     if (roster.register) register = registerSettings(roster.register, ctx.userHome);
+    if (roster.source)
+      source = {
+        url: roster.source.git,
+        ref: roster.source.ref ?? DEFAULT_SOURCE_REF,
+        // `a/b/`, `./a` and `.` name the same directory as `a/b`, `a` and the top.
+        path: posix
+          .normalize(roster.source.path ?? '.')
+          .replace(/^\.$/, '')
+          .replace(/\/$/, ''),
+        origin: sourceRef ?? { file, line: 1, col: 1 },
+      };
     for (const [tenant, raw] of Object.entries(roster.tenant_budgets ?? {}))
       tenantBudgets[tenant] = budgetOf(raw, { file, line: 1, col: 1 });
 
@@ -242,6 +259,7 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
     // Absent when no manifest has rules, so a fleet without alerts is the same data as before they existed.
     ...(alerts.length > 0 ? { alerts } : {}),
     ...(register ? { register } : {}),
+    ...(source ? { source } : {}),
     ...(Object.keys(tenantBudgets).length > 0 ? { tenantBudgets } : {}),
   };
 }

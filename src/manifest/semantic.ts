@@ -26,6 +26,7 @@ import {
   checkWorkingDirectory,
 } from './semantic-checks.js';
 import { checkBudgets } from './semantic-budget.js';
+import { sourceDiagnostics } from './semantic-source.js';
 interface RuntimeSite {
   canonical: string;
   ref: SourceRef;
@@ -90,7 +91,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
   const agentsByName = new Map<string, SourceRef>();
   const runtimesByName = new Map<string, RuntimeSite>();
   const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
-  /** Where each fleet-wide block (`reconcile`, `register`) was first set. */
+  /** Where each fleet-wide block (`reconcile`, `register`, `source`) was first set. */
   const fleetWide = new Map<string, SourceRef>();
   const alertNames = new Map<string, SourceRef>();
   const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
@@ -161,6 +162,9 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
       if (hasFile) checkWorkingDirectory(c, data.register.url_file, ['register', 'url_file']);
     }
 
+    // source: the host follows one repository (docs/hosts.md); its own rules are in semantic-source.ts.
+    if (isRec(data.source)) setOnce(c, 'source', fleetWide);
+
     if (Array.isArray(data.agents)) {
       data.agents.forEach((agent: unknown, index) => {
         if (!isRec(agent)) return;
@@ -201,6 +205,7 @@ export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagn
     const message = `unknown runtime "${runtime}" (known: ${known}; declare others under runtimes:)`;
     out.push(diagnosticAt(c.parsed, c.ref(['agents', index, 'runtime']), message));
   }
+  out.push(...sourceDiagnostics(manifests));
   return out;
 }
 

@@ -100,6 +100,8 @@ export interface RawRoster {
     lease?: number | string;
     takeover_after?: number | string;
   };
+  /** The git source (docs/hosts.md): the manifests come from this repository's branch. */
+  source?: { git: string; ref?: string; path?: string };
   agents?: RawAgent[];
 }
 

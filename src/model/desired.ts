@@ -175,6 +175,18 @@ export interface RegisterSettings {
   takeoverAfterSeconds: number;
 }
 
+/** The git source of the manifests (docs/hosts.md, "The git source"). */
+export interface SourceSettings {
+  /** The repository, as `git fetch` takes it. Never credentials (refused by validation). */
+  url: string;
+  /** The branch followed (default `main`). */
+  ref: string;
+  /** The repository's directory holding the manifests; '' = its top. */
+  path: string;
+  /** Where it was set: a manifest's `source:` key, or (file `--source`) the flag or `$MOSAIC_SOURCE`. */
+  origin: SourceRef;
+}
+
 export interface DesiredSocket {
   /** '' = default socket. */
   socketName: string;
@@ -201,6 +213,11 @@ export interface DesiredFleet {
   reconcile: ReconcileSettings;
   /** The register (`register:`); absent: this host publishes nothing and never loads a PostgreSQL client. */
   register?: RegisterSettings;
+  /**
+   * The git source (`source:`): set only by the host's own manifest, whose fleet then has nothing else; the
+   * desired state is the repository's (src/source/). Absent: the manifests are the desired state.
+   */
+  source?: SourceSettings;
   /** Prices by model (`pricing:`), absent when no manifest gives any. */
   pricing?: Record<string, ModelPrice>;
   /** Alert rules of every manifest, in load order (docs/alerts.md); absent or empty = no alerts. */

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../base/atomic.js';
 import { readJournal } from '../apply/journal.js';
 import { homeOfStateDir } from '../base/safe-path.js';
 import { readFile } from '../fs-async.js';
+import type { Plan } from '../model/plan.js';
 import type { DesiredFleet } from '../model/desired.js';
 import type { Observed } from '../model/observed.js';
 import { packageRoot, type FleetPaths } from '../paths.js';
@@ -136,7 +137,9 @@ async function noticeOnce(
  * observed again first, so the register shows what now runs, not what ran before the apply.
  */
 export async function publishAfterApply(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'plan'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'source'> & {
+    plan: Pick<Plan, 'ownership'>;
+  },
   applied: boolean,
   say: (line: string) => void,
 ): Promise<PublishOutcome> {
@@ -147,6 +150,8 @@ export async function publishAfterApply(
     desired: s.desired,
     observed,
     paths: s.paths,
+    // The lease's `commit`: the git source's commit this cycle converged to (null without a git source).
+    commit: s.source?.commit ?? null,
     ...(s.plan.ownership ? { ownership: s.plan.ownership } : {}),
   });
   if (outcome.notice !== null) say(outcome.notice);
@@ -155,7 +160,9 @@ export async function publishAfterApply(
 
 /** Watch mode's publish: the notice as a `register` event; a claim won wakes the next cycle at once. */
 export async function publishInWatch(
-  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'plan'>,
+  s: Pick<Session, 'desired' | 'observed' | 'paths' | 'runner' | 'source'> & {
+    plan: Pick<Plan, 'ownership'>;
+  },
   applied: boolean,
   log: (event: string, fields: Record<string, string>, text?: string) => void,
   wake: (why: string) => void,

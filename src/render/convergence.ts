@@ -17,6 +17,8 @@ export interface ConvergenceTemplates {
 export interface FleetInvocation {
   argv: readonly string[];
   manifests: string;
+  /** `--source URL[#BRANCH]` when the run that installs the units was given one (docs/hosts.md). */
+  source?: string;
 }
 
 function fleetArgs(ctx: RenderContext, inv: FleetInvocation, extra: string[]): string[] {
@@ -28,6 +30,8 @@ function fleetArgs(ctx: RenderContext, inv: FleetInvocation, extra: string[]): s
     inv.manifests,
     '--unit-dir',
     ctx.unitDir,
+    // The timer's and the watcher's runs follow the same git source as the run that installed them.
+    ...(inv.source !== undefined ? ['--source', inv.source] : []),
     'reconcile',
     ...extra,
   ];
