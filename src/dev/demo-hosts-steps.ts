@@ -174,6 +174,12 @@ async function killHost(h: HostsDemo, host: HostName): Promise<void> {
   process.kill(d.sb.managerPid, 'SIGKILL');
   process.kill(tmuxPid, 'SIGKILL');
   h.alive.delete(host);
+  // Gone before anything is asked of the other hosts: its tmux server no longer answers.
+  const deadline = Date.now() + WAIT_MS;
+  while ((await sessions(d)).length > 0) {
+    if (Date.now() > deadline) throw new Error(`${host}'s tmux server still answers after SIGKILL`);
+    await h.sleep(50);
+  }
   h.write();
 }
 

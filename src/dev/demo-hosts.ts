@@ -19,7 +19,8 @@ import { runDemoScript, type DemoIO, type DemoScript } from './demo-runner.js';
 
 const script: DemoScript<HostsDemo> = {
   name: 'demo:hosts',
-  staticReason: () => sandboxStaticReason() ?? postgresUnavailableReason(),
+  // PostgreSQL first: it is what this demo needs beyond `npm run demo`.
+  staticReason: () => postgresUnavailableReason() ?? sandboxStaticReason(),
   async start(out, resources) {
     const h = await startHosts(out, resources);
     const pid = h.cluster.pid() ?? '?';
