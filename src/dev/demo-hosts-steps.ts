@@ -141,8 +141,8 @@ async function sampled<T>(
     throw error;
   }
   const samples = await sampler.stop();
-  const servers = hosts.map((host) => `${host}'s`).join(' and ');
-  h.write(`   ${agent} sampled on ${servers} tmux servers every 50 ms: ${describeSamples(samples)}`);
+  const servers = `${hosts.map((host) => `${host}'s`).join(' and ')} tmux server${hosts.length > 1 ? 's' : ''}`;
+  h.write(`   ${agent} sampled on ${servers} every 50 ms: ${describeSamples(samples)}`);
   if (samples.twice > 0) throw new Error(`${agent} ran on two hosts at once in ${samples.twice} samples`);
   return { value, samples };
 }
@@ -264,7 +264,8 @@ async function hostDies(h: HostsDemo): Promise<void> {
   h.placement.set(agent, to);
   h.writeRoster(['h1', 'h2']);
   showMove(h, agent, from, to, `the operator moves ${agent} off the dead host`);
-  const { value: leaseEnd, samples: s } = await sampled(h, agent, [to, from], async () => {
+  // Only the new host is sampled: the dead one's tmux server is gone; the samples time the start.
+  const { value: leaseEnd, samples: s } = await sampled(h, agent, [to], async () => {
     const plan = await h.hosts[to].fleet(['reconcile', '--dry-run'], condense);
     expectOutput(plan.stdout, new RegExp(`${agent}: .*waits for ${from}`), `${to}'s plan waits for ${from}`);
     h.write();
@@ -279,6 +280,8 @@ async function hostDies(h: HostsDemo): Promise<void> {
   if (after < TAKEOVER_S) throw new Error(`${to} started ${agent} before takeover_after`);
   h.write();
   await h.hosts[to].waitFor(`waiting for ${agent}'s heartbeat on ${to}`, healthy, [agent]);
+  // The register has what each host saw at its last cycle; one more (as the timers would) shows ivy running.
+  await h.tick();
   h.write();
   await h.hosts.h2.fleet(['ps', '--all-hosts']);
   h.write();

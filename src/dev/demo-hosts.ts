@@ -40,7 +40,7 @@ const script: DemoScript<HostsDemo> = {
     );
     out.write(
       out.s.dim(
-        '   (Before each step from 3 on, every live host runs one quiet `fleet reconcile`, as its timer would, so that no lease runs out while you read.)',
+        '   (Before steps 3, 4 and 5 and the last `ps --all-hosts`, every live host runs one quiet `fleet reconcile`, as its timer would: the register then has what runs now, and no lease runs out while you read.)',
       ),
     );
     return h;
