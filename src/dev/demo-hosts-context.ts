@@ -170,18 +170,21 @@ export async function sessions(d: DemoContext): Promise<string[]> {
 
 export interface SampleSummary {
   samples: number;
+  /** From the first sample to the last (a busy machine answers slower than every 50 ms). */
+  elapsedMs: number;
   /** Runs of the same answer, in order, with the time of their first sample: `h1 ×40`, `nowhere ×12`, `h2 ×30`. */
   runs: { where: string; count: number; fromMs: number }[];
   /** Samples in which the agent ran on more than one host. */
   twice: number;
 }
 
-/** Sample these hosts' tmux servers every 50 ms for `agent`, until stopped. */
+/** Sample these hosts' tmux servers for `agent`, 50 ms apart (plus the time tmux takes to answer), until stopped. */
 export function sampleAgent(
   agent: string,
   hosts: readonly (readonly [HostName, DemoContext])[],
 ): { stop(): Promise<SampleSummary> } {
-  const summary: SampleSummary = { samples: 0, runs: [], twice: 0 };
+  const summary: SampleSummary = { samples: 0, elapsedMs: 0, runs: [], twice: 0 };
+  const startMs = Date.now();
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
@@ -190,6 +193,7 @@ export function sampleAgent(
       const on = hosts.filter((_, i) => found[i] === true).map(([name]) => name);
       const where = on.length === 0 ? 'nowhere' : on.join('+');
       summary.samples += 1;
+      summary.elapsedMs = Date.now() - startMs;
       if (on.length > 1) summary.twice += 1;
       const last = summary.runs[summary.runs.length - 1];
       if (last?.where === where) last.count += 1;
@@ -208,7 +212,7 @@ export function sampleAgent(
 
 export function describeSamples(s: SampleSummary): string {
   const runs = s.runs.map((r) => `${r.where} ×${r.count}`).join(' → ');
-  return `${s.samples} samples: ${runs}; on two hosts at once: ${s.twice}`;
+  return `${s.samples} samples in ${(s.elapsedMs / 1000).toFixed(1)} s: ${runs}; on two hosts at once: ${s.twice}`;
 }
 
 /**

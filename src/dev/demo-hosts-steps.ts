@@ -120,7 +120,7 @@ function showMove(h: HostsDemo, agent: string, from: HostName, to: HostName, why
 }
 
 /**
- * Run `fn` while `agent` is sampled on these hosts' tmux servers every 50 ms; then say what was seen, and fail
+ * Run `fn` while `agent` is sampled on these hosts' tmux servers, 50 ms apart; then say what was seen, and fail
  * if it ever ran on two hosts at once.
  */
 async function sampled<T>(
@@ -142,7 +142,7 @@ async function sampled<T>(
   }
   const samples = await sampler.stop();
   const servers = `${hosts.map((host) => `${host}'s`).join(' and ')} tmux server${hosts.length > 1 ? 's' : ''}`;
-  h.write(`   ${agent} sampled on ${servers} every 50 ms: ${describeSamples(samples)}`);
+  h.write(`   ${agent} sampled on ${servers}, 50 ms apart: ${describeSamples(samples)}`);
   if (samples.twice > 0) throw new Error(`${agent} ran on two hosts at once in ${samples.twice} samples`);
   return { value, samples };
 }
