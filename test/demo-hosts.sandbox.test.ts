@@ -187,7 +187,7 @@ function checkMove(stdout: string): void {
 
 function checkDeath(stdout: string): void {
   const death = section(stdout, /^5\. h3 dies/);
-  expect(death).toMatch(/h3\$ kill -KILL \d+ \d+/);
+  expect(death).toMatch(/^\s+\$ kill -KILL \d+ \d+$/m);
   expect(death).toMatch(/ivy: start .*waits for h3 to stop it/);
   const stale = death.split(/h3's lease ran out at /)[1] ?? '';
   for (const agent of ['gus', 'hal', 'ivy'])

@@ -169,7 +169,8 @@ async function move(h: HostsDemo): Promise<void> {
 async function killHost(h: HostsDemo, host: HostName): Promise<void> {
   const d = h.hosts[host];
   const tmuxPid = await tmuxServerPid(d);
-  d.showCommand(['kill', '-KILL', String(d.sb.managerPid), String(tmuxPid)]);
+  // Run from outside the host (a host does not kill itself): the plain prompt, not `h3$`.
+  h.write(h.s.dim(`   $ kill -KILL ${d.sb.managerPid} ${tmuxPid}`));
   h.write(h.s.dim(`     (${host}'s systemd user manager and its tmux server: as if the machine were gone)`));
   process.kill(d.sb.managerPid, 'SIGKILL');
   process.kill(tmuxPid, 'SIGKILL');
