@@ -106,6 +106,10 @@ export interface DemoContext extends DemoOutput {
   showCommand(argv: readonly string[]): void;
   /** Run `fleet ARGS`, show its output indented; a non-zero exit fails the demo. */
   fleet(args: readonly string[], shape?: (t: string) => string): Promise<RunResult>;
+  /** Run `fleet ARGS` and show nothing (the caller judges the exit code). */
+  fleetQuiet(args: readonly string[]): Promise<RunResult>;
+  /** Show `fleet ARGS` and what it printed, run earlier with fleetQuiet (e.g. at once on several hosts). */
+  present(args: readonly string[], r: RunResult, shape?: (t: string) => string): RunResult;
   ps(): Promise<Map<string, PsAgent>>;
   /** Poll `fleet ps --json` until `ready` holds for each of `names`, showing how many do. */
   waitFor(label: string, ready: (a: PsAgent) => boolean, names?: readonly string[]): Promise<void>;
@@ -123,13 +127,26 @@ function indent(text: string): string {
     .join('\n');
 }
 
+export interface ContextOptions {
+  /** The prompt shown before each command: `$`, or a host's name where several sandboxes act as hosts. */
+  prompt?: string;
+  /** How the sandbox's temp dir is shown (its home is always `~`). */
+  rootName?: string;
+  /** Extra environment for every `fleet` run (e.g. the register's DSN). */
+  env?: Record<string, string>;
+}
+
 /** The demo's view of the sandbox: its paths shortened, the real CLI run inside it. */
-export function demoContext(out: DemoOutput, sb: Sandbox): DemoContext {
+export function demoContext(out: DemoOutput, sb: Sandbox, opts: ContextOptions = {}): DemoContext {
   const home = sb.env.HOME ?? join(sb.root, 'home');
   const rootPattern = new RegExp(`(?<=^|[\\s'"(=])[ab]?${escapeRegExp(sb.root)}`, 'gm');
   const homePattern = new RegExp(`(?<=^|[\\s'"(=])[ab]?${escapeRegExp(home)}`, 'gm');
-  const shorten = (text: string): string => text.replace(homePattern, '~').replace(rootPattern, '$SANDBOX');
-  const showCommand = (argv: readonly string[]): void => out.write(out.s.dim(`   $ ${argv.join(' ')}`));
+  const rootName = opts.rootName ?? '$SANDBOX';
+  const shorten = (text: string): string =>
+    text.replace(homePattern, '~').replace(rootPattern, () => rootName);
+  const prompt = opts.prompt ?? '$';
+  const showCommand = (argv: readonly string[]): void =>
+    out.write(out.s.dim(`   ${prompt} ${argv.join(' ')}`));
   const fleetBin = join(packageRoot(), 'bin', 'fleet.js');
   const fleetRaw = (args: readonly string[]): Promise<RunResult> =>
     sb.run([process.execPath, fleetBin, ...args], {
@@ -137,8 +154,13 @@ export function demoContext(out: DemoOutput, sb: Sandbox): DemoContext {
       timeoutMs: 120_000,
       cwd: home,
       // The CLI writes to a pipe here; NO_COLOR keeps its choice the same whatever the caller set.
-      env: { NO_COLOR: '1' },
+      env: { ...opts.env, NO_COLOR: '1' },
     });
+  const showResult = (args: readonly string[], r: RunResult, shape: (t: string) => string): RunResult => {
+    out.write(indent(shape(shorten(r.stdout + (r.stderr === '' ? '' : `\n${r.stderr}`)))));
+    if (r.exitCode !== 0) throw new Error(`\`fleet ${args.join(' ')}\` exited with ${r.exitCode}`);
+    return r;
+  };
   const ctx: DemoContext = {
     ...out,
     sb,
@@ -151,9 +173,13 @@ export function demoContext(out: DemoOutput, sb: Sandbox): DemoContext {
       const r = await fleetRaw(args);
       // Interrupted meanwhile: the output of a command cut short by the cleanup would only confuse.
       out.check();
-      out.write(indent(shape(shorten(r.stdout + (r.stderr === '' ? '' : `\n${r.stderr}`)))));
-      if (r.exitCode !== 0) throw new Error(`\`fleet ${args.join(' ')}\` exited with ${r.exitCode}`);
-      return r;
+      return showResult(args, r, shape);
+    },
+    fleetQuiet: fleetRaw,
+    present: (args, r, shape = (t) => t) => {
+      out.check();
+      showCommand(['fleet', ...args]);
+      return showResult(args, r, shape);
     },
     ps: async () => {
       const r = await fleetRaw(['ps', '--json']);

@@ -6,12 +6,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
 import { healthy, SOCKET, trimPlanDiffs, type DemoContext } from './demo-context.js';
-
-export interface DemoStep {
-  title: string;
-  why: string;
-  run(d: DemoContext): Promise<void>;
-}
+import type { DemoStep } from './demo-runner.js';
 
 /** The roster goes where an operator would put it: <mosaic home>/fleet/roster.yaml. */
 export function installRoster(d: DemoContext): void {
@@ -150,7 +145,7 @@ async function history(d: DemoContext): Promise<void> {
   d.write();
 }
 
-export const DEMO_STEPS: readonly DemoStep[] = [
+export const DEMO_STEPS: readonly DemoStep<DemoContext>[] = [
   {
     title: 'Validate the roster',
     why: 'The canary roster is copied into a fresh Mosaic home; `fleet validate` checks schema and semantics.',
