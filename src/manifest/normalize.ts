@@ -118,6 +118,121 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+type RawRuntime = NonNullable<RawRoster['runtimes']>[string];
+type RawReconcile = NonNullable<RawRoster['reconcile']>;
+type RawSource = NonNullable<RawRoster['source']>;
+type RawAgent = NonNullable<RawRoster['agents']>[number];
+
+/**
+ * An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it says
+ * so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
+ */
+function runtimeSpec(name: string, raw: RawRuntime, base: RuntimeSpec): RuntimeSpec {
+  return {
+    name,
+    command: raw.command ?? base.command,
+    programs: raw.programs ?? base.programs,
+    modelArgs: raw.model_args ?? base.modelArgs,
+    args: raw.args ?? base.args,
+    resumeArgs: raw.resume_args ?? base.resumeArgs,
+    resume: raw.resume ?? base.resume,
+    exitKeys: raw.exit_keys ?? base.exitKeys,
+    resetCommand: raw.reset_command ?? base.resetCommand,
+    heartbeat: raw.heartbeat ?? base.heartbeat,
+    state: raw.state ?? base.state,
+  };
+}
+
+function reconcileSettings(raw: RawReconcile): ReconcileSettings {
+  return {
+    mode: raw.mode ?? DEFAULT_RECONCILE.mode,
+    intervalSeconds: raw.interval_seconds ?? DEFAULT_RECONCILE.intervalSeconds,
+    backoff: {
+      initialSeconds: raw.backoff?.initial_seconds ?? DEFAULT_BACKOFF_SECONDS.initialSeconds,
+      maxSeconds: raw.backoff?.max_seconds ?? DEFAULT_BACKOFF_SECONDS.maxSeconds,
+      resetSeconds: raw.backoff?.reset_seconds ?? DEFAULT_BACKOFF_SECONDS.resetSeconds,
+    },
+    ...(raw.restart
+      ? {
+          restart: {
+            policy: raw.restart.policy ?? 'when-idle',
+            settleSeconds: raw.restart.settle_seconds ?? 30,
+            maxUnavailable: raw.restart.max_unavailable ?? 1,
+            maxDeferSeconds: raw.restart.max_defer_seconds ?? null,
+          },
+        }
+      : {}),
+  };
+}
+
+function sourceSettings(raw: RawSource, origin: SourceRef): SourceSettings {
+  return {
+    url: raw.git,
+    ref: raw.ref ?? DEFAULT_SOURCE_REF,
+    // `a/b/`, `./a` and `.` name the same directory as `a/b`, `a` and the top.
+    path: posix
+      .normalize(raw.path ?? '.')
+      .replace(/^\.$/, '')
+      .replace(/\/$/, ''),
+    origin,
+  };
+}
+
+/** What a manifest file gives each of its agents: its socket, tenant and defaults. */
+interface FileDefaults {
+  roster: RawRoster;
+  socketName: string;
+  holderSession: string;
+  tenantId: string | null;
+  workdir: string;
+  heartbeat: HeartbeatPolicy;
+  userHome: string;
+}
+
+function desiredAgent(a: RawAgent, ref: SourceRef, f: FileDefaults): DesiredAgent {
+  // An agent with a workspace works in its worktree (docs/workspaces.md).
+  const workspace = resolveWorkspace(
+    a.name,
+    mergedWorkspace(f.roster.defaults?.workspace, a.workspace),
+    f.userHome,
+  );
+  return {
+    name: a.name,
+    runtime: a.runtime,
+    class: a.class ?? null,
+    modelHint: a.model_hint ?? null,
+    workingDirectory:
+      workspace?.path ??
+      expandHome(a.working_directory === undefined ? f.workdir : (a.working_directory ?? '~'), f.userHome),
+    command: a.command ?? null,
+    host: a.host ?? null,
+    enabled: a.enabled ?? true,
+    socketName: f.socketName,
+    holderSession: f.holderSession,
+    tenantId: f.tenantId,
+    heartbeat: heartbeatPolicy(f.heartbeat, a.heartbeat),
+    resume: a.resume ?? null,
+    restartPolicy: a.restart_policy ?? null,
+    ...(workspace !== null ? { workspace } : {}),
+    ...agentBudget(a.budget, f.roster.defaults?.budget, ref),
+    source: ref,
+  };
+}
+
+function fileDefaults(roster: RawRoster, userHome: string): FileDefaults {
+  return {
+    roster,
+    // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
+    socketName: roster.tmux?.socket_name ?? roster.tmux?.socketName ?? '',
+    holderSession: roster.tmux?.holder_session ?? roster.tmux?.holderSession ?? DEFAULT_HOLDER_SESSION,
+    tenantId: roster.tenant_id ?? null,
+    // YAML reads a bare `~` as null, and `working_directory: ~` is how operators write "my home": null is home.
+    workdir: roster.defaults?.working_directory ?? DEFAULT_WORKING_DIRECTORY,
+    heartbeat: heartbeatPolicy(DEFAULT_HEARTBEAT, roster.defaults?.heartbeat),
+    userHome,
+  };
+}
+
 export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostContext): DesiredFleet {
   const runtimes = builtinRuntimes(ctx);
   const agents: DesiredAgent[] = [];
@@ -131,116 +246,36 @@ export function normalizeFleet(manifests: readonly ManifestInput[], ctx: HostCon
   const tenantBudgets: Record<string, Budget> = {};
 
   for (const { roster, agentRefs, file, sourceRef } of manifests) {
-    // Socket rule: absent, null or empty socket_name = the default tmux socket (no -L), never a made-up name.
-    const socketName = roster.tmux?.socket_name ?? roster.tmux?.socketName ?? '';
-    const holderSession = roster.tmux?.holder_session ?? roster.tmux?.holderSession ?? DEFAULT_HOLDER_SESSION;
-    const tenantId = roster.tenant_id ?? null;
-    if (tenantId !== null) tenants.add(tenantId);
-    // YAML reads a bare `~` as null, and `working_directory: ~` is how operators write "my home": null is home.
-    const fileWorkdir = roster.defaults?.working_directory ?? DEFAULT_WORKING_DIRECTORY;
-    const fileHeartbeat = heartbeatPolicy(DEFAULT_HEARTBEAT, roster.defaults?.heartbeat);
-
-    for (const [name, raw] of Object.entries(roster.runtimes ?? {})) {
-      // An entry for a built-in overrides only the fields it sets. A new runtime writes no heartbeats unless it
-      // says so: a runtime we know nothing about must not be respawned for a silence it never promised to break.
+    const top: SourceRef = { file, line: 1, col: 1 };
+    const f = fileDefaults(roster, ctx.userHome);
+    if (f.tenantId !== null) tenants.add(f.tenantId);
+    for (const [name, raw] of Object.entries(roster.runtimes ?? {}))
       // hasOwn, not just `runtimes[name]`: a runtime called `constructor` must not inherit Object's.
-      const base: RuntimeSpec =
-        (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? plainRuntime(name);
-      runtimes[name] = {
+      runtimes[name] = runtimeSpec(
         name,
-        command: raw.command ?? base.command,
-        programs: raw.programs ?? base.programs,
-        modelArgs: raw.model_args ?? base.modelArgs,
-        args: raw.args ?? base.args,
-        resumeArgs: raw.resume_args ?? base.resumeArgs,
-        resume: raw.resume ?? base.resume,
-        exitKeys: raw.exit_keys ?? base.exitKeys,
-        resetCommand: raw.reset_command ?? base.resetCommand,
-        heartbeat: raw.heartbeat ?? base.heartbeat,
-        state: raw.state ?? base.state,
-      };
-    }
-
-    if (roster.reconcile) {
-      reconcile = {
-        mode: roster.reconcile.mode ?? DEFAULT_RECONCILE.mode,
-        intervalSeconds: roster.reconcile.interval_seconds ?? DEFAULT_RECONCILE.intervalSeconds,
-        backoff: {
-          initialSeconds: roster.reconcile.backoff?.initial_seconds ?? DEFAULT_BACKOFF_SECONDS.initialSeconds,
-          maxSeconds: roster.reconcile.backoff?.max_seconds ?? DEFAULT_BACKOFF_SECONDS.maxSeconds,
-          resetSeconds: roster.reconcile.backoff?.reset_seconds ?? DEFAULT_BACKOFF_SECONDS.resetSeconds,
-        },
-        ...(roster.reconcile.restart
-          ? {
-              restart: {
-                policy: roster.reconcile.restart.policy ?? 'when-idle',
-                settleSeconds: roster.reconcile.restart.settle_seconds ?? 30,
-                maxUnavailable: roster.reconcile.restart.max_unavailable ?? 1,
-                maxDeferSeconds: roster.reconcile.restart.max_defer_seconds ?? null,
-              },
-            }
-          : {}),
-      };
-    }
-
+        raw,
+        (Object.hasOwn(runtimes, name) ? runtimes[name] : undefined) ?? plainRuntime(name),
+      );
+    if (roster.reconcile) reconcile = reconcileSettings(roster.reconcile);
     // All four prices are required (the schema): a guessed cache price would be a wrong dollar figure.
-    for (const [model, p] of Object.entries(roster.pricing ?? {})) {
+    for (const [model, p] of Object.entries(roster.pricing ?? {}))
       pricing[model] = {
         input: p.input,
         output: p.output,
         cache_read: p.cache_read,
         cache_write: p.cache_write,
       };
-    }
     for (const raw of roster.alerts ?? []) alerts.push(alertRule(raw, alerts.length, file));
     if (roster.register) register = registerSettings(roster.register, ctx.userHome);
-    if (roster.source)
-      source = {
-        url: roster.source.git,
-        ref: roster.source.ref ?? DEFAULT_SOURCE_REF,
-        // `a/b/`, `./a` and `.` name the same directory as `a/b`, `a` and the top.
-        path: posix
-          .normalize(roster.source.path ?? '.')
-          .replace(/^\.$/, '')
-          .replace(/\/$/, ''),
-        origin: sourceRef ?? { file, line: 1, col: 1 },
-      };
+    if (roster.source) source = sourceSettings(roster.source, sourceRef ?? top);
     for (const [tenant, raw] of Object.entries(roster.tenant_budgets ?? {}))
-      tenantBudgets[tenant] = budgetOf(raw, { file, line: 1, col: 1 });
-
-    const fileAgents = roster.agents ?? [];
-    fileAgents.forEach((a, i) => {
-      sockets.set(`${socketName}\u0000${holderSession}`, { socketName, holderSession });
-      // An agent with a workspace works in its worktree (docs/workspaces.md).
-      const workspace = resolveWorkspace(
-        a.name,
-        mergedWorkspace(roster.defaults?.workspace, a.workspace),
-        ctx.userHome,
-      );
-      agents.push({
-        name: a.name,
-        runtime: a.runtime,
-        class: a.class ?? null,
-        modelHint: a.model_hint ?? null,
-        workingDirectory:
-          workspace?.path ??
-          expandHome(
-            a.working_directory === undefined ? fileWorkdir : (a.working_directory ?? '~'),
-            ctx.userHome,
-          ),
-        command: a.command ?? null,
-        host: a.host ?? null,
-        enabled: a.enabled ?? true,
-        socketName,
-        holderSession,
-        tenantId,
-        heartbeat: heartbeatPolicy(fileHeartbeat, a.heartbeat),
-        resume: a.resume ?? null,
-        restartPolicy: a.restart_policy ?? null,
-        ...(workspace !== null ? { workspace } : {}),
-        ...agentBudget(a.budget, roster.defaults?.budget, agentRefs[i] ?? { file, line: 1, col: 1 }),
-        source: agentRefs[i] ?? { file, line: 1, col: 1 },
+      tenantBudgets[tenant] = budgetOf(raw, top);
+    (roster.agents ?? []).forEach((a, i) => {
+      sockets.set(`${f.socketName}\u0000${f.holderSession}`, {
+        socketName: f.socketName,
+        holderSession: f.holderSession,
       });
+      agents.push(desiredAgent(a, agentRefs[i] ?? top, f));
     });
   }
 

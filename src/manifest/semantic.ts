@@ -86,122 +86,137 @@ function checkTmux(c: Collector, data: Rec): TmuxSettings {
 }
 
 /** Semantic diagnostics for a whole fleet: all files given together. Files whose YAML is broken are skipped. */
+/** What the files checked so far have defined: names and fleet-wide blocks are checked across all files. */
+interface FleetSites {
+  agentsByName: Map<string, SourceRef>;
+  runtimesByName: Map<string, RuntimeSite>;
+  holderBySocket: Map<string, { holder: string; ref: SourceRef }>;
+  /** Where each fleet-wide block (`reconcile`, `register`, `source`) was first set. */
+  fleetWide: Map<string, SourceRef>;
+  alertNames: Map<string, SourceRef>;
+  declaredRuntimes: Set<string>;
+  pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[];
+  workspaces: WorkspaceSites;
+}
+
+/**
+ * One socket, one holder session. Only files with agents put a socket to use (see normalize.ts), so only they
+ * can conflict; a file without a holder_session uses the default `_holder`.
+ */
+function checkHolder(c: Collector, data: Rec, sites: FleetSites): string {
+  const { socketName, holder, holderPath, ok } = checkTmux(c, data);
+  if (!ok || !Array.isArray(data.agents) || data.agents.length === 0) return holder;
+  const seen = sites.holderBySocket.get(socketName);
+  const here = c.ref(holderPath, holderPath.length === 1 ? 'key' : 'value');
+  if (seen && seen.holder !== holder) {
+    const socket = socketName === '' ? 'the default socket' : `socket ${JSON.stringify(socketName)}`;
+    const message = `${socket} has holder session ${JSON.stringify(seen.holder)} at ${fmtRef(seen.ref)}, but here ${JSON.stringify(holder)}; a socket has one holder session`;
+    c.diagnostics.push(diagnosticAt(c.parsed, here, message));
+  } else if (!seen) {
+    sites.holderBySocket.set(socketName, { holder, ref: here });
+  }
+  return holder;
+}
+
+/** runtimes: safe names; one definition fleet-wide. */
+function checkRuntimeDefinitions(c: Collector, data: Rec, sites: FleetSites): void {
+  if (!isRec(data.runtimes)) return;
+  for (const [name, spec] of Object.entries(data.runtimes)) {
+    sites.declaredRuntimes.add(name);
+    checkName(c, name, ['runtimes', name], `runtime name`, SAFE_NAME, 'key');
+    const canonical = JSON.stringify(spec, Object.keys(isRec(spec) ? spec : {}).sort());
+    const ref = c.ref(['runtimes', name], 'key');
+    const seen = sites.runtimesByName.get(name);
+    if (seen && seen.canonical !== canonical) {
+      c.at(
+        ['runtimes', name],
+        `runtime "${name}" is defined differently at ${fmtRef(seen.ref)}; define it once or identically`,
+        'key',
+      );
+    } else if (!seen) {
+      sites.runtimesByName.set(name, { canonical, ref });
+    }
+  }
+}
+
+/** register: fleet-wide; the DSN comes from exactly one place (an env var or a file), never the manifest. */
+function checkRegister(c: Collector, data: Rec, sites: FleetSites): void {
+  if (!isRec(data.register)) return;
+  setOnce(c, 'register', sites.fleetWide);
+  const hasEnv = typeof data.register.url_env === 'string';
+  const hasFile = typeof data.register.url_file === 'string';
+  if (hasEnv === hasFile)
+    c.at(
+      ['register'],
+      'register needs exactly one of url_env (a variable holding the DSN) or url_file',
+      'key',
+    );
+  if (hasFile) checkWorkingDirectory(c, data.register.url_file, ['register', 'url_file']);
+}
+
+function checkAgents(c: Collector, data: Rec, holder: string, sites: FleetSites): void {
+  if (!Array.isArray(data.agents)) return;
+  data.agents.forEach((agent: unknown, index) => {
+    if (!isRec(agent)) return;
+    const p = (k: string): PathSegment[] => ['agents', index, k];
+    if (checkName(c, agent.name, p('name'), `agent name`)) {
+      const name = agent.name as string;
+      const seen = sites.agentsByName.get(name);
+      if (seen) c.at(p('name'), `duplicate agent "${name}" (also defined at ${fmtRef(seen)})`);
+      else sites.agentsByName.set(name, c.ref(p('name')));
+      if (name === holder)
+        c.at(
+          p('name'),
+          `agent "${name}" has the name of its socket's holder session; they would be the same tmux session`,
+        );
+    }
+    if (checkPlain(c, agent.runtime, p('runtime')))
+      sites.pendingRuntimeChecks.push({ c, index, runtime: agent.runtime as string });
+    for (const key of ['class', 'model_hint', 'host']) checkPlain(c, agent[key], p(key));
+    checkWorkingDirectory(c, agent.working_directory, p('working_directory'));
+  });
+}
+
+function checkFile(parsed: ParsedManifest, data: Rec, sites: FleetSites): Diagnostic[] {
+  const c = new Collector(parsed);
+  checkControlCharacters(c, data, []);
+  checkPlain(c, data.tenant_id, ['tenant_id']);
+  const holder = checkHolder(c, data, sites);
+  if (isRec(data.defaults))
+    checkWorkingDirectory(c, data.defaults.working_directory, ['defaults', 'working_directory']);
+  checkRuntimeDefinitions(c, data, sites);
+  // reconcile: fleet-wide, so exactly one file may own it.
+  if ('reconcile' in data) setOnce(c, 'reconcile', sites.fleetWide);
+  if (Array.isArray(data.alerts)) checkAlertNames(c, data.alerts, sites.alertNames);
+  checkRegister(c, data, sites);
+  // source: the host follows one repository (docs/hosts.md); its own rules are in semantic-source.ts.
+  if (isRec(data.source)) setOnce(c, 'source', sites.fleetWide);
+  checkAgents(c, data, holder, sites);
+  checkWorkspaces(c, data, sites.workspaces);
+  checkBudgets(c, data);
+  return c.diagnostics;
+}
+
 export function semanticDiagnostics(manifests: readonly ParsedManifest[]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const agentsByName = new Map<string, SourceRef>();
-  const runtimesByName = new Map<string, RuntimeSite>();
-  const holderBySocket = new Map<string, { holder: string; ref: SourceRef }>();
-  /** Where each fleet-wide block (`reconcile`, `register`, `source`) was first set. */
-  const fleetWide = new Map<string, SourceRef>();
-  const alertNames = new Map<string, SourceRef>();
-  const declaredRuntimes = new Set<string>(BUILTIN_RUNTIME_NAMES);
-  const pendingRuntimeChecks: { c: Collector; index: number; runtime: string }[] = [];
-  const workspaceSites = new WorkspaceSites();
-
+  const sites: FleetSites = {
+    agentsByName: new Map(),
+    runtimesByName: new Map(),
+    holderBySocket: new Map(),
+    fleetWide: new Map(),
+    alertNames: new Map(),
+    declaredRuntimes: new Set<string>(BUILTIN_RUNTIME_NAMES),
+    pendingRuntimeChecks: [],
+    workspaces: new WorkspaceSites(),
+  };
   for (const parsed of manifests) {
     if (parsed.data === undefined || !isRec(parsed.data)) continue;
-    const data = parsed.data;
-    const c = new Collector(parsed);
-    checkControlCharacters(c, data, []);
-
-    checkPlain(c, data.tenant_id, ['tenant_id']);
-
-    const { socketName, holder, holderPath, ok: socketOk } = checkTmux(c, data);
-    // One socket, one holder session. Only files with agents put a socket to use (see normalize.ts), so only
-    // they can conflict; a file without a holder_session uses the default `_holder`.
-    if (socketOk && Array.isArray(data.agents) && data.agents.length > 0) {
-      const seen = holderBySocket.get(socketName);
-      const here = c.ref(holderPath, holderPath.length === 1 ? 'key' : 'value');
-      if (seen && seen.holder !== holder) {
-        const socket = socketName === '' ? 'the default socket' : `socket ${JSON.stringify(socketName)}`;
-        const message = `${socket} has holder session ${JSON.stringify(seen.holder)} at ${fmtRef(seen.ref)}, but here ${JSON.stringify(holder)}; a socket has one holder session`;
-        c.diagnostics.push(diagnosticAt(parsed, here, message));
-      } else if (!seen) {
-        holderBySocket.set(socketName, { holder, ref: here });
-      }
-    }
-
-    if (isRec(data.defaults))
-      checkWorkingDirectory(c, data.defaults.working_directory, ['defaults', 'working_directory']);
-
-    // runtimes: safe names; one definition fleet-wide.
-    if (isRec(data.runtimes)) {
-      for (const [name, spec] of Object.entries(data.runtimes)) {
-        declaredRuntimes.add(name);
-        checkName(c, name, ['runtimes', name], `runtime name`, SAFE_NAME, 'key');
-        const canonical = JSON.stringify(spec, Object.keys(isRec(spec) ? spec : {}).sort());
-        const ref = c.ref(['runtimes', name], 'key');
-        const seen = runtimesByName.get(name);
-        if (seen && seen.canonical !== canonical) {
-          c.at(
-            ['runtimes', name],
-            `runtime "${name}" is defined differently at ${fmtRef(seen.ref)}; define it once or identically`,
-            'key',
-          );
-        } else if (!seen) {
-          runtimesByName.set(name, { canonical, ref });
-        }
-      }
-    }
-
-    // reconcile: fleet-wide, so exactly one file may own it.
-    if ('reconcile' in data) setOnce(c, 'reconcile', fleetWide);
-
-    if (Array.isArray(data.alerts)) checkAlertNames(c, data.alerts, alertNames);
-    // register: fleet-wide too; the DSN comes from exactly one place (an env var or a file), never the manifest.
-    if (isRec(data.register)) {
-      setOnce(c, 'register', fleetWide);
-      const hasEnv = typeof data.register.url_env === 'string';
-      const hasFile = typeof data.register.url_file === 'string';
-      if (hasEnv === hasFile)
-        c.at(
-          ['register'],
-          'register needs exactly one of url_env (a variable holding the DSN) or url_file',
-          'key',
-        );
-      if (hasFile) checkWorkingDirectory(c, data.register.url_file, ['register', 'url_file']);
-    }
-
-    // source: the host follows one repository (docs/hosts.md); its own rules are in semantic-source.ts.
-    if (isRec(data.source)) setOnce(c, 'source', fleetWide);
-
-    if (Array.isArray(data.agents)) {
-      data.agents.forEach((agent: unknown, index) => {
-        if (!isRec(agent)) return;
-        const p = (k: string): PathSegment[] => ['agents', index, k];
-        const nameOk = checkName(c, agent.name, p('name'), `agent name`);
-        if (nameOk) {
-          const name = agent.name as string;
-          const ref = c.ref(p('name'));
-          const seen = agentsByName.get(name);
-          if (seen) {
-            c.at(p('name'), `duplicate agent "${name}" (also defined at ${fmtRef(seen)})`);
-          } else {
-            agentsByName.set(name, ref);
-          }
-          if (name === holder) {
-            c.at(
-              p('name'),
-              `agent "${name}" has the name of its socket's holder session; they would be the same tmux session`,
-            );
-          }
-        }
-        if (checkPlain(c, agent.runtime, p('runtime'))) {
-          pendingRuntimeChecks.push({ c, index, runtime: agent.runtime as string });
-        }
-        for (const key of ['class', 'model_hint', 'host']) checkPlain(c, agent[key], p(key));
-        checkWorkingDirectory(c, agent.working_directory, p('working_directory'));
-      });
-    }
-    checkWorkspaces(c, data, workspaceSites);
-    checkBudgets(c, data);
-    out.push(...c.diagnostics);
+    out.push(...checkFile(parsed, parsed.data, sites));
   }
-
   // Runtimes are fleet-wide: an agent may use one declared in another file, so check after all files.
-  for (const { c, index, runtime } of pendingRuntimeChecks) {
-    if (declaredRuntimes.has(runtime)) continue;
-    const known = [...declaredRuntimes].sort().join(', ');
+  for (const { c, index, runtime } of sites.pendingRuntimeChecks) {
+    if (sites.declaredRuntimes.has(runtime)) continue;
+    const known = [...sites.declaredRuntimes].sort().join(', ');
     const message = `unknown runtime "${runtime}" (known: ${known}; declare others under runtimes:)`;
     out.push(diagnosticAt(c.parsed, c.ref(['agents', index, 'runtime']), message));
   }
