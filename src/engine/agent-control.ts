@@ -4,7 +4,6 @@
  * Decisions live in ./verbs.ts; every spawn goes through the Runner.
  */
 import { readFile } from '../fs-async.js';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../options.js';
 import { UserError } from '../errors.js';
@@ -15,13 +14,14 @@ import { resolvePaths, type FleetPaths } from '../paths.js';
 import { agentStatus, type AgentStatus } from '../plan/health.js';
 import { builtinRuntimes } from '../runtimes/index.js';
 import { socketArgs } from '../base/names.js';
-import { appendJournal, journalEntry, type JournalAction, type JournalEntry } from '../apply/journal.js';
 import { heartbeatFileName, heartbeatState, type HeartbeatState } from '../base/heartbeat.js';
 import { parseEnvFile } from '../base/env-file.js';
 import type { Plan } from '../model/plan.js';
 import { startBlocker } from '../plan/deciders/start-check.js';
-import { ranBy, restartAction, restartImpossible, stateRefusal, type RanBy } from './verbs.js';
+import { restartAction, restartImpossible, stateRefusal } from './verbs.js';
 import { loadFleet, observeFor, renderContext, type Session } from './session.js';
+
+export { currentRanBy, writeJournal } from './journal-write.js';
 
 /** One named agent with its spec and its observed status. */
 export interface VerbAgent {
@@ -172,37 +172,6 @@ export async function readHeartbeat(
   } catch {
     return null;
   }
-}
-
-/** Who runs this process (for the journal): read once per process. */
-export async function currentRanBy(command: string): Promise<RanBy> {
-  const cgroup = await readFile('/proc/self/cgroup', 'utf8').catch(() => '');
-  let user = process.env.USER ?? '';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry (a container's arbitrary uid): $USER or nothing.
-  }
-  return ranBy(process.env, command, cgroup, user || `uid ${process.getuid?.() ?? '?'}`);
-}
-
-/**
- * Journal a run: an apply (src/engine/converge.ts) or a verb that acts (reset, send), in the one format, with who
- * ran it (a person, the timer, watch mode: `fleet history` shows it) and what else the run has to say (`extra`).
- */
-export async function writeJournal(
-  paths: FleetPaths,
-  command: string,
-  startedAt: Date,
-  actions: JournalAction[],
-  extra: Record<string, unknown> = {},
-): Promise<void> {
-  const entry: JournalEntry & { ran_by: RanBy } = {
-    ...journalEntry(command, startedAt, new Date(), process.pid, actions),
-    ran_by: await currentRanBy(command),
-    ...extra,
-  };
-  await appendJournal(paths.stateDir, entry);
 }
 
 /** A start known to fail is never traded for a running session, --now or not: the planner's own rule. */

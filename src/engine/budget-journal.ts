@@ -12,7 +12,7 @@ import { readState } from '../observe/files.js';
 import type { FleetPaths } from '../paths.js';
 import { judgeBudgets } from '../plan/deciders/budget-judge.js';
 import { budgetWarnsDue } from '../plan/deciders/budget-warn.js';
-import { writeJournal } from './agent-control.js';
+import { writeJournal } from './journal-write.js';
 
 /** Journal what is due and remember it; the agents journaled. Nothing read or written without a budget or record. */
 export async function journalBudgetWarnings(

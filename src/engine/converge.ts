@@ -12,7 +12,7 @@ import type { Observed } from '../model/observed.js';
 import type { Plan } from '../model/plan.js';
 import { actionTarget } from '../render/plan-text.js';
 import { backoffPolicy, type Session } from './session.js';
-import { writeJournal } from './agent-control.js';
+import { writeJournal } from './journal-write.js';
 import { meterFleet } from './meter.js';
 import { journalBudgetWarnings } from './budget-journal.js';
 import { runAlerts, type AlertsOutcome } from '../alerts/run.js';

@@ -13,7 +13,7 @@ import { followSource, short, type SourceMode, type SourceRun } from '../source/
 import { sourceFromEnv } from '../source/settings.js';
 
 export type { SourceRun } from '../source/follow.js';
-import { writeJournal } from './agent-control.js';
+import { writeJournal } from './journal-write.js';
 
 /** The commit a session converges to, as the journal and the register carry it. */
 export interface SourceCommit {
