@@ -4,7 +4,6 @@
  * takeover_after; then nothing left behind (no PostgreSQL, no manager, no process in a temp dir, no temp dir,
  * no cgroup), also after a Ctrl-C. Without PostgreSQL's binaries the demo says so in one line and exits 1.
  */
-import { spawn } from 'node:child_process';
 import {
   existsSync,
   readdirSync,
@@ -19,44 +18,14 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describePostgres } from './helpers/postgres.js';
 import { sandboxRequired, sandboxUnavailableReason } from './sandbox.js';
+import { runDemoScript, type DemoRun } from './helpers/demo-run.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const DEMO = join(REPO, 'dist', 'dev', 'demo-hosts.js');
 const RUN_TIMEOUT_MS = 240_000;
 
-interface DemoRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function runDemo(onStdout?: (soFar: string, pid: number) => void, nodeArgs: string[] = []): Promise<DemoRun> {
-  if (!existsSync(DEMO)) throw new Error('dist/dev/demo-hosts.js is missing: run `npm run build` first');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, DEMO], {
-      cwd: REPO,
-      env: { ...process.env, NO_COLOR: '1', DEMO_PAUSE_MS: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      // Only the child we started, by pid.
-      if (child.pid !== undefined && child.pid > 1) child.kill('SIGKILL');
-    }, RUN_TIMEOUT_MS);
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-      if (child.pid !== undefined) onStdout?.(stdout, child.pid);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
+  return runDemoScript(DEMO, { timeoutMs: RUN_TIMEOUT_MS, nodeArgs, ...(onStdout ? { onStdout } : {}) });
 }
 
 /** The text between the heading `N. title` that matches `start` and the next numbered heading. */

@@ -3,51 +3,19 @@
  * it made being named and healed, and leave nothing behind (no process, no cgroup, no temp dir), also when
  * interrupted with Ctrl-C halfway.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sandboxRequired, sandboxUnavailableReason } from './sandbox.js';
+import { runDemoScript, type DemoRun } from './helpers/demo-run.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const DEMO = join(REPO, 'dist', 'dev', 'demo.js');
 const RUN_TIMEOUT_MS = 90_000;
 
-interface DemoRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run the demo; `onStdout` sees the output so far and may act on it (e.g. send a signal). */
 function runDemo(onStdout?: (soFar: string, pid: number) => void): Promise<DemoRun> {
-  if (!existsSync(DEMO)) throw new Error('dist/dev/demo.js is missing: run `npm run build` before this test');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [DEMO], {
-      cwd: REPO,
-      env: { ...process.env, NO_COLOR: '1', DEMO_PAUSE_MS: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      // Only the child we started, by pid.
-      if (child.pid !== undefined && child.pid > 1) child.kill('SIGKILL');
-    }, RUN_TIMEOUT_MS);
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-      if (child.pid !== undefined) onStdout?.(stdout, child.pid);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-  });
+  return runDemoScript(DEMO, { timeoutMs: RUN_TIMEOUT_MS, ...(onStdout ? { onStdout } : {}) });
 }
 
 /** The text between the heading `N. title` that matches `start` and the next numbered heading. */
