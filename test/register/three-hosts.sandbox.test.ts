@@ -10,7 +10,7 @@
  *   agents HOST-STALE; an agent moved off h3 by a push is held on h1 (the plan says what it waits for) and started
  *   there only once h3's lease has been over for `takeover_after`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -68,6 +68,12 @@ function roster(c3Host: string): string {
 interface JournalLine {
   source?: { commit?: string };
   actions: { kind: string; target: string; message: string }[];
+}
+
+/** The commit of the host's checkout of the git source (`fleet/reconciler/source.json`). */
+function checkoutCommit(h: Host): string | undefined {
+  return (JSON.parse(readFileSync(join(h.sb.paths.stateDir, 'source.json'), 'utf8')) as { commit?: string })
+    .commit;
 }
 
 /** The agents these entries started (an agent's start targets its unit, `…@NAME.service`; the holder's has no @). */
@@ -175,8 +181,10 @@ describePostgres('three hosts sharing one register', () => {
       expect(text.stdout).toContain(`manifests ${short(c1)}`);
     }
     // Each host's journal names the commit: the checkout, then the starts of its share, all from c1.
-    for (const h of hosts) {
-      const history = await h.fleet('history', '--json');
+    const histories = await Promise.all(hosts.map((h) => h.fleet('history', '--json')));
+    for (const [i, h] of hosts.entries()) {
+      const history = histories[i];
+      if (history === undefined) throw new Error(`no history of ${h.name}`);
       expect(history.code, history.stderr).toBe(0);
       const entries = (JSON.parse(history.stdout) as { entries: JournalLine[] }).entries;
       expect(entries.map((e) => e.source?.commit)).toEqual(entries.map(() => c1));
@@ -184,7 +192,7 @@ describePostgres('three hosts sharing one register', () => {
       expect(messages, h.name).toContain(`manifests checked out main of ${remote.url} at ${short(c1)}`);
       expect(startedIn(entries).sort(), h.name).toEqual(SHARE[h.name]);
     }
-  }, 90_000);
+  }, 120_000);
 
   it('h3 dies: its agents turn HOST-STALE after its lease; c3, moved to h1, starts there only after takeover_after', async (ctx) => {
     if (reason !== null) return ctx.skip();
@@ -215,16 +223,15 @@ describePostgres('three hosts sharing one register', () => {
     })();
     try {
       // The hosts still alive take the push now (what an operator or the timer does; their watchers would only
-      // fetch at their next resync), and their watchers follow the checkout it moved. Before takeover_after, h1's
-      // plan holds the start of c3 and says what it waits for.
+      // fetch at their next resync, unless it comes first on a slow machine), and their watchers follow the
+      // checkout it moved. h1's plan holds the start of c3 and says why: it waits for h3 or for h3's lease to be
+      // over for takeover_after, or (on a machine so slow that this much time passed since h3 died) claims it.
       const [on1, on2] = await Promise.all(['h1', 'h2'].map((n) => host(n).fleet('reconcile', '--yes')));
-      for (const r of [on1, on2]) {
-        expect(r?.code, `${r?.stdout}\n${r?.stderr}`).toBe(0);
-        expect(r?.stdout).toContain(`git source: fast-forwarded main to ${short(c2)} (from ${short(c1)})`);
-      }
+      for (const r of [on1, on2]) expect(r?.code, `${r?.stdout}\n${r?.stderr}`).toBe(0);
+      for (const n of ['h1', 'h2']) expect(checkoutCommit(host(n)), n).toBe(c2);
       expect(on1?.stdout).toMatch(
         new RegExp(
-          `c3.*waits for h3 to stop it and record that, or for h3's lease to be over for ${TAKEOVER_S} s`,
+          `c3.*(waits for h3 to stop it and record that, or for h3's lease to be over for ${TAKEOVER_S} s|claims it first: h3's lease ran out \\d+ s ago \\(takeover after ${TAKEOVER_S} s\\))`,
         ),
       );
       // h1's watcher follows the checkout that run moved: its next publication (a lease renewal, no fetch) carries
@@ -329,8 +336,9 @@ describePostgres('three hosts sharing one register', () => {
       );
       const startedC3 = entries.filter((e) => startedIn([e]).includes('c3'));
       expect(startedC3.map((e) => e.source?.commit)).toEqual([c2]);
-      const historyText = await h1.fleet('history', '-n', '50');
-      expect(historyText.stdout).toContain(`manifests ${short(c2)}`);
+      // And its text: the newest entry's commit.
+      const historyText = await h1.fleet('history', '-n', '1');
+      expect(historyText.stdout).toMatch(new RegExp(`^\\S+\\s+OK\\s.*  manifests ${short(c2)}$`, 'm'));
     } finally {
       sampling = false;
       await sampler;
