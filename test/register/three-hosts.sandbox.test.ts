@@ -343,5 +343,5 @@ describePostgres('three hosts sharing one register', () => {
       sampling = false;
       await sampler;
     }
-  }, 60_000);
+  }, 90_000);
 });
