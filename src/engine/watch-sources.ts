@@ -17,7 +17,9 @@ import { stat } from '../fs-async.js';
 import { loadDesired } from '../manifest/load.js';
 import type { DesiredFleet, HostContext, SourceSettings } from '../model/desired.js';
 import type { Runner } from '../exec.js';
+import { short } from '../source/follow.js';
 import { sourceFromEnv } from '../source/settings.js';
+import { readSourceState } from '../source/state.js';
 import { advanceText, fleetForRun, journalAdvance, type SourceRun } from './source.js';
 import { watchTmuxEvents, type TmuxEventSource } from '../observe/tmux-events.js';
 import { watchUnitEvents } from '../observe/unit-events.js';
@@ -243,7 +245,8 @@ export class LastGoodDesired {
   async follow(why: string, runner: Runner, command: string, everyMs: number): Promise<void> {
     if (this.source === null) return;
     const now = Date.now();
-    if (this.current !== null && !FETCH_WHYS.has(why) && now - this.lastFetchMs < everyMs) return;
+    if (this.current !== null && !FETCH_WHYS.has(why) && now - this.lastFetchMs < everyMs)
+      return this.followMoved(runner);
     this.lastFetchMs = now;
     try {
       const fleet = await fleetForRun({ kind: 'source', settings: this.source }, this.paths, runner, 'apply');
@@ -262,6 +265,32 @@ export class LastGoodDesired {
       const line = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
       if (line !== this.lastFailure) this.log('source-failed', { error: line });
       this.lastFailure = line;
+    }
+  }
+
+  /**
+   * No fetch this cycle: converge to the checkout as it stands. Another run (a `fleet reconcile` by hand, the
+   * timer), also under the lock, may have moved it since this watcher read it; the fleet read before would then
+   * undo that run's work (start again an agent it stopped because it moved to another host). Its commit is in
+   * `source.json` (one small file read per cycle); the checkout is read again only when that commit changed.
+   */
+  private async followMoved(runner: Runner): Promise<void> {
+    const from = this.sourceRun?.commit ?? null;
+    const state = await readSourceState(this.paths.stateDir);
+    if (this.source === null || from === null || state === null || state.commit === from) return;
+    if (state.url !== this.source.url || state.ref !== this.source.ref) return;
+    try {
+      const fleet = await fleetForRun({ kind: 'source', settings: this.source }, this.paths, runner, 'read');
+      if (fleet.source === null) return;
+      this.current = fleet.desired;
+      this.sourceRun = fleet.source;
+      // The run that moved it journaled the move; this is only the watcher taking it.
+      const commit = fleet.source.commit;
+      this.log('source-followed', { commit, from }, `git source: at ${short(commit)}, moved by another run`);
+    } catch (error) {
+      // Unreadable now (being replaced, say): the fleet read before stays, and the next fetch settles it.
+      const line = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+      this.log('source-failed', { error: line });
     }
   }
 }

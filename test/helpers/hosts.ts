@@ -1,7 +1,7 @@
 /**
  * Several hosts simulated on one machine for the register tests: each host a sandbox of its own (private systemd
- * user manager, tmux directory, home; its name through MOSAIC_HOST), the same roster written to every host, and
- * the probes those tests need: a host's tmux sessions and pane pids, its tmux server's pid, `fleet` run on it, and
+ * user manager, tmux directory, home; its name through MOSAIC_HOST), the roster they read (one git repository
+ * they all follow, or a copy per host), and the probes those tests need: a host's tmux sessions and pane pids, its tmux server's pid, `fleet` run on it, and
  * a watch-mode reconciler (`fleet reconcile --watch`) running on it as the host's own long-lived process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from './cli.js';
 import type { Sandbox } from '../sandbox.js';
+import type { Remote } from './remote.js';
 
 export interface Pane {
   pid: number;
@@ -99,10 +100,30 @@ function startWatcher(sb: Sandbox, intervalS: number): Watcher {
 }
 
 /**
- * The roster, the same text on every host. The register tests write it through this one function, so that the
- * git source (`source: {git, ref}`) can replace the copy by a push in one place.
+ * The hosts follow one git repository (docs/hosts.md, "The git source"): each host's manifests directory holds only
+ * its own small manifest naming the repository's `main`. The hosts' sandboxes must run with `remote.env` (git's
+ * private configuration).
  */
-export function publishRoster(hosts: readonly Host[], text: string): void {
+export function followRepository(hosts: readonly Host[], remote: Remote): void {
+  for (const h of hosts) {
+    mkdirSync(h.sb.paths.manifests, { recursive: true });
+    writeFileSync(
+      join(h.sb.paths.manifests, 'source.yaml'),
+      `version: 1\nsource: {git: "${remote.url}", ref: main}\n`,
+    );
+  }
+}
+
+/**
+ * The roster, committed and pushed to the repository the hosts follow: the new commit. Each host takes it at its
+ * next fetch: a `fleet reconcile` (by hand, the timer), a watcher's start, resync or manifest change.
+ */
+export function publishRoster(remote: Remote, text: string, message = 'roster'): string {
+  return remote.push({ 'roster.yaml': text }, message);
+}
+
+/** The roster copied into each host's manifests directory: for tests of one host, or hosts reading different ones. */
+export function copyRoster(hosts: readonly Host[], text: string): void {
   for (const h of hosts) {
     mkdirSync(h.sb.paths.manifests, { recursive: true });
     writeFileSync(join(h.sb.paths.manifests, 'roster.yaml'), text);
@@ -112,7 +133,7 @@ export function publishRoster(hosts: readonly Host[], text: string): void {
 /** `fleet ps --all-hosts --json`, parsed. */
 export interface HostsView {
   now: string;
-  hosts: { host: string; valid_until: string; stale: boolean }[];
+  hosts: { host: string; valid_until: string; stale: boolean; commit: string | null }[];
   agents: { host: string; agent: string; state: string; flags: string[]; pid: number | null }[];
 }
 

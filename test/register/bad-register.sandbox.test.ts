@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withRegister } from '../../src/register/connect.js';
 import { migrate, SCHEMA_VERSION } from '../../src/register/schema.js';
 import { waitFor } from '../helpers/fleet.js';
-import { hostOf, publishRoster, type Host } from '../helpers/hosts.js';
+import { copyRoster, hostOf, type Host } from '../helpers/hosts.js';
 import { describePostgres, useDatabase } from '../helpers/postgres.js';
 import { sandboxRequired, sandboxUnavailableReason, startSandbox } from '../sandbox.js';
 
@@ -102,7 +102,7 @@ describePostgres('a register that cannot be used: one line, local convergence un
 
   it('holds its agent through the register first', async (ctx) => {
     if (reason !== null || h1 === undefined) return ctx.skip();
-    publishRoster([h1], roster([]));
+    copyRoster([h1], roster([]));
     // The first run claims the held ones, the second starts them.
     for (let i = 0; i < 2; i++) {
       const r = await h1.fleet('reconcile', '--yes');
@@ -160,7 +160,7 @@ describePostgres('a register that cannot be used: one line, local convergence un
       await c.before?.();
       const env = { FLEET_REGISTER_URL: c.env() };
       const free = cases.slice(0, i + 1).map((_, k) => `free${k}`);
-      publishRoster([h], roster(free, true));
+      copyRoster([h], roster(free, true));
       const held = `held${i}`;
       const killed = await live(h, held);
       expect(killed?.pid).toBeGreaterThan(1);

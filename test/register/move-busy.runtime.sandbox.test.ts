@@ -15,7 +15,7 @@ import { withRegister } from '../../src/register/connect.js';
 import { migrate } from '../../src/register/schema.js';
 import { startModelServer, type ModelServer } from '../fixtures/model-server.js';
 import { uniqueSocket, waitFor } from '../helpers/fleet.js';
-import { hostOf, psAllHosts, publishRoster, type Host, type Pane } from '../helpers/hosts.js';
+import { copyRoster, hostOf, psAllHosts, type Host, type Pane } from '../helpers/hosts.js';
 import { describePostgres, useDatabase } from '../helpers/postgres.js';
 import { sandboxRequired, sandboxUnavailableReason } from '../sandbox.js';
 import { runtimesRequired, runtimesUnavailableReason, startBed, type Bed } from '../runtimes/bed.js';
@@ -109,7 +109,7 @@ describePostgres('a busy real agent moving from h1 to h2 (claude)', () => {
       }
     })();
     try {
-      publishRoster(hosts, roster.replace('host: h1', 'host: h2'));
+      copyRoster(hosts, roster.replace('host: h1', 'host: h2'));
       // While the turn is held: h1 keeps it running and says why; h2 holds its start and says what it waits for.
       const busy = await reconcile(h1);
       expect(busy.stdout).toMatch(/cc: moved to h2: stopped here once it is idle/);

@@ -13,7 +13,7 @@ import type { HostContext, SourceSettings } from '../../src/model/desired.js';
 import { followSource, type SourceMode } from '../../src/source/follow.js';
 import { checkoutDir, readSourceState } from '../../src/source/state.js';
 import { git } from '../workspaces/git-repo.js';
-import { makeRemote, roster, type Remote } from './remote.js';
+import { makeRemote, roster, type Remote } from '../helpers/remote.js';
 
 let root: string;
 let remote: Remote;

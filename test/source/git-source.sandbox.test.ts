@@ -16,7 +16,7 @@ import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
 import { uniqueSocket, waitFor } from '../helpers/fleet.js';
 import { describeSandbox, startSandbox, type Sandbox } from '../sandbox.js';
 import { git } from '../workspaces/git-repo.js';
-import { makeRemote, roster, type Remote } from './remote.js';
+import { makeRemote, roster, type Remote } from '../helpers/remote.js';
 
 describeSandbox('the git source on two hosts', () => {
   const socket = uniqueSocket('fleet-gitsrc');

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createRunner, type Runner } from '../../src/exec.js';
 import { LastGoodDesired } from '../../src/engine/watch-sources.js';
-import { resolvePaths, type FleetPaths } from '../../src/paths.js';
-import { makeRemote, roster, type Remote } from './remote.js';
+import { followSource } from '../../src/source/follow.js';
+import { hostContext, resolvePaths, type FleetPaths } from '../../src/paths.js';
+import { makeRemote, roster, type Remote } from '../helpers/remote.js';
 
 let root: string;
 let remote: Remote;
@@ -94,4 +95,29 @@ it('a first fetch that fails leaves nothing to converge to, said once, and is re
   remote.unreachable(false);
   await fleet.follow('timer', runner, 'fleet reconcile --watch', 30_000);
   expect(fleet.current?.agents.map((a) => a.name)).toEqual(['a1']);
+});
+
+it('an event cycle follows a checkout another run moved (a `fleet reconcile` by hand, the timer), with no fetch', async () => {
+  const fleet = new LastGoodDesired(paths, (event, fields = {}) => events.push({ event, fields }));
+  const c1 = remote.push({ 'roster.yaml': roster(['a1@h1', 'a2@h1']) });
+  await fleet.load('start');
+  await fleet.follow('start', runner, 'fleet reconcile --watch', 30_000);
+  expect(fleet.sourceRun?.commit).toBe(c1);
+  // a2 moves to another host; a one-shot run (under the lock, like the watcher's cycles) takes the push.
+  const c2 = remote.push({ 'roster.yaml': roster(['a1@h1', 'a2@h2']) });
+  const settings = fleet.source;
+  if (settings === null) throw new Error('no source');
+  const other = await followSource(settings, paths.stateDir, hostContext(paths), createRunner(), 'apply');
+  expect(other.commit).toBe(c2);
+  // The watcher's next cycle, woken by an event, converges to that checkout, not to the fleet it read before
+  // (which would still put a2 here, and start it again once the other run stopped it).
+  const before = fetches();
+  await fleet.follow('heartbeat', runner, 'fleet reconcile --watch', 30_000);
+  expect(fetches()).toBe(before);
+  expect(fleet.sourceRun?.commit).toBe(c2);
+  expect(fleet.current?.agents.map((a) => `${a.name}@${a.host ?? ''}`)).toEqual(['a1@h1', 'a2@h2']);
+  expect(named('source-followed').map((e) => e.fields)).toEqual([{ commit: c2, from: c1 }]);
+  // Nothing more to follow: no event, no reading again.
+  await fleet.follow('heartbeat', runner, 'fleet reconcile --watch', 30_000);
+  expect(named('source-followed')).toHaveLength(1);
 });
