@@ -169,6 +169,7 @@ export async function noop(sb: Sandbox, what: string, env: Record<string, string
   const r = await fleet(sb, ['reconcile', '--json'], 300_000, env);
   expectCode(r, 0, what);
   const actions = (JSON.parse(r.stdout) as { actions: unknown[] }).actions.length;
-  if (actions !== 0) throw new Error(`${what}: ${actions} actions, expected a no-op\n${r.stdout.slice(0, 2000)}`);
+  if (actions !== 0)
+    throw new Error(`${what}: ${actions} actions, expected a no-op\n${r.stdout.slice(0, 2000)}`);
   return r;
 }

@@ -87,6 +87,8 @@ import {
 } from './cli.js';
 import { cgroupCpuMs, inFlight, measure } from './proc.js';
 import { widenObserved } from './synth.js';
+import { alertsReport, alertsTargets, measureAlerts, type AlertsResult } from './alerts.js';
+import { measureRegister, registerReport, registerTargets, type RegisterResult } from './register.js';
 import { measureSpend, spendReport, spendTargets, type SpendResult } from './spend.js';
 
 const OUT_DIR = join(REPO, '.bench-out');
@@ -665,12 +667,26 @@ function targets(results: SizeResult[]): string[] {
 }
 
 /** The spend, alerts and register parts: their figures, then their targets met or not. */
-function extraReport(extra: { spend?: SpendResult }): string[] {
+interface Extra {
+  spend?: SpendResult;
+  alerts?: AlertsResult;
+  register?: RegisterResult;
+}
+
+function extraReport(extra: Extra): string[] {
   const lines: string[] = [];
   const checks: [string, string, boolean][] = [];
   if (extra.spend) {
     lines.push(...spendReport(extra.spend));
     checks.push(...spendTargets(extra.spend));
+  }
+  if (extra.alerts) {
+    lines.push(...alertsReport(extra.alerts));
+    checks.push(...alertsTargets(extra.alerts));
+  }
+  if (extra.register) {
+    lines.push(...registerReport(extra.register));
+    checks.push(...registerTargets(extra.register));
   }
   if (checks.length === 0) return lines;
   return [
@@ -744,10 +760,18 @@ async function main(): Promise<void> {
     }
 
     // The issues' own fleets (spend, alerts, register): each sets up its fleet in the sandbox and prunes it.
-    const extra: { spend?: SpendResult } = {};
+    const extra: Extra = {};
     if (PARTS.has('spend')) {
       log('spend: no-op cost with and without metered history');
       extra.spend = await measureSpend(sb, log);
+    }
+    if (PARTS.has('alerts')) {
+      log('alerts: watch mode at rest with alerts for every agent');
+      extra.alerts = await measureAlerts(sb, log);
+    }
+    if (PARTS.has('register')) {
+      log('register: many hosts publishing to one PostgreSQL');
+      extra.register = await measureRegister(sb, log);
     }
 
     const text = [table(results, floor?.wall ?? null, cliFloor), ...extraReport(extra)].join('\n');

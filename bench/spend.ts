@@ -107,7 +107,8 @@ function spendRoster(sb: Sandbox, budgets: boolean): RosterSpec {
   };
 }
 
-const workdirOf = (sb: Sandbox, i: number): string => join(sb.paths.userHome, 'w', agentName(i));
+const workdirOf = (sb: Pick<Sandbox, 'paths'>, i: number): string =>
+  join(sb.paths.userHome, 'w', agentName(i));
 
 /** Turn k of an agent: its time and figures (what a model server might report; varied, never zero). */
 function turn(k: number, fromMs: number, stepMs: number) {
@@ -248,8 +249,8 @@ function piLines(t: Turn): string[] {
 }
 
 /** Write agent i's record files; what they hold. */
-function writeRecords(
-  sb: Sandbox,
+export function writeRecords(
+  sb: Pick<Sandbox, 'paths'>,
   i: number,
   nowMs: number,
 ): { files: number; bytes: number; lines: number; tokens: number } {

@@ -178,7 +178,7 @@ export async function planFor(
   requireTools(observed);
   await observeWorkspacesFor(desired, observed, prune, runner);
   const metered = opts.meter ? await meterFleet(desired, paths, runner, observed.nowMs) : undefined;
-  const spend = observeSpend(desired, paths.stateDir, observed.nowMs);
+  const spend = observeSpend(desired, paths.stateDir, observed.nowMs, metered?.result?.state);
   if (spend !== undefined) observed.spend = spend;
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
   const session: Session = {
