@@ -43,7 +43,7 @@ export const SPEND = {
   n: Math.round(envNumber('BENCH_SPEND_N', 100)),
   turns: Math.round(envNumber('BENCH_SPEND_TURNS', 1000)),
   hours: envNumber('BENCH_SPEND_HOURS', 48),
-  reps: Math.round(envNumber('BENCH_SPEND_REPS', envNumber('BENCH_REPS', 10))),
+  reps: Math.round(envNumber('BENCH_SPEND_REPS', 15)),
   /** 0: skip the second pair of fleets, the one with a budget on every agent. */
   budgets: process.env.BENCH_SPEND_BUDGETS !== '0',
 };
@@ -63,8 +63,13 @@ interface Variant {
 interface Block {
   history: Variant;
   none: Variant;
-  /** Median CPU with history / median CPU without. Target: <= 1.10. */
+  /** Median CPU with history / median CPU without. */
   cpuRatio: number;
+  /**
+   * The median over rounds of (CPU with history / CPU without, in the same round): the two runs of a round are
+   * next to each other, so load that comes and goes falls on both. The target's figure: ≤ 1.10.
+   */
+  pairedRatio: number;
   /** Median bytes read with history minus without: what the history costs a no-op to read. */
   extraReadBytes: number;
 }
@@ -368,12 +373,15 @@ async function block(sb: Sandbox, fleets: Fleets, what: string): Promise<Block> 
     },
   });
   const s = await rounds(SPEND.reps, [item('history'), item('none')]);
-  const history = variant(s.get('history') ?? [], bytes.history ?? []);
-  const none = variant(s.get('none') ?? [], bytes.none ?? []);
+  const h = s.get('history') ?? [];
+  const z = s.get('none') ?? [];
+  const history = variant(h, bytes.history ?? []);
+  const none = variant(z, bytes.none ?? []);
   return {
     history,
     none,
-    cpuRatio: round2(median(history.cpu.samples) / median(none.cpu.samples)),
+    cpuRatio: round2(median(h.map((x) => x.cpu)) / median(z.map((x) => x.cpu))),
+    pairedRatio: round2(median(h.map((x, i) => x.cpu / (z[i]?.cpu ?? NaN)))),
     extraReadBytes: Math.round(median(bytes.history ?? []) - median(bytes.none ?? [])),
   };
 }
@@ -489,16 +497,16 @@ export function spendReport(r: SpendResult): string[] {
 export function spendTargets(r: SpendResult): [string, string, boolean][] {
   return [
     [
-      'spend: no-op CPU with history ≤ 1.10× without',
-      `${r.plain.cpuRatio.toFixed(2)}×`,
-      r.plain.cpuRatio <= 1.1,
+      'spend: no-op CPU with history ≤ 1.10× without (median of per-round ratios)',
+      `${r.plain.pairedRatio.toFixed(2)}× (medians: ${r.plain.cpuRatio.toFixed(2)}×)`,
+      r.plain.pairedRatio <= 1.1,
     ],
     ...(r.budgets
       ? ([
           [
-            'spend, budgets on every agent: no-op CPU with history ≤ 1.10× without',
-            `${r.budgets.cpuRatio.toFixed(2)}×`,
-            r.budgets.cpuRatio <= 1.1,
+            'spend, budgets on every agent: no-op CPU with history ≤ 1.10× without (per round)',
+            `${r.budgets.pairedRatio.toFixed(2)}× (medians: ${r.budgets.cpuRatio.toFixed(2)}×)`,
+            r.budgets.pairedRatio <= 1.1,
           ],
         ] as [string, string, boolean][])
       : []),

@@ -13,7 +13,7 @@ export const RECENT_IDS = 64;
  * again. Every run reads every file's cursor, finished files included: 64 ids per file made the metering state
  * of 100 agents with a long history 2.2 MB, parsed by every no-op (docs/benchmarks.md, issue 21).
  */
-export const RECENT_FILE_IDS = 16;
+export const RECENT_FILE_IDS = 8;
 
 /** The bytes at the start of a file that, with its device and inode, say it is still the same file. */
 export const HEAD_BYTES = 256;
