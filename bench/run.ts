@@ -25,14 +25,19 @@
  * - plan() at BENCH_PLAN_N (1000) agents, in-process, on a snapshot widened from the largest size measured
  *   (bench/synth.ts explains how, and why not 1000 real agents).
  * - Watch mode's heal latency, idle CPU and RSS at BENCH_HEAL_SIZES (bench/heal.ts explains the trials).
+ * - The issues' own fleets, after the sizes, each set up and pruned in the same sandbox: spend (bench/spend.ts:
+ *   a no-op with 100 agents' metered history against none), alerts (bench/alerts.ts: watch mode at rest with
+ *   alerts for 100 agents against none), register (bench/register.ts: 50 hosts × 20 agents in one PostgreSQL).
  *
  *   npm run bench                      build, then run everything (sizes 1, 10, 100, 250; heal at 20, 100)
  *   BENCH_SIZES=1,10 BENCH_REPS=5 ...  fewer sizes / repetitions for a quick look
- *   BENCH_PARTS=cli,heal ...           only some parts: observe, plan, cli, seed, heal (default: all)
+ *   BENCH_PARTS=cli,heal ...           only some parts: observe, plan, cli, seed, heal, spend, alerts, register
+ *                                      (default: all; BENCH_ONLY is the same)
  *   BENCH_HEAL_SIZES=20 BENCH_WATCH_INTERVAL=5 BENCH_HEAL_TIMEOUT_MS=10000 BENCH_IDLE_S=10 ...   watch mode knobs
  *
  * A quick look in under a minute: BENCH_PARTS=cli BENCH_SIZES=10 BENCH_REPS=5, or BENCH_PARTS=heal
- * BENCH_HEAL_SIZES=20 BENCH_HEAL_TRIALS=5 BENCH_IDLE_S=10.
+ * BENCH_HEAL_SIZES=20 BENCH_HEAL_TRIALS=5 BENCH_IDLE_S=10, or BENCH_ONLY=spend BENCH_SPEND_N=9
+ * BENCH_SPEND_TURNS=100 BENCH_SPEND_REPS=2 (each part's file names its knobs).
  *
  * Results: a table on stdout and `.bench-out/results.json` (gitignored).
  */
