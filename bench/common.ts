@@ -74,10 +74,26 @@ export function agentName(i: number): string {
   return `agent${String(i).padStart(4, '0')}`;
 }
 
-export function roster(n: number): string {
-  const agents = Array.from(
-    { length: n },
-    (_, i) => `  - name: ${agentName(i)}\n    runtime: stub\n    class: coder\n    model_hint: m1\n`,
+/** What a roster holds besides N agents of the stub runtime on the bench socket. */
+export interface RosterSpec {
+  /** Top-level lines after `tmux:` (a `runtimes:`, `alerts:`, `defaults:` or `register:` block). */
+  top?: readonly string[];
+  /** Agent i's runtime (default `stub`). */
+  runtime?: (i: number) => string;
+  /** More fields of agent i, one YAML line each without indentation (`working_directory: ~/w/x`). */
+  fields?: (i: number) => readonly string[];
+}
+
+export function roster(n: number, spec: RosterSpec = {}): string {
+  const agents = Array.from({ length: n }, (_, i) =>
+    [
+      `  - name: ${agentName(i)}`,
+      `    runtime: ${spec.runtime?.(i) ?? 'stub'}`,
+      '    class: coder',
+      '    model_hint: m1',
+      ...(spec.fields?.(i) ?? []).map((f) => `    ${f}`),
+      '',
+    ].join('\n'),
   );
   return [
     '# Written by bench/run.ts',
@@ -85,6 +101,7 @@ export function roster(n: number): string {
     'transport: tmux',
     'tmux:',
     `  socket_name: ${SOCKET}`,
+    ...(spec.top ?? []),
     n === 0 ? 'agents: []' : 'agents:',
     ...agents,
   ].join('\n');
@@ -94,9 +111,9 @@ export function rosterPath(sb: Sandbox): string {
   return join(sb.paths.mosaicHome, 'fleet', 'roster.yaml');
 }
 
-export async function writeRoster(sb: Sandbox, n: number): Promise<void> {
+export async function writeRoster(sb: Sandbox, n: number, spec: RosterSpec = {}): Promise<void> {
   await mkdir(join(sb.paths.mosaicHome, 'fleet'), { recursive: true });
-  await writeFile(rosterPath(sb), `${roster(n)}\n`);
+  await writeFile(rosterPath(sb), `${roster(n, spec)}\n`);
 }
 
 /** Live (not dead) panes on the bench socket, by session name. */

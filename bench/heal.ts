@@ -144,7 +144,19 @@ function kindStats(trials: HealTrial[], kind: Kind, skipped: number): HealKind {
   };
 }
 
-export async function measureHeal(sb: Sandbox, n: number, log: (s: string) => void): Promise<HealResult> {
+/** What a caller may change for one measurement: `trials: 0` measures the idle watcher only. */
+export interface HealOptions {
+  trials?: number;
+  idleSeconds?: number;
+}
+
+export async function measureHeal(
+  sb: Sandbox,
+  n: number,
+  log: (s: string) => void,
+  opts: HealOptions = {},
+): Promise<HealResult> {
+  const settings = { ...HEAL, ...opts };
   const t0 = now();
   const watcher = spawn(
     process.execPath,
@@ -205,13 +217,13 @@ export async function measureHeal(sb: Sandbox, n: number, log: (s: string) => vo
     }
     const firstCycleMs = now() - t0;
     await waitForSessions(sb, n);
-    log(`    watcher up (first cycle ${Math.round(firstCycleMs)} ms); idle for ${HEAL.idleSeconds} s`);
+    log(`    watcher up (first cycle ${Math.round(firstCycleMs)} ms); idle for ${settings.idleSeconds} s`);
     await sleep(2_000); // start-up's tail (JIT, event clients attaching) is not idling
 
     const idleFrom = lines.length;
     const ticks0 = treeTicks(pid);
     const i0 = now();
-    await sleep(HEAL.idleSeconds * 1000);
+    await sleep(settings.idleSeconds * 1000);
     const ticks1 = treeTicks(pid);
     const idleMs = now() - i0;
     const idleCpuMs = ((ticks1 - ticks0) / clockTicks()) * 1000;
@@ -230,7 +242,7 @@ export async function measureHeal(sb: Sandbox, n: number, log: (s: string) => vo
     const trials: HealTrial[] = [];
     const skipped: Record<Kind, number> = { pane: 0, session: 0 };
     const streak: Record<Kind, number> = { pane: 0, session: 0 };
-    for (let i = 0; i < 2 * HEAL.trials; i++) {
+    for (let i = 0; i < 2 * settings.trials; i++) {
       const kind: Kind = i % 2 === 0 ? 'pane' : 'session';
       if (streak[kind] >= HEAL.maxTimeouts) {
         skipped[kind]++;
@@ -305,7 +317,7 @@ export async function measureHeal(sb: Sandbox, n: number, log: (s: string) => vo
     const ended = exit as { code: number | null; signal: string | null } | null;
     return {
       n,
-      settings: HEAL,
+      settings,
       firstCycleMs: round1(firstCycleMs),
       idle,
       pane: kindStats(trials, 'pane', skipped.pane),

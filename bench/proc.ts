@@ -5,7 +5,9 @@
  * CPU comes from bash's `times` builtin (getrusage(RUSAGE_CHILDREN), millisecond resolution) in a small bash
  * wrapper around the command: no extra package, and finer than /proc's cutime/cstime (clock ticks, 10 ms here).
  * RUSAGE_CHILDREN counts a descendant once its parent has waited for it, so a `fleet` run's execa spawns are in
- * its figure; what systemd or a tmux server does for it is not (they are not its descendants).
+ * its figure; what systemd or a tmux server does for it is not (they are not its descendants). Bytes read come the
+ * same way: the kernel adds a reaped child's I/O counters (rchar) to its parent's, so the wrapper's own
+ * /proc/$$/io, read with builtins before and after the wait, grows by what the command read.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +20,11 @@ export interface Measured {
   cpuMs: number;
   userMs: number;
   sysMs: number;
+  /**
+   * Bytes read by the command and its reaped descendants (rchar of /proc/PID/io: read(2) and friends, from the
+   * page cache or not), as the wrapper's own counter grew across the wait; null when /proc/PID/io is unreadable.
+   */
+  readBytes: number | null;
   code: number;
   stdout: string;
   stderr: string;
@@ -30,13 +37,16 @@ export interface Measured {
  * nothing it starts can hold the report pipe open.
  */
 const WRAPPER = [
+  'rchar() { local k v; r=; while IFS=": " read -r k v; do [[ $k == rchar ]] && r=$v; done </proc/$$/io; } 2>/dev/null',
+  'rchar; r0=$r',
   't0=$EPOCHREALTIME',
   '"$@" 3>&- &',
   'p=$!',
   'echo "pid $p" >&3',
   'wait "$p"; rc=$?',
   't1=$EPOCHREALTIME',
-  '{ echo "wall $t0 $t1"; times; } >&3',
+  'rchar; r1=$r',
+  '{ echo "wall $t0 $t1"; echo "io $r0 $r1"; times; } >&3',
   'exit $rc',
 ].join('\n');
 
@@ -107,11 +117,13 @@ export function measure(
         return;
       }
       const [userMs = NaN, sysMs = NaN] = children;
+      const io = /^io (\d+) (\d+)$/m.exec(report);
       resolveRun({
         wallMs: (Number(wall[2]?.replace(',', '.')) - Number(wall[1]?.replace(',', '.'))) * 1000,
         cpuMs: userMs + sysMs,
         userMs,
         sysMs,
+        readBytes: io ? Number(io[2]) - Number(io[1]) : null,
         code: code ?? 1,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),

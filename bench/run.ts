@@ -25,25 +25,30 @@
  * - plan() at BENCH_PLAN_N (1000) agents, in-process, on a snapshot widened from the largest size measured
  *   (bench/synth.ts explains how, and why not 1000 real agents).
  * - Watch mode's heal latency, idle CPU and RSS at BENCH_HEAL_SIZES (bench/heal.ts explains the trials).
+ * - The issues' own fleets, after the sizes, each set up and pruned in the same sandbox: spend (bench/spend.ts:
+ *   a no-op with 100 agents' metered history against none), alerts (bench/alerts.ts: watch mode at rest with
+ *   alerts for 100 agents against none), register (bench/register.ts: 50 hosts × 20 agents in one PostgreSQL).
  *
  *   npm run bench                      build, then run everything (sizes 1, 10, 100, 250; heal at 20, 100)
  *   BENCH_SIZES=1,10 BENCH_REPS=5 ...  fewer sizes / repetitions for a quick look
- *   BENCH_PARTS=cli,heal ...           only some parts: observe, plan, cli, seed, heal (default: all)
+ *   BENCH_PARTS=cli,heal ...           only some parts: observe, plan, cli, seed, heal, spend, alerts, register
+ *                                      (default: all; BENCH_ONLY is the same)
  *   BENCH_HEAL_SIZES=20 BENCH_WATCH_INTERVAL=5 BENCH_HEAL_TIMEOUT_MS=10000 BENCH_IDLE_S=10 ...   watch mode knobs
  *
  * A quick look in under a minute: BENCH_PARTS=cli BENCH_SIZES=10 BENCH_REPS=5, or BENCH_PARTS=heal
- * BENCH_HEAL_SIZES=20 BENCH_HEAL_TRIALS=5 BENCH_IDLE_S=10.
+ * BENCH_HEAL_SIZES=20 BENCH_HEAL_TRIALS=5 BENCH_IDLE_S=10, or BENCH_ONLY=spend BENCH_SPEND_N=9
+ * BENCH_SPEND_TURNS=100 BENCH_SPEND_REPS=2 (each part's file names its knobs).
  *
  * Results: a table on stdout and `.bench-out/results.json` (gitignored).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadAssets } from '../src/assets.js';
 import { observeFor, planInput } from '../src/engine/session.js';
-import { createRunner, type RecordedCommand, type Runner } from '../src/exec.js';
+import { createRunner, type Runner } from '../src/exec.js';
 import { loadDesired } from '../src/manifest/load.js';
 import type { Observed } from '../src/model/observed.js';
 import { observe } from '../src/observe/index.js';
@@ -59,8 +64,6 @@ import {
   agentName,
   envNumber,
   envSizes,
-  FLEET_BIN,
-  median,
   REPO,
   round1,
   round2,
@@ -74,8 +77,24 @@ import {
   type Stat,
 } from './common.js';
 import { HEAL, measureHeal, type HealKind, type HealResult } from './heal.js';
-import { cgroupCpuMs, inFlight, measure, type Measured } from './proc.js';
+import {
+  commandLines,
+  expectCode,
+  fleet,
+  mutating,
+  nodeFloor,
+  procTimes,
+  repeat,
+  rounds,
+  type CliRun,
+  type ProcTimes,
+  type Sample,
+} from './cli.js';
+import { cgroupCpuMs, inFlight, measure } from './proc.js';
 import { widenObserved } from './synth.js';
+import { alertsReport, alertsTargets, measureAlerts, type AlertsResult } from './alerts.js';
+import { measureRegister, registerReport, registerTargets, type RegisterResult } from './register.js';
+import { measureSpend, spendReport, spendTargets, type SpendResult } from './spend.js';
 
 const OUT_DIR = join(REPO, '.bench-out');
 const SEED_PS = join(REPO, 'bench', 'seed-ps.mjs');
@@ -89,7 +108,7 @@ const HEARTBEAT_SECONDS = '30';
 /** The planner alone, at a fleet size the sandbox does not run (issue 14's target: <= 30 ms at 1000). */
 const PLAN_N = Math.round(envNumber('BENCH_PLAN_N', 1000));
 
-const ALL_PARTS = ['observe', 'plan', 'cli', 'seed', 'heal'] as const;
+const ALL_PARTS = ['observe', 'plan', 'cli', 'seed', 'heal', 'spend', 'alerts', 'register'] as const;
 type Part = (typeof ALL_PARTS)[number];
 const PARTS: ReadonlySet<Part> = (() => {
   const raw = (process.env.BENCH_PARTS ?? process.env.BENCH_ONLY ?? '').trim();
@@ -107,64 +126,6 @@ const PLAN_SOURCE = Math.max(0, ...SIZES.filter((n) => n >= 10 && n <= PLAN_N));
 
 // ---------------------------------------------------------------------------------------------------------------
 // processes
-
-interface CliRun {
-  ms: number;
-  cpuMs: number;
-  code: number;
-  stdout: string;
-  stderr: string;
-  commands: RecordedCommand[];
-}
-
-let logSeq = 0;
-
-/** Run `node bin/fleet.js ARGS` in the sandbox environment; wall time includes node's start-up, as for an operator. */
-async function fleet(sb: Sandbox, args: string[], timeoutMs = 300_000): Promise<CliRun> {
-  const logFile = join(sb.root, `bench-commands-${logSeq++}.jsonl`);
-  const r = await measure([process.execPath, FLEET_BIN, ...args], {
-    env: { ...sb.env, FLEET_COMMAND_LOG: logFile, NO_COLOR: '1' },
-    cwd: REPO,
-    timeoutMs,
-  });
-  const commands = existsSync(logFile)
-    ? readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as RecordedCommand)
-    : [];
-  rmSync(logFile, { force: true });
-  return { ms: r.wallMs, cpuMs: r.cpuMs, code: r.code, stdout: r.stdout, stderr: r.stderr, commands };
-}
-
-/** The commands a run issued, one line each, long unit lists cut short (the JSON keeps them readable). */
-function commandLines(run: CliRun): string[] {
-  return run.commands.map((c) => {
-    const shown = c.argv.map((a) => (a.includes('#{') ? "'<format>'" : a));
-    const line =
-      shown.length > 12 ? `${shown.slice(0, 10).join(' ')} … (${shown.length} words)` : shown.join(' ');
-    return `${c.kind === 'mutate' ? 'M' : 'R'} ${line}`;
-  });
-}
-
-function mutating(run: CliRun): number {
-  return run.commands.filter((c) => c.kind === 'mutate').length;
-}
-
-function expectCode(run: { code: number; stderr: string; stdout: string }, code: number, what: string): void {
-  if (run.code !== code) {
-    throw new Error(
-      `${what}: exit ${run.code}, expected ${code}\n${run.stderr.trim()}\n${run.stdout.slice(-2000)}`,
-    );
-  }
-}
-
-/** A bare process: `node -e 0` (the start-up floor DOMAIN.md section 8 quotes). */
-async function nodeFloor(sb: Sandbox): Promise<Measured> {
-  const r = await measure([process.execPath, '-e', '0'], { env: sb.env });
-  expectCode(r, 0, 'node -e 0');
-  return r;
-}
 
 /** The sandbox manager's cgroup: systemd, the units it runs and the tmux servers they start (cgroup v2 only). */
 function sandboxCgroup(sb: Sandbox): string {
@@ -185,15 +146,6 @@ interface SpawnCost {
   argv: string;
   ms: Stat;
 }
-
-/** A process measured in the rounds: wall time (the Stat's own fields), CPU, both as ratios to `node -e 0`. */
-type ProcTimes = Stat & {
-  cpu: Stat;
-  /** median wall / median wall of `node -e 0` in the same rounds. */
-  ratio: number;
-  /** median CPU / median CPU of `node -e 0` in the same rounds. */
-  cpuRatio: number;
-};
 
 interface ColdOrPrune {
   ms: number;
@@ -236,60 +188,6 @@ interface SizeResult {
   seed?: Stat & { spawns: number; reps: number };
   heal?: HealResult;
   prune: ColdOrPrune & { leftoverUnits: number };
-}
-
-async function repeat<T>(reps: number, fn: () => Promise<T>): Promise<{ ms: number[]; values: T[] }> {
-  await fn(); // warm-up: first-touch page cache, the manager's first answer after a burst, node's JIT
-  const ms: number[] = [];
-  const values: T[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    values.push(await fn());
-    ms.push(performance.now() - t0);
-  }
-  return { ms, values };
-}
-
-/** What one process of the rounds reported. */
-interface Sample {
-  wall: number;
-  cpu: number;
-}
-
-interface RoundItem {
-  key: string;
-  /** Which measured rounds run it (default: all). */
-  rounds?: ReadonlySet<number>;
-  /** Runs the process, checks its result, and keeps what it must (only when `keep`). */
-  run: (keep: boolean) => Promise<Sample>;
-}
-
-/**
- * Every item once per round, the order rotated each round, after one unmeasured warm-up round: the floor is
- * measured beside the rest, so a ratio compares processes that ran at the same moments.
- */
-async function rounds(reps: number, items: RoundItem[]): Promise<Map<string, Sample[]>> {
-  const out = new Map<string, Sample[]>(items.map((i) => [i.key, []]));
-  for (let round = -1; round < reps; round++) {
-    const shift = Math.max(0, round) % items.length;
-    for (const item of [...items.slice(shift), ...items.slice(0, shift)]) {
-      if (round >= 0 && item.rounds !== undefined && !item.rounds.has(round)) continue;
-      const s = await item.run(round >= 0);
-      if (round >= 0) out.get(item.key)?.push(s);
-    }
-  }
-  return out;
-}
-
-function procTimes(samples: Sample[], floor: Sample[]): ProcTimes {
-  const wall = samples.map((s) => s.wall);
-  const cpu = samples.map((s) => s.cpu);
-  return {
-    ...stat(wall),
-    cpu: stat(cpu),
-    ratio: round2(median(wall) / median(floor.map((s) => s.wall))),
-    cpuRatio: round2(median(cpu) / median(floor.map((s) => s.cpu))),
-  };
 }
 
 async function coldOrPrune(sb: Sandbox, args: string[], what: string): Promise<[ColdOrPrune, () => void]> {
@@ -773,6 +671,37 @@ function targets(results: SizeResult[]): string[] {
   return out.length === 0 ? [] : ['', 'issue 14 targets (at N = 100; the planner at its own N):', ...out];
 }
 
+/** The spend, alerts and register parts: their figures, then their targets met or not. */
+interface Extra {
+  spend?: SpendResult;
+  alerts?: AlertsResult;
+  register?: RegisterResult;
+}
+
+function extraReport(extra: Extra): string[] {
+  const lines: string[] = [];
+  const checks: [string, string, boolean][] = [];
+  if (extra.spend) {
+    lines.push(...spendReport(extra.spend));
+    checks.push(...spendTargets(extra.spend));
+  }
+  if (extra.alerts) {
+    lines.push(...alertsReport(extra.alerts));
+    checks.push(...alertsTargets(extra.alerts));
+  }
+  if (extra.register) {
+    lines.push(...registerReport(extra.register));
+    checks.push(...registerTargets(extra.register));
+  }
+  if (checks.length === 0) return lines;
+  return [
+    ...lines,
+    '',
+    'issues 21, 23, 24 targets:',
+    ...checks.map(([what, value, ok]) => `  ${ok ? 'met   ' : 'MISSED'}  ${what}: ${value}`),
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -835,7 +764,22 @@ async function main(): Promise<void> {
       results.push(await measureSize(sb, n, log));
     }
 
-    const text = table(results, floor?.wall ?? null, cliFloor);
+    // The issues' own fleets (spend, alerts, register): each sets up its fleet in the sandbox and prunes it.
+    const extra: Extra = {};
+    if (PARTS.has('spend')) {
+      log('spend: no-op cost with and without metered history');
+      extra.spend = await measureSpend(sb, log);
+    }
+    if (PARTS.has('alerts')) {
+      log('alerts: watch mode at rest with alerts for every agent');
+      extra.alerts = await measureAlerts(sb, log);
+    }
+    if (PARTS.has('register')) {
+      log('register: many hosts publishing to one PostgreSQL');
+      extra.register = await measureRegister(sb, log);
+    }
+
+    const text = [table(results, floor?.wall ?? null, cliFloor), ...extraReport(extra)].join('\n');
     const totalS = round1((performance.now() - started) / 1000);
     process.stdout.write(
       `\n${text}\n\ntotal ${totalS} s; load average before ${loadBefore.map(round1).join(' ')}, after ${loadavg().map(round1).join(' ')}\n`,
@@ -860,6 +804,7 @@ async function main(): Promise<void> {
       node_floor_cpu_ms: floor?.cpu ?? null,
       cli_floor_ms: cliFloor,
       sizes: results,
+      ...extra,
     };
     await writeFile(join(OUT_DIR, 'results.json'), `${JSON.stringify(doc, null, 2)}\n`);
     process.stdout.write(`results: ${join(OUT_DIR, 'results.json')}\n`);

@@ -193,7 +193,7 @@ export async function planFor(
   if (register !== undefined) observed.register = register;
   await observeWorkspacesFor(desired, observed, prune, runner);
   const metered = opts.meter ? await meterFleet(desired, paths, runner, observed.nowMs) : undefined;
-  const spend = observeSpend(desired, paths.stateDir, observed.nowMs);
+  const spend = observeSpend(desired, paths.stateDir, observed.nowMs, metered?.result?.state);
   if (spend !== undefined) observed.spend = spend;
   const plan = makePlan(planInput(desired, observed, paths, prune, assets));
   return {

@@ -8,7 +8,7 @@ import type { DesiredFleet } from '../model/desired.js';
 import type { ObservedSpend, SpendBucket } from '../model/observed.js';
 import { HOUR_MS, DAY_MS, type LedgerEntry } from '../spend/ledger.js';
 import { costOf } from '../spend/report.js';
-import { readLedger } from '../spend/store.js';
+import { readLedger, type SpendState } from '../spend/store.js';
 import { totalOf } from '../spend/usage.js';
 
 /** How far back budgets look: the longest window, plus the hour it starts in. */
@@ -18,14 +18,19 @@ export function hasBudgets(desired: DesiredFleet): boolean {
   return Object.keys(desired.tenantBudgets ?? {}).length > 0 || desired.agents.some((a) => a.budget != null);
 }
 
-/** The spend budgets need, from the ledger; undefined when no budget exists. */
+/**
+ * The spend budgets need, from the ledger; undefined when no budget exists. `metered`: the metering state this
+ * run just read or committed, which names the ledger's committed length (else it is read again: with a long
+ * history it is most of what a no-op reads).
+ */
 export function observeSpend(
   desired: DesiredFleet,
   stateDir: string,
   nowMs: number,
+  metered?: SpendState,
 ): ObservedSpend | undefined {
   if (!hasBudgets(desired)) return undefined;
-  return spendBuckets(readLedger(stateDir), desired, nowMs);
+  return spendBuckets(readLedger(stateDir, metered), desired, nowMs);
 }
 
 export function spendBuckets(

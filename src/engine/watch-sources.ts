@@ -4,9 +4,9 @@
  * saved manifests (and the last good fleet they describe); and the log lines of a cycle.
  */
 import { watch, type FSWatcher } from 'chokidar';
-import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
+import { lstatSync, mkdirSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { basename, join } from 'node:path';
-import { heartbeatAgent, heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
+import { heartbeatFileName, heartbeatState } from '../base/heartbeat.js';
 import { readNoFollowSync } from '../base/safe-path.js';
 import type { ApplyResult } from '../apply/executor.js';
 import type { Fields, WatchScheduler } from './scheduler.js';
@@ -45,7 +45,12 @@ function beatState(file: string): string | null {
   }
 }
 
-/** Heartbeats: only an agent whose restart waits for it to go idle is news (a busy agent's every beat is not). */
+/**
+ * Heartbeats: only an agent whose restart waits for it to go idle, or whose state an alert watches, is news (a
+ * busy agent's every beat is not). agent-state.sh writes `run/news/NAME` when an agent's state changes, and that
+ * folder is what is watched: the liveness ticker rewrites every heartbeat every few seconds, and watching the
+ * heartbeats themselves cost 100 agents' watcher ≈ 0.85 % of a core at rest (docs/benchmarks.md, issue 23).
+ */
 export class HeartbeatNews {
   private watcher: DirWatcher | null = null;
   private waiting = new Set<string>();
@@ -66,7 +71,7 @@ export class HeartbeatNews {
       if (said !== null) this.seen.set(agent, said);
     }
     for (const name of this.seen.keys()) if (!this.waiting.has(name)) this.seen.delete(name);
-    // Every agent beats every few seconds: with nobody waiting, those writes must not wake the watcher at all.
+    // With nobody waiting, no state change is news: nothing is watched at all.
     if (this.waiting.size > 0) this.watch();
     else this.unwatch();
   }
@@ -78,11 +83,16 @@ export class HeartbeatNews {
 
   private watch(): void {
     if (this.watcher !== null || this.closed) return;
+    const dir = join(this.runDir, 'news');
     try {
-      this.watcher = watchDir(this.runDir, (_event, file) => {
-        const name = typeof file === 'string' ? heartbeatAgent(file) : null;
+      // Made here too, so it can be watched before any agent changed state; never made or watched through a link.
+      if (!lstatSync(this.runDir).isDirectory()) return;
+      if (lstatSync(dir, { throwIfNoEntry: false }) === undefined) mkdirSync(dir);
+      if (!lstatSync(dir).isDirectory()) return;
+      this.watcher = watchDir(dir, (_event, file) => {
+        const name = typeof file === 'string' ? file : null;
         if (name === null || !this.waiting.has(name)) return;
-        // The ticker refreshes `ts` every few seconds; only a new state (or a new `since`) can free the restart.
+        // The news says only that something changed: the heartbeat says what (a new state, or a new `since`).
         const said = beatState(join(this.runDir, heartbeatFileName(name)));
         if (said === null || this.seen.get(name) === said) return;
         this.seen.set(name, said);

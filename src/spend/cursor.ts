@@ -4,14 +4,22 @@
  */
 import { growth, isZero, maxTokens, type ReaderMemo, type TokenCounts, type UsageRecord } from './usage.js';
 
-/** How many recent reply ids a record keeps: a reply's lines are adjacent, and opencode rewrites the last few. */
+/** How many recent reply ids opencode's database cursor keeps: opencode rewrites its last few messages. */
 export const RECENT_IDS = 64;
+
+/**
+ * How many an append-only record file's cursor keeps. A reply's lines are written together (Claude Code: one per
+ * content block, side by side, at most a sidechain's lines between them), so only the last few ids can come
+ * again. Every run reads every file's cursor, finished files included: 64 ids per file made the metering state
+ * of 100 agents with a long history 2.2 MB, parsed by every no-op (docs/benchmarks.md, issue 21).
+ */
+export const RECENT_FILE_IDS = 8;
 
 /** The bytes at the start of a file that, with its device and inode, say it is still the same file. */
 export const HEAD_BYTES = 256;
 
 export interface Recent {
-  /** Reply ids with what was counted for each, oldest first, at most RECENT_IDS. */
+  /** Reply ids with what was counted for each, oldest first, at most RECENT_IDS (RECENT_FILE_IDS in a file's). */
   recent?: [string, TokenCounts][];
 }
 
@@ -48,12 +56,12 @@ export function fnv1a(bytes: Uint8Array): string {
  * (Claude Code repeats the same usage on every line of a reply; opencode rewrites a message 0 → final).
  * Mutates `into.recent`.
  */
-export function countOnce(into: Recent, record: UsageRecord): TokenCounts | null {
+export function countOnce(into: Recent, record: UsageRecord, keep = RECENT_IDS): TokenCounts | null {
   const recent = (into.recent ??= []);
   const i = recent.findIndex(([id]) => id === record.id);
   if (i < 0) {
     recent.push([record.id, record.tokens]);
-    if (recent.length > RECENT_IDS) recent.splice(0, recent.length - RECENT_IDS);
+    if (recent.length > keep) recent.splice(0, recent.length - keep);
     return isZero(record.tokens) ? null : record.tokens;
   }
   const entry = recent[i];

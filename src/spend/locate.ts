@@ -78,7 +78,8 @@ export function piSessionDir(workdir: string): string {
   return `--${workdir.replace(/^[/\\]/, '').replace(/[/\\:]/g, '-')}--`;
 }
 
-function jsonlIn(dir: string): string[] {
+/** The `.jsonl` files of a directory (none when it cannot be listed). */
+export function jsonlIn(dir: string): string[] {
   try {
     return readdirSync(dir)
       .filter((n) => n.endsWith('.jsonl'))
@@ -131,6 +132,16 @@ function reported(hb: Record<string, string>): string | null {
   return t !== undefined && t.startsWith('/') && t.endsWith('.jsonl') ? t : null;
 }
 
+/** What a record folder holds and what a Codex rollout's working directory is, as one metering run asks. */
+export interface RecordLookup {
+  /** The `.jsonl` files of a folder. */
+  list(dir: string): readonly string[];
+  /** The working directory a Codex rollout names; null when it cannot be told yet. */
+  rolloutCwd(path: string): string | null;
+}
+
+const DIRECT: RecordLookup = { list: jsonlIn, rolloutCwd: codexRolloutCwd };
+
 /**
  * The record files to read for an agent (besides the ones it already has cursors for): the runtime's folder for
  * its working directory, and the file its hooks reported. Codex keeps every thread in day folders: the recent
@@ -141,34 +152,26 @@ export function recordFiles(
   roots: Roots,
   hb: Record<string, string>,
   known: ReadonlySet<string>,
-  foreign: ReadonlySet<string>,
   nowMs: number,
-): { files: string[]; foreign: string[] } {
+  look: RecordLookup = DIRECT,
+): string[] {
   const files = new Set<string>();
   const rep = reported(hb);
   if (rep !== null) files.add(rep);
-  const newForeign: string[] = [];
   switch (kind) {
     case 'claude':
-      for (const f of jsonlIn(join(roots.home, '.claude', 'projects', claudeProjectDir(roots.workdir))))
+      for (const f of look.list(join(roots.home, '.claude', 'projects', claudeProjectDir(roots.workdir))))
         files.add(f);
-      if (rep !== null) for (const f of jsonlIn(dirname(rep))) files.add(f);
+      if (rep !== null) for (const f of look.list(dirname(rep))) files.add(f);
       break;
     case 'pi':
-      for (const f of jsonlIn(join(roots.piDir, 'sessions', piSessionDir(roots.workdir)))) files.add(f);
+      for (const f of look.list(join(roots.piDir, 'sessions', piSessionDir(roots.workdir)))) files.add(f);
       break;
     case 'codex':
       for (const dir of codexDayDirs(roots.codexHome, nowMs)) {
-        for (const f of jsonlIn(dir)) {
-          if (known.has(f) || files.has(f)) continue;
-          if (foreign.has(f)) {
-            newForeign.push(f);
-            continue;
-          }
-          // Not readable yet (being written): neither ours nor another's; asked again next run.
-          const cwd = codexRolloutCwd(f);
-          if (cwd === roots.workdir) files.add(f);
-          else if (cwd !== null) newForeign.push(f);
+        for (const f of look.list(dir)) {
+          // A rollout not readable yet (being written) is neither ours nor another's: asked again next run.
+          if (!known.has(f) && !files.has(f) && look.rolloutCwd(f) === roots.workdir) files.add(f);
         }
       }
       break;
@@ -177,5 +180,5 @@ export function recordFiles(
       return never;
     }
   }
-  return { files: [...files], foreign: newForeign };
+  return [...files];
 }

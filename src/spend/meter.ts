@@ -11,7 +11,15 @@ import { codexUsage } from '../runtimes/codex/usage.js';
 import { piUsage } from '../runtimes/pi/usage.js';
 import type { FileCursor } from './cursor.js';
 import { hourOf, mergeEntries, type LedgerEntry } from './ledger.js';
-import { heartbeatKeys, recordFiles, rootsOf, type UsageKind } from './locate.js';
+import {
+  codexRolloutCwd,
+  heartbeatKeys,
+  jsonlIn,
+  recordFiles,
+  rootsOf,
+  type RecordLookup,
+  type UsageKind,
+} from './locate.js';
 import { countRows, dbStamp, opencodeDbPath, queryDbs } from './opencode.js';
 import { commitSpend, compactIfDue, readSpendState, type AgentMeter, type SpendState } from './store.js';
 import { tailFile } from './tail.js';
@@ -70,6 +78,13 @@ export function meteredAgents(desired: DesiredFleet): MeteredAgent[] {
 
 interface Run {
   nowMs: number;
+  /**
+   * Record folders listed in this run, by path: Codex keeps every agent's rollouts in the same day folders, so
+   * each is listed once per run, not once per agent (100 agents' no-op, docs/benchmarks.md).
+   */
+  listed: Map<string, readonly string[]>;
+  /** The rollouts' working directories: the committed ones, and those read in this run. */
+  rollouts: Map<string, string>;
   entries: LedgerEntry[];
   warnings: string[];
   changed: boolean;
@@ -92,6 +107,31 @@ function add(
   });
 }
 
+/** Folders listed once per run, a rollout's first line read once (then remembered in the state). */
+function lookup(run: Run): RecordLookup {
+  return {
+    list: (dir) => {
+      let names = run.listed.get(dir);
+      if (names === undefined) run.listed.set(dir, (names = jsonlIn(dir)));
+      return names;
+    },
+    rolloutCwd: (path) => {
+      const had = run.rollouts.get(path);
+      if (had !== undefined) return had;
+      const cwd = codexRolloutCwd(path);
+      if (cwd !== null) run.rollouts.set(path, cwd);
+      return cwd;
+    },
+  };
+}
+
+/** The rollouts still in the folders listed this run, in a stable order (a rollout of a past day is dropped). */
+function keptRollouts(run: Run): Record<string, string> | undefined {
+  const present = new Set([...run.listed.values()].flat());
+  const kept = [...run.rollouts].filter(([path]) => present.has(path)).sort(([a], [b]) => (a < b ? -1 : 1));
+  return kept.length === 0 ? undefined : Object.fromEntries(kept);
+}
+
 /** An agent with JSONL records: every file it has a cursor for or that its runtime's folder holds. */
 function meterFiles(
   run: Run,
@@ -103,9 +143,9 @@ function meterFiles(
   const hb = heartbeatKeys(paths.runDir, agent.name);
   const roots = rootsOf(agent.name, agent.workdir, hb, old.roots, paths.userHome);
   const known = new Set(Object.keys(old.files));
-  const listed = recordFiles(kind, roots, hb, known, new Set(old.foreign ?? []), run.nowMs);
+  const listed = recordFiles(kind, roots, hb, known, run.nowMs, lookup(run));
   const files: Record<string, FileCursor> = {};
-  for (const path of [...new Set([...known, ...listed.files])].sort()) {
+  for (const path of [...new Set([...known, ...listed])].sort()) {
     const r = tailFile(path, old.files[path], READERS[kind]);
     run.warnings.push(...r.warnings);
     if (r.changed) run.changed = true;
@@ -113,7 +153,6 @@ function meterFiles(
     for (const c of r.counted) add(run, agent, c.record.model, c.record.atMs, c.added);
   }
   const next: AgentMeter = { runtime: agent.runtime, roots, files };
-  if (listed.foreign.length > 0) next.foreign = listed.foreign.sort();
   if (JSON.stringify({ ...old, files: {} }) !== JSON.stringify({ ...next, files: {} })) run.changed = true;
   return next;
 }
@@ -180,12 +219,23 @@ export async function meter(
 ): Promise<MeterResult> {
   const old = readSpendState(paths.stateDir);
   const state: SpendState = { ...old, agents: { ...old.agents }, opencode: { ...old.opencode } };
-  const run: Run = { nowMs, entries: [], warnings: [], changed: false };
+  const run: Run = {
+    nowMs,
+    listed: new Map(),
+    rollouts: new Map(Object.entries(old.rollouts ?? {})),
+    entries: [],
+    warnings: [],
+    changed: false,
+  };
   for (const a of agents) {
     if (a.kind === null || a.kind === 'opencode') continue;
     const prev = state.agents[a.name] ?? { runtime: a.runtime, files: {} };
     state.agents[a.name] = meterFiles(run, a, a.kind, prev, paths);
   }
+  const rollouts = keptRollouts(run);
+  if (JSON.stringify(rollouts) !== JSON.stringify(old.rollouts)) run.changed = true;
+  if (rollouts === undefined) delete state.rollouts;
+  else state.rollouts = rollouts;
   await meterOpencode(
     run,
     agents.filter((a) => a.kind === 'opencode'),

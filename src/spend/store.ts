@@ -28,7 +28,7 @@ export interface AgentMeter {
   roots?: Roots;
   /** Cursor per record file, by path. */
   files: Record<string, FileCursor>;
-  /** Codex rollouts of recent days that belong to another working directory (not read again). */
+  /** No longer written (SpendState.rollouts replaced it); ignored when read. */
   foreign?: string[];
 }
 
@@ -45,6 +45,12 @@ export interface SpendState {
   ledger: { file: string; bytes: number; compactedBytes: number };
   agents: Record<string, AgentMeter>;
   opencode: Record<string, DbCursor>;
+  /**
+   * The working directory each Codex rollout of the recent day folders names, by path: every Codex agent lists
+   * the same folders, so the fleet keeps this once (not a list of the other agents' rollouts per agent, which
+   * grew with the square of the Codex agents) and a rollout's first line is read once.
+   */
+  rollouts?: Record<string, string>;
 }
 
 export function spendDir(stateDir: string): string {

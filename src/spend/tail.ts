@@ -5,7 +5,7 @@
  * warning naming the file and line. Never through a link.
  */
 import { closeSync, constants, lstatSync, openSync, readSync } from 'node:fs';
-import { countOnce, fnv1a, HEAD_BYTES, type FileCursor } from './cursor.js';
+import { countOnce, fnv1a, HEAD_BYTES, RECENT_FILE_IDS, type FileCursor } from './cursor.js';
 import type { TokenCounts, UsageReader, UsageRecord } from './usage.js';
 
 /** A line longer than this is no usage record (those are a few KB): skipped unread. */
@@ -79,7 +79,7 @@ function consumeLine(sink: LineSink, bytes: Buffer): void {
   const r = sink.reader(value, memo);
   if (r.kind === 'invalid') out.warnings.push(`${sink.path}:${lineNo}: ${r.why}, skipped`);
   if (r.kind !== 'usage') return;
-  const added = countOnce(cursor, r.record);
+  const added = countOnce(cursor, r.record, RECENT_FILE_IDS);
   if (added !== null) out.counted.push({ record: r.record, added });
 }
 

@@ -75,7 +75,15 @@ function beat(sb: Sandbox, agent: string, state: string, sinceSec: number, extra
   );
   // Atomic, like agent-state.sh: a reader never sees half a file.
   renameSync(join(run, `.${agent}.tmp`), join(run, `${agent}.hb`));
+  // And, like agent-state.sh when the state or its since changed, the news watch mode listens to.
+  const previous = lastBeat.get(`${run}/${agent}`);
+  if (previous !== `${state} ${sinceSec}`) {
+    mkdirSync(join(run, 'news'), { recursive: true });
+    writeFileSync(join(run, 'news', agent), `${state}\n`);
+  }
+  lastBeat.set(`${run}/${agent}`, `${state} ${sinceSec}`);
 }
+const lastBeat = new Map<string, string>();
 
 function startWatcher(
   sb: Sandbox,

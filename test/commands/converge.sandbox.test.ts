@@ -292,6 +292,10 @@ describeSandbox('watch mode', (sandbox) => {
       const tmp = join(sb.paths.runDir, '.h1.hb.test');
       writeFileSync(tmp, `ts=${Math.floor(Date.now() / 1000)}\nstate=${state}\nsince=${since}\nevent=test\n`);
       renameSync(tmp, join(sb.paths.runDir, 'h1.hb'));
+      // What agent-state.sh adds when the state or its since changed (the busy beat below changes neither, but
+      // says so anyway: the watcher still reads the heartbeat and finds no news).
+      mkdirSync(join(sb.paths.runDir, 'news'), { recursive: true });
+      writeFileSync(join(sb.paths.runDir, 'news', 'h1'), `${state}\n`);
     };
     writeRoster(sb, roster(socket, [agent('600')], policy));
     // The operator's own line: `sleep` does not quit on claude's exit keys, so do not wait 15 s for it to.

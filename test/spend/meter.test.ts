@@ -88,7 +88,25 @@ describe('meter: incremental, into a ledger that outlives the transcripts', () =
     // The Responses API has no cache-write figure: Codex records none.
     expect(spent('cx0')).toBe(callTotal(2) - served(2).cache_write);
     expect(spent('cx1')).toBe(callTotal(3) - served(3).cache_write);
-    expect(readSpendState(paths.stateDir).agents.cx0?.foreign).toEqual([join(day, 'rollout-b-t2.jsonl')]);
+    // Which rollout is whose is kept once for the fleet, not per agent (a list per agent grew with the square of
+    // the Codex agents, and every no-op read it: docs/benchmarks.md).
+    const state = readSpendState(paths.stateDir);
+    expect(state.rollouts).toEqual({
+      [join(day, 'rollout-a-t1.jsonl')]: cx.workdir,
+      [join(day, 'rollout-b-t2.jsonl')]: cx1.workdir,
+    });
+    expect(state.agents.cx0?.foreign).toBeUndefined();
+    // A later run with a new agent and the first rollout gone: the new agent takes no one's rollout, the gone one
+    // is forgotten, and nothing is counted again.
+    rmSync(join(day, 'rollout-a-t1.jsonl'));
+    const cx2: MeteredAgent = { ...cx, name: 'cx2', workdir: '/work/cx2' };
+    await meter([pi, cx, cx1, cx2], paths, createRunner(), NOW + HOUR_MS);
+    expect(readSpendState(paths.stateDir).rollouts).toEqual({
+      [join(day, 'rollout-b-t2.jsonl')]: cx1.workdir,
+    });
+    expect(spent('cx1')).toBe(callTotal(3) - served(3).cache_write);
+    expect(spent('cx0')).toBe(callTotal(2) - served(2).cache_write);
+    expect(spent('cx2')).toBe(0);
   });
 
   it('an uncommitted ledger tail (a run killed before its commit) is ignored, then cut off by the next run', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { claudeUsage } from '../../src/runtimes/claude/usage.js';
-import type { FileCursor } from '../../src/spend/cursor.js';
+import { RECENT_FILE_IDS, type FileCursor } from '../../src/spend/cursor.js';
 import { MAX_LINE_BYTES, tailFile, type TailResult } from '../../src/spend/tail.js';
 import { totalOf, type TokenCounts } from '../../src/spend/usage.js';
 import { claudeLines, served } from './fixtures.js';
@@ -39,6 +39,20 @@ describe('tailFile: what was appended since the cursor, each reply once', () => 
     expect(second.warnings).toEqual([]);
     const third = tailFile(file, second.cursor as FileCursor, claudeUsage);
     expect(third).toMatchObject({ changed: false, counted: [] });
+  });
+
+  it("a file's cursor keeps only the last reply ids (every run reads every cursor); the last reply still counts once", () => {
+    const lines = Array.from({ length: 40 }, (_, i) => claudeLines(i + 1)[0]);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const first = tailFile(file, undefined, claudeUsage);
+    expect(first.cursor?.recent?.map(([id]) => id)).toEqual(
+      Array.from({ length: RECENT_FILE_IDS }, (_, i) => `msg_${40 - RECENT_FILE_IDS + i + 1}`),
+    );
+    // The last reply's second content block, written after the run: the same message.id, not counted again.
+    appendFileSync(file, `${claudeLines(40, 2)[1]}\n`);
+    const second = tailFile(file, first.cursor as FileCursor, claudeUsage);
+    expect(second.counted).toEqual([]);
+    expect(second.cursor?.offset).toBeGreaterThan(first.cursor?.offset ?? 0);
   });
 
   it('a truncated or replaced file is read again from its start; a deleted one drops its cursor', () => {

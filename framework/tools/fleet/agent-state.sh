@@ -9,6 +9,8 @@
 #   since=<unix seconds the state began>         event=<the runtime's event that set it>
 #   session=<the runtime's own conversation id>  pid=<the runtime's pid>   runtime=<name>
 #   transcript=<the conversation's file, when the runtime names one>
+# A write that changes the state (or its since) also writes $MOSAIC_HOME/fleet/run/news/$MOSAIC_AGENT_NAME: watch
+# mode listens there, so the ticker's refreshes of ts= wake nobody.
 #
 #   start PID               the launcher, just before it execs the runtime as PID: state=starting (and the
 #                           conversation it resumes, MOSAIC_AGENT_RESUMED_SESSION/_TRANSCRIPT, if any)
@@ -50,7 +52,7 @@ write() {
       [[ "$line" == *=* && "$k" =~ ^[a-z_]+$ ]] && kv[$k]="${line#*=}"
     done <"$hb"
   fi
-  local now old_state="${kv[state]:-}"
+  local now old_state="${kv[state]:-}" old_since="${kv[since]:-}"
   # A conditional write (a ready signal): only while the state is still what it was meant to change, judged under
   # the lock, so a prompt's `busy` written meanwhile is never overwritten by a late `idle`.
   if [[ -n "${only_if_state:-}" && "$old_state" != "$only_if_state" ]]; then
@@ -75,9 +77,20 @@ write() {
     } >"$tmp" 2>/dev/null && mv -f -- "$tmp" "$hb" 2>/dev/null
   }; then
     rm -f -- "$tmp" 2>/dev/null
+  elif [[ "${kv[state]:-}" != "$old_state" || "${kv[since]}" != "$old_since" ]]; then
+    news
   fi
   exec {fd}<&-
   return 0
+}
+
+# news: say in $run/news/NAME that the state changed. Watch mode listens to that folder, not to the heartbeats,
+# which the liveness ticker rewrites every few seconds: 100 agents' ticks woke it 10 times a second for nothing.
+news() {
+  local dir="$run/news"
+  [[ -d "$dir" ]] || mkdir -p -- "$dir" 2>/dev/null || return 0
+  [[ -L "$dir" || -L "$dir/$name" ]] && return 0
+  printf '%s\n' "${kv[state]:-}" >"$dir/$name" 2>/dev/null
 }
 
 # field KEY JSON: a top-level string field of compact JSON, unescaped enough for ids, paths and names.
