@@ -39,4 +39,12 @@ describe('agent-state.sh: news of a state change, and only of that', () => {
     state('set', 'idle', 'Stop');
     expect(readFileSync(news(), 'utf8')).toBe('idle\n');
   });
+
+  it('a heartbeat with no transcript key (a write before the launcher ever wrote one) is still written', () => {
+    state('set', 'busy', 'UserPromptSubmit');
+    expect(heartbeat()).toMatch(/^state=busy$/m);
+    expect(heartbeat()).not.toMatch(/^transcript=/m);
+    state('set', 'idle', 'Stop');
+    expect(heartbeat()).toMatch(/^state=idle$/m);
+  });
 });

@@ -71,8 +71,9 @@ write() {
   # The temp file is removed only when the rename did not take it: one process less on every tick and hook.
   if ! {
     {
+      # `if`, not `&&`: a loop whose last key is unset would end with that test's status, and the write be lost.
       for k in "${KEYS[@]}"; do
-        [[ -n "${kv[$k]+set}" ]] && printf '%s=%s\n' "$k" "${kv[$k]}"
+        if [[ -n "${kv[$k]+set}" ]]; then printf '%s=%s\n' "$k" "${kv[$k]}"; fi
       done
     } >"$tmp" 2>/dev/null && mv -f -- "$tmp" "$hb" 2>/dev/null
   }; then
