@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { waitFor } from '../helpers/fleet.js';
+import { panesOf, waitFor } from '../helpers/fleet.js';
 import { describeSandbox, type Sandbox } from '../sandbox.js';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
 import { acquireLock } from '../../src/apply/lock.js';
@@ -36,21 +36,7 @@ function fleet(sb: Sandbox, args: string[], env: Record<string, string> = {}): P
   return runFleet({ ...sb.env, ...env }, args, { logDir: sb.root });
 }
 
-async function sessions(sb: Sandbox, socket: string): Promise<Map<string, { pid: number; dead: boolean }>> {
-  const r = await sb.run(
-    ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
-    {
-      reject: false,
-    },
-  );
-  const out = new Map<string, { pid: number; dead: boolean }>();
-  if (r.exitCode !== 0) return out;
-  for (const line of r.stdout.split('\n').filter(Boolean)) {
-    const [name, pid, dead] = line.split(' ');
-    out.set(name ?? '', { pid: Number(pid), dead: dead === '1' });
-  }
-  return out;
-}
+const sessions = panesOf;
 
 interface Journal {
   entries: {

@@ -112,3 +112,21 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Every session of a host's tmux socket (its holder included) with its pane's pid and whether it is dead; empty when no server runs. */
+export async function panesOf(
+  sb: Sandbox,
+  socket: string,
+): Promise<Map<string, { pid: number; dead: boolean }>> {
+  const r = await sb.run(
+    ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
+    { reject: false },
+  );
+  const out = new Map<string, { pid: number; dead: boolean }>();
+  if (r.exitCode !== 0) return out;
+  for (const line of r.stdout.split('\n').filter(Boolean)) {
+    const [name, pid, dead] = line.split(' ');
+    out.set(name ?? '', { pid: Number(pid), dead: dead === '1' });
+  }
+  return out;
+}

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from './cli.js';
+import { panesOf } from './fleet.js';
 import type { Sandbox } from '../sandbox.js';
 import type { Remote } from './remote.js';
 
@@ -45,17 +46,8 @@ export interface Host {
 export function hostOf(name: string, sb: Sandbox, socket: string): Host {
   const logDir = sb.root;
   const panes = async (): Promise<Map<string, Pane>> => {
-    const r = await sb.run(
-      ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
-      { reject: false },
-    );
-    const out = new Map<string, Pane>();
-    if (r.exitCode !== 0) return out;
-    for (const line of r.stdout.split('\n').filter(Boolean)) {
-      const [session, pid, dead] = line.split(' ');
-      if (session !== undefined && session !== '_holder')
-        out.set(session, { pid: Number(pid), dead: dead === '1' });
-    }
+    const out = await panesOf(sb, socket);
+    out.delete('_holder');
     return out;
   };
   return {

@@ -13,41 +13,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withRegister } from '../../src/register/connect.js';
 import { migrate } from '../../src/register/schema.js';
 import { FLEET_BIN, REPO } from '../helpers/cli.js';
+import { panesOf, waitFor } from '../helpers/fleet.js';
 import { databaseIn, describePostgres, useOwnCluster, type PgTestDb } from '../helpers/postgres.js';
 import { sandboxRequired, sandboxUnavailableReason, startSandbox, type Sandbox } from '../sandbox.js';
 
 const SOCKET = 'regwatch';
-
-async function panes(sb: Sandbox): Promise<Map<string, { pid: number; dead: boolean }>> {
-  const r = await sb.run(
-    ['tmux', '-L', SOCKET, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
-    {
-      reject: false,
-    },
-  );
-  const out = new Map<string, { pid: number; dead: boolean }>();
-  if (r.exitCode !== 0) return out;
-  for (const line of r.stdout.split('\n').filter(Boolean)) {
-    const [name, pid, dead] = line.split(' ');
-    out.set(name ?? '', { pid: Number(pid), dead: dead === '1' });
-  }
-  return out;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null>,
-  ms: number,
-  output: () => string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}\n--- watcher ---\n${output().slice(-4000)}`);
-}
 
 interface Host {
   name: string;
@@ -115,7 +85,7 @@ describePostgres('watch mode with a register, two hosts', () => {
     h.child = child;
   };
   const output = () => hosts.map((h) => `--- ${h.name} ---\n${h.out.slice(-3000)}`).join('\n');
-  const pane = async (h: Host) => (await panes(h.sb)).get(h.agent);
+  const pane = async (h: Host) => (await panesOf(h.sb, SOCKET)).get(h.agent);
 
   it('each host heals its agent with the register killed, and publishes its outage once', async (ctx) => {
     if (reason !== null || hosts.length !== 2) return ctx.skip();

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FLEET_BIN, REPO, runFleet, type CliResult } from '../helpers/cli.js';
-import { uniqueSocket, waitFor } from '../helpers/fleet.js';
+import { panesOf, uniqueSocket, waitFor } from '../helpers/fleet.js';
 import { describeSandbox, startSandbox, type Sandbox } from '../sandbox.js';
 import { git } from '../workspaces/git-repo.js';
 import { makeRemote, roster, type Remote } from '../helpers/remote.js';
@@ -54,15 +54,9 @@ describeSandbox('the git source on two hosts', () => {
   };
   /** Each running session of the host's socket (the holder aside) and its pane's pid. */
   const panes = async (name: string): Promise<Record<string, number>> => {
-    const r = await host(name).run(
-      ['tmux', '-L', socket, 'list-panes', '-a', '-F', '#{session_name} #{pane_pid} #{pane_dead}'],
-      { reject: false },
-    );
     const out: Record<string, number> = {};
-    for (const line of r.stdout.split('\n').filter(Boolean)) {
-      const [session, pid, dead] = line.split(' ');
-      if (session !== undefined && session !== '_holder' && dead === '0') out[session] = Number(pid);
-    }
+    for (const [session, p] of await panesOf(host(name), socket))
+      if (session !== '_holder' && !p.dead) out[session] = p.pid;
     return out;
   };
   const lastJournalCommit = (name: string): string | undefined => {
